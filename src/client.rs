@@ -1,0 +1,189 @@
+//! The client: configuration, transport and the tokio runtime that runs its I/O.
+
+use crate::attachment::Attachment;
+use crate::config::{Config, Options};
+use crate::download::Wanted;
+use crate::error::{Error, Result, Status};
+use crate::protocol::{AttachmentInfo, EntityType};
+use crate::transport::Transport;
+use crate::upload::{Progress, Target};
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A connection to one Opik installation. Thread-safe: every method may be called from any number
+/// of threads at once. Blocking methods must not be called from inside the client's own runtime.
+pub struct Client {
+    runtime: Option<tokio::runtime::Runtime>,
+    shared: Arc<Shared>,
+    pid: u32,
+}
+
+pub(crate) struct Shared {
+    pub config: Config,
+    pub transport: Arc<Transport>,
+}
+
+impl Client {
+    pub fn new(options: &Options) -> Result<Client> {
+        let config = Config::resolve(options)?;
+        Client::with_config(config)
+    }
+
+    pub fn with_config(config: Config) -> Result<Client> {
+        let transport = Arc::new(Transport::new(&config)?);
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .max_blocking_threads(16)
+            .thread_name("opik-attachments")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::internal(format!("cannot start the I/O runtime: {e}")))?;
+        Ok(Client { runtime: Some(runtime), shared: Arc::new(Shared { config, transport }), pid: std::process::id() })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Overrides the retry policy (tests use short delays).
+    pub fn set_retry_policy(&mut self, policy: crate::transport::RetryPolicy) {
+        if let Some(t) = Arc::get_mut(&mut self.shared).and_then(|s| Arc::get_mut(&mut s.transport)) {
+            t.retry = policy;
+        }
+    }
+
+    /// Checks that the client may be used from this thread in this process.
+    fn check_usable(&self) -> Result<&tokio::runtime::Runtime> {
+        if std::process::id() != self.pid {
+            return Err(Error::new(Status::Forked, "this client was created in another process (before fork()); create a new client in the child"));
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::invalid("blocking call from inside the library's I/O threads; use the async API or another thread"));
+        }
+        self.runtime.as_ref().ok_or_else(|| Error::new(Status::Shutdown, "the client is closed"))
+    }
+
+    fn run<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        let runtime = self.check_usable()?;
+        runtime.block_on(fut).map_err(|e| e.redact(self.shared.config.api_key.as_deref()))
+    }
+
+    fn project<'a>(&'a self, project_name: Option<&'a str>) -> Result<&'a str> {
+        match project_name {
+            None => Ok(&self.shared.config.project_name),
+            Some(p) if p.trim().is_empty() => Err(Error::invalid("project_name must not be empty")),
+            Some(p) => Ok(p),
+        }
+    }
+
+    /// Uploads an attachment; blocks until the server has it.
+    pub fn upload(&self, project_name: Option<&str>, entity_type: EntityType, entity_id: &str, attachment: &Attachment) -> Result<()> {
+        self.upload_with_progress(project_name, entity_type, entity_id, attachment, None)
+    }
+
+    pub fn upload_with_progress(&self, project_name: Option<&str>, entity_type: EntityType, entity_id: &str, attachment: &Attachment, progress: Option<&Arc<Progress>>) -> Result<()> {
+        let target = Target {
+            project_name: self.project(project_name)?.to_owned(),
+            entity_type,
+            entity_id: validate_entity_id(entity_id)?.to_owned(),
+        };
+        let shared = &self.shared;
+        self.run(crate::upload::upload(&shared.transport, shared.config.upload_concurrency, &target, attachment, progress))
+    }
+
+    /// Every attachment of the entity.
+    pub fn list(&self, project_name: Option<&str>, entity_type: EntityType, entity_id: &str) -> Result<Vec<AttachmentInfo>> {
+        let project = self.project(project_name)?;
+        let entity_id = validate_entity_id(entity_id)?;
+        let t = &self.shared.transport;
+        self.run(async move {
+            let id = crate::list::project_id(t, project).await?;
+            crate::list::list(t, &id, entity_type, entity_id).await
+        })
+    }
+
+    /// Streams an attachment to `sink` on the calling thread; returns the byte count.
+    pub fn download(&self, project_name: Option<&str>, entity_type: EntityType, entity_id: &str, file_name: &str, mime_type: Option<&str>, mut sink: impl FnMut(&[u8]) -> Result<()>) -> Result<u64> {
+        let wanted = self.wanted(project_name, entity_type, entity_id, file_name, mime_type)?;
+        self.run(crate::download::download(&self.shared.transport, &wanted, &mut sink))
+    }
+
+    /// Downloads an attachment into `dest` atomically (temporary file, then rename).
+    pub fn download_to_file(&self, project_name: Option<&str>, entity_type: EntityType, entity_id: &str, file_name: &str, mime_type: Option<&str>, dest: &Path) -> Result<u64> {
+        let wanted = self.wanted(project_name, entity_type, entity_id, file_name, mime_type)?;
+        self.run(crate::download::download_to_file(&self.shared.transport, &wanted, dest))
+    }
+
+    fn wanted<'a>(&'a self, project_name: Option<&'a str>, entity_type: EntityType, entity_id: &'a str, file_name: &'a str, mime_type: Option<&'a str>) -> Result<Wanted<'a>> {
+        if file_name.is_empty() {
+            return Err(Error::invalid("file_name must not be empty"));
+        }
+        Ok(Wanted {
+            project_name: self.project(project_name)?,
+            entity_type,
+            entity_id: validate_entity_id(entity_id)?,
+            file_name,
+            mime_type,
+        })
+    }
+
+    /// Deletes the named attachments (unknown names are not an error).
+    pub fn delete(&self, project_name: Option<&str>, entity_type: EntityType, entity_id: &str, file_names: &[&str]) -> Result<()> {
+        let project = self.project(project_name)?;
+        let entity_id = validate_entity_id(entity_id)?;
+        if file_names.iter().any(|n| n.is_empty()) {
+            return Err(Error::invalid("file_names must not contain an empty name"));
+        }
+        self.run(crate::delete::delete(&self.shared.transport, project, entity_type, entity_id, file_names))
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            if std::process::id() != self.pid {
+                // The worker threads do not exist in a forked child; joining them would hang.
+                std::mem::forget(rt);
+            } else if tokio::runtime::Handle::try_current().is_ok() {
+                // Dropped from one of its own threads: cannot join itself.
+                rt.shutdown_background();
+            } else {
+                drop(rt);
+            }
+        }
+    }
+}
+
+/// Trace and span ids are UUIDs (the backend refuses anything else).
+pub fn validate_entity_id(id: &str) -> Result<&str> {
+    let b = id.as_bytes();
+    let ok = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if ok {
+        Ok(id)
+    } else if id.is_empty() {
+        Err(Error::invalid("entity_id must not be empty"))
+    } else {
+        Err(Error::invalid(format!("entity_id {id:?} is not a UUID (trace and span ids are UUIDs)")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_ids_must_be_uuids() {
+        assert!(validate_entity_id("01a1fd85-70ca-7a3b-9c84-0027fde3f4aa").is_ok());
+        assert!(validate_entity_id("01A1FD85-70CA-7A3B-9C84-0027FDE3F4AA").is_ok());
+        for bad in ["", "x", "01a1fd85-70ca-7a3b-9c84-0027fde3f4a", "01a1fd85x70ca-7a3b-9c84-0027fde3f4aa", "01a1fd85-70ca-7a3b-9c84-0027fde3f4ag"] {
+            assert_eq!(validate_entity_id(bad).unwrap_err().status, Status::InvalidArgument, "{bad}");
+        }
+    }
+}

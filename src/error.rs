@@ -1,0 +1,159 @@
+//! One error type for the whole library, mapped to a C status code in one place.
+
+use std::fmt;
+
+/// Status codes. Values are part of the ABI: never renumber, only append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum Status {
+    Ok = 0,
+    InvalidArgument = 1,
+    Io = 2,
+    NotFound = 3,
+    Auth = 4,
+    Http = 5,
+    Network = 6,
+    Timeout = 7,
+    Cancelled = 8,
+    AbortedByCallback = 9,
+    Protocol = 10,
+    TooLarge = 11,
+    Config = 12,
+    Shutdown = 13,
+    Forked = 14,
+    Internal = 15,
+}
+
+impl Status {
+    /// Every status, in numeric order (used by `opik_status_str` and tests).
+    pub const ALL: [Status; 16] = [
+        Status::Ok,
+        Status::InvalidArgument,
+        Status::Io,
+        Status::NotFound,
+        Status::Auth,
+        Status::Http,
+        Status::Network,
+        Status::Timeout,
+        Status::Cancelled,
+        Status::AbortedByCallback,
+        Status::Protocol,
+        Status::TooLarge,
+        Status::Config,
+        Status::Shutdown,
+        Status::Forked,
+        Status::Internal,
+    ];
+
+    /// Converts an integer that came in from C; unknown values give `None`
+    /// (an out-of-range Rust enum would be undefined behaviour).
+    pub fn from_i32(value: i32) -> Option<Status> {
+        Status::ALL.get(usize::try_from(value).ok()?).copied()
+    }
+
+    /// The C name of the status, e.g. `OPIK_ERR_IO`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "OPIK_OK",
+            Status::InvalidArgument => "OPIK_ERR_INVALID_ARGUMENT",
+            Status::Io => "OPIK_ERR_IO",
+            Status::NotFound => "OPIK_ERR_NOT_FOUND",
+            Status::Auth => "OPIK_ERR_AUTH",
+            Status::Http => "OPIK_ERR_HTTP",
+            Status::Network => "OPIK_ERR_NETWORK",
+            Status::Timeout => "OPIK_ERR_TIMEOUT",
+            Status::Cancelled => "OPIK_ERR_CANCELLED",
+            Status::AbortedByCallback => "OPIK_ERR_ABORTED_BY_CALLBACK",
+            Status::Protocol => "OPIK_ERR_PROTOCOL",
+            Status::TooLarge => "OPIK_ERR_TOO_LARGE",
+            Status::Config => "OPIK_ERR_CONFIG",
+            Status::Shutdown => "OPIK_ERR_SHUTDOWN",
+            Status::Forked => "OPIK_ERR_FORKED",
+            Status::Internal => "OPIK_ERR_INTERNAL",
+        }
+    }
+}
+
+/// A failure: a status, a human-readable message and, when the server answered, its HTTP status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub status: Status,
+    pub message: String,
+    /// 0 when no HTTP status applies.
+    pub http_status: u16,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(status: Status, message: impl Into<String>) -> Error {
+        Error { status, message: message.into(), http_status: 0 }
+    }
+    pub fn with_http_status(mut self, http_status: u16) -> Error {
+        self.http_status = http_status;
+        self
+    }
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::new(Status::InvalidArgument, message)
+    }
+    pub fn io(context: impl fmt::Display, err: &std::io::Error) -> Error {
+        Error::new(Status::Io, format!("{context}: {err}"))
+    }
+    pub fn protocol(message: impl Into<String>) -> Error {
+        Error::new(Status::Protocol, message)
+    }
+    pub fn config(message: impl Into<String>) -> Error {
+        Error::new(Status::Config, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Error {
+        Error::new(Status::Internal, message)
+    }
+
+    /// Prefixes the message with the step that failed ("upload-start: ...").
+    pub fn context(mut self, step: impl fmt::Display) -> Error {
+        self.message = format!("{step}: {}", self.message);
+        self
+    }
+
+    /// Removes a secret from the message. Applied to every error leaving a client,
+    /// so a hostile or chatty server that echoes the API key cannot leak it.
+    pub fn redact(mut self, secret: Option<&str>) -> Error {
+        if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+            if self.message.contains(secret) {
+                self.message = self.message.replace(secret, "[REDACTED]");
+            }
+        }
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status.name(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_and_rejects_unknown_values() {
+        for (i, s) in Status::ALL.iter().enumerate() {
+            assert_eq!(*s as i32, i as i32);
+            assert_eq!(Status::from_i32(i as i32), Some(*s));
+        }
+        assert_eq!(Status::from_i32(-1), None);
+        assert_eq!(Status::from_i32(16), None);
+    }
+
+    #[test]
+    fn redact_removes_every_occurrence() {
+        let e = Error::new(Status::Http, "key abc123 echoed: abc123").redact(Some("abc123"));
+        assert_eq!(e.message, "key [REDACTED] echoed: [REDACTED]");
+        let e = Error::new(Status::Http, "nothing").redact(Some(""));
+        assert_eq!(e.message, "nothing");
+    }
+}

@@ -1,0 +1,36 @@
+//! `opik_client`: creation and destruction.
+
+use super::boundary::{call, call_infallible, free_handle, Out};
+use super::error::opik_error;
+use super::options::opik_options;
+use super::status::opik_status;
+use crate::client::Client;
+use crate::config::Options;
+
+/// A connection to one Opik installation, with its own worker threads and connection pool.
+/// Fully thread-safe: every function taking it may be called from any number of threads at once.
+pub struct opik_client {
+    pub(crate) inner: Client,
+}
+
+/// Creates a client. `o` may be NULL (then only the environment, the config file and defaults
+/// apply); the options are copied, so the caller may free them right after. Fails with
+/// `OPIK_ERR_CONFIG` when no URL is configured anywhere, the URL is not http(s), or the CA file
+/// cannot be read. On success `*out` receives the client; free it with `opik_client_free`.
+#[no_mangle]
+pub extern "C" fn opik_client_new(o: *const opik_options, out: *mut *mut opik_client, err: *mut *mut opik_error) -> opik_status {
+    call("opik_client_new", err, || {
+        let out = unsafe { Out::new(out, "out") }?;
+        let default = Options::default();
+        let options = unsafe { o.as_ref() }.map_or(&default, |o| &o.inner);
+        out.set(opik_client { inner: Client::new(options)? });
+        Ok(())
+    })
+}
+
+/// Frees a client: waits for its operations to finish and joins every thread before it returns;
+/// no library code runs after it returns. NULL is a no-op. Do not use `c` afterwards.
+#[no_mangle]
+pub extern "C" fn opik_client_free(c: *mut opik_client) {
+    call_infallible((), || unsafe { free_handle(c) })
+}

@@ -1,0 +1,122 @@
+//! `opik_options`: what the caller sets explicitly before creating a client.
+
+use super::boundary::{call_status, mut_arg, str_arg};
+use super::status::opik_status;
+use crate::config::{Options, MAX_UPLOAD_CONCURRENCY};
+use crate::error::Error;
+use std::ffi::c_char;
+use std::time::Duration;
+
+/// Client settings. Anything not set here comes from the environment (`OPIK_URL_OVERRIDE`,
+/// `OPIK_API_KEY`, `OPIK_WORKSPACE`, `OPIK_PROJECT_NAME`), then from the `[opik]` section of the
+/// file named by `OPIK_CONFIG_PATH` or `~/.opik.config`, then from defaults. Not thread-safe:
+/// set it up on one thread; `opik_client_new` copies what it needs.
+pub struct opik_options {
+    pub(crate) inner: Options,
+}
+
+/// A new, empty set of options. NULL only when out of memory. Free with `opik_options_free`.
+#[no_mangle]
+pub extern "C" fn opik_options_new() -> *mut opik_options {
+    super::boundary::call_infallible(std::ptr::null_mut(), || Box::into_raw(Box::new(opik_options { inner: Options::default() })))
+}
+
+/// Frees options. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn opik_options_free(o: *mut opik_options) {
+    super::boundary::call_infallible((), || unsafe { super::boundary::free_handle(o) })
+}
+
+fn set(function: &'static str, o: *mut opik_options, apply: impl FnOnce(&mut Options) -> crate::Result<()>) -> opik_status {
+    call_status(function, || apply(&mut unsafe { mut_arg(o, "options") }?.inner))
+}
+
+/// The Opik API base URL, e.g. `"https://www.comet.com/opik/api/"` or
+/// `"http://localhost:5173/api/"`. http and https only (checked by `opik_client_new`).
+#[no_mangle]
+pub extern "C" fn opik_options_set_url(o: *mut opik_options, url: *const c_char) -> opik_status {
+    set("opik_options_set_url", o, |opts| {
+        opts.url = Some(unsafe { str_arg(url, "url") }?.to_owned());
+        Ok(())
+    })
+}
+
+/// The API key (sent as-is in the `Authorization` header to the Opik backend only).
+#[no_mangle]
+pub extern "C" fn opik_options_set_api_key(o: *mut opik_options, api_key: *const c_char) -> opik_status {
+    set("opik_options_set_api_key", o, |opts| {
+        opts.api_key = Some(unsafe { str_arg(api_key, "api_key") }?.to_owned());
+        Ok(())
+    })
+}
+
+/// The workspace name (default `"default"`).
+#[no_mangle]
+pub extern "C" fn opik_options_set_workspace(o: *mut opik_options, workspace: *const c_char) -> opik_status {
+    set("opik_options_set_workspace", o, |opts| {
+        opts.workspace = Some(non_empty(unsafe { str_arg(workspace, "workspace") }?, "workspace")?);
+        Ok(())
+    })
+}
+
+/// The project used when an operation's `project_name` is NULL (default `"Default Project"`).
+#[no_mangle]
+pub extern "C" fn opik_options_set_project_name(o: *mut opik_options, project_name: *const c_char) -> opik_status {
+    set("opik_options_set_project_name", o, |opts| {
+        opts.project_name = Some(non_empty(unsafe { str_arg(project_name, "project_name") }?, "project_name")?);
+        Ok(())
+    })
+}
+
+/// Time limit for connecting and for each wait on the server (a large upload may take longer in
+/// all; the limit applies to silence, not to total time). Default 60,000 ms. 0 is invalid.
+#[no_mangle]
+pub extern "C" fn opik_options_set_timeout_ms(o: *mut opik_options, timeout_ms: u64) -> opik_status {
+    set("opik_options_set_timeout_ms", o, |opts| {
+        if timeout_ms == 0 {
+            return Err(Error::invalid("timeout_ms must be greater than 0"));
+        }
+        opts.timeout = Some(Duration::from_millis(timeout_ms));
+        Ok(())
+    })
+}
+
+/// How many parts of one multi-part upload are sent at once (default 4, 1 to 64). Memory used by
+/// an upload grows with this number, not with the file size.
+#[no_mangle]
+pub extern "C" fn opik_options_set_upload_concurrency(o: *mut opik_options, parts_in_flight: u32) -> opik_status {
+    set("opik_options_set_upload_concurrency", o, |opts| {
+        if parts_in_flight == 0 || parts_in_flight > MAX_UPLOAD_CONCURRENCY {
+            return Err(Error::invalid(format!("parts_in_flight must be between 1 and {MAX_UPLOAD_CONCURRENCY}")));
+        }
+        opts.upload_concurrency = Some(parts_in_flight);
+        Ok(())
+    })
+}
+
+/// Whether TLS certificates are verified (default true; `OPIK_CHECK_TLS_CERTIFICATE` otherwise).
+/// Turning it off makes every connection open to interception: for local testing only.
+#[no_mangle]
+pub extern "C" fn opik_options_set_tls_verify(o: *mut opik_options, verify: bool) -> opik_status {
+    set("opik_options_set_tls_verify", o, |opts| {
+        opts.tls_verify = Some(verify);
+        Ok(())
+    })
+}
+
+/// A PEM file of extra CA certificates to trust (for self-hosted Opik with a private CA). Read by
+/// `opik_client_new` (`OPIK_ERR_CONFIG` if unreadable).
+#[no_mangle]
+pub extern "C" fn opik_options_set_ca_file(o: *mut opik_options, pem_path: *const c_char) -> opik_status {
+    set("opik_options_set_ca_file", o, |opts| {
+        opts.ca_file = Some(unsafe { str_arg(pem_path, "pem_path") }?.into());
+        Ok(())
+    })
+}
+
+fn non_empty(v: &str, name: &str) -> crate::Result<String> {
+    if v.trim().is_empty() {
+        return Err(Error::invalid(format!("{name} must not be empty")));
+    }
+    Ok(v.to_owned())
+}

@@ -1,0 +1,474 @@
+//! HTTP: one connection-pooled client for the Opik backend and one for presigned storage URLs,
+//! the rule for which headers go where, retries with backoff, and the mapping of HTTP failures to
+//! [`Error`]s.
+
+use crate::config::Config;
+use crate::error::{Error, Result, Status};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const WORKSPACE_HEADER: &str = "Comet-Workspace";
+const USER_AGENT: &str = concat!("opik-attachments-native/", env!("CARGO_PKG_VERSION"));
+/// JSON bodies at least this long are gzipped, like the Python SDK does.
+const GZIP_MIN_BYTES: usize = 256;
+/// How much of an error body is kept for the message.
+const ERROR_BODY_LIMIT: usize = 2048;
+
+/// Who answers a request: the Opik backend (gets the Opik headers) or a storage service behind a
+/// presigned URL (never gets them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    Backend,
+    Storage,
+}
+
+/// When and how often to retry transient failures.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, including the first.
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Upper bound for a server's `Retry-After`.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with jitter: a random delay in [d/2, d], d = base·2^retry capped.
+    fn backoff(&self, retry: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(1u32 << retry.min(16));
+        let d = exp.min(self.max_delay);
+        let half = d / 2;
+        half + Duration::from_nanos(jitter(half.as_nanos() as u64))
+    }
+}
+
+fn jitter(bound: u64) -> u64 {
+    static STATE: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    if bound == 0 {
+        return 0;
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let mut x = STATE.fetch_add(nanos | 1, Ordering::Relaxed) ^ nanos;
+    // splitmix64 finaliser
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (x ^ (x >> 31)) % bound
+}
+
+/// A read error of the attachment's own source (a local file), raised inside a request body.
+/// It is never retried and maps to `OPIK_ERR_IO`.
+#[derive(Debug)]
+pub struct SourceReadError(pub String);
+
+impl std::fmt::Display for SourceReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for SourceReadError {}
+
+/// HTTP access for one client.
+pub struct Transport {
+    backend: reqwest::Client,
+    storage: reqwest::Client,
+    base_url: String,
+    origin: Option<Origin>,
+    api_key: Option<HeaderValue>,
+    workspace: HeaderValue,
+    pub retry: RetryPolicy,
+    timeout: Duration,
+    path_param: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Origin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Origin {
+    fn of(url: &reqwest::Url) -> Option<Origin> {
+        Some(Origin {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port_or_known_default(),
+        })
+    }
+}
+
+/// Presigned S3 URLs carry their own signature (the test the Python SDK uses too).
+pub fn is_presigned(url: &str) -> bool {
+    url.contains("X-Amz-Signature=") || (url.contains("Signature=") && url.contains("AWSAccessKeyId="))
+}
+
+/// A URL fit for a message: presigned queries are credentials for storage, so the query is cut.
+pub fn display_url(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+impl Transport {
+    pub fn new(config: &Config) -> Result<Transport> {
+        let builder = || {
+            let mut b = reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .connect_timeout(config.timeout)
+                .read_timeout(config.timeout)
+                .pool_max_idle_per_host(config.upload_concurrency as usize + 4)
+                .tcp_nodelay(true);
+            if !config.tls_verify {
+                b = b.danger_accept_invalid_certs(true);
+            }
+            b
+        };
+        let mut backend = builder();
+        let mut storage = builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::config(format!("cannot read CA file {}: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| Error::config(format!("CA file {} is not PEM: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(Error::config(format!("CA file {} holds no certificate", path.display())));
+            }
+            for cert in certs {
+                backend = backend.add_root_certificate(cert.clone());
+                storage = storage.add_root_certificate(cert);
+            }
+        }
+        let build = |b: reqwest::ClientBuilder| {
+            b.build().map_err(|e| Error::config(format!("cannot set up HTTP: {e}")))
+        };
+        let api_key = match &config.api_key {
+            Some(k) => {
+                let mut v = HeaderValue::from_str(k)
+                    .map_err(|_| Error::config("the API key contains characters not allowed in an HTTP header"))?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+            None => None,
+        };
+        let workspace = HeaderValue::from_str(&config.workspace)
+            .map_err(|_| Error::config("the workspace name contains characters not allowed in an HTTP header"))?;
+        let origin = reqwest::Url::parse(&config.base_url).ok().as_ref().and_then(Origin::of);
+        if origin.is_none() {
+            return Err(Error::config(format!("Opik URL {:?} is not a valid URL", config.base_url)));
+        }
+        Ok(Transport {
+            backend: build(backend)?,
+            storage: build(storage)?,
+            base_url: config.base_url.clone(),
+            origin,
+            api_key,
+            workspace,
+            retry: RetryPolicy::default(),
+            timeout: config.timeout,
+            path_param: crate::protocol::encode_path(&config.base_url),
+        })
+    }
+
+    /// The `path` parameter for this client's base URL.
+    pub fn path_param(&self) -> &str {
+        &self.path_param
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Opik headers go only to the configured backend (same scheme, host and port), never to a
+    /// presigned URL nor to any other host.
+    pub fn peer_of(&self, url: &str) -> Peer {
+        if is_presigned(url) {
+            return Peer::Storage;
+        }
+        match reqwest::Url::parse(url).ok().as_ref().and_then(Origin::of) {
+            Some(o) if Some(&o) == self.origin.as_ref() => Peer::Backend,
+            _ => Peer::Storage,
+        }
+    }
+
+    /// A request to `url` on the right client, with the Opik headers only for the backend.
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        match self.peer_of(url) {
+            Peer::Backend => {
+                let mut headers = HeaderMap::new();
+                if let Some(k) = &self.api_key {
+                    headers.insert(AUTHORIZATION, k.clone());
+                }
+                headers.insert(WORKSPACE_HEADER, self.workspace.clone());
+                self.backend.request(method, url).headers(headers)
+            }
+            Peer::Storage => self.storage.request(method, url),
+        }
+    }
+
+    /// Sends the request that `build` makes (called again for each attempt), retrying connection
+    /// errors, timeouts, 429 (honouring `Retry-After`) and 500/502/503/504. Returns the 2xx
+    /// response or the mapped error of the last attempt.
+    pub async fn send(&self, step: &str, url: &str, mut build: impl FnMut() -> Result<RequestBuilder>) -> Result<Response> {
+        let peer = self.peer_of(url);
+        let mut retry = 0;
+        loop {
+            let last = retry + 1 >= self.retry.attempts;
+            let outcome = build()?.send().await;
+            let wait = match outcome {
+                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) => {
+                    let status = resp.status();
+                    if last || !is_retryable_status(status) {
+                        return Err(error_from_response(step, url, peer, resp).await);
+                    }
+                    let after = retry_after(&resp).map(|d| d.min(self.retry.max_retry_after));
+                    after.unwrap_or_else(|| self.retry.backoff(retry))
+                }
+                Err(e) => {
+                    let err = error_from_reqwest(step, url, &e);
+                    if last || !matches!(err.status, Status::Network | Status::Timeout) {
+                        return Err(err);
+                    }
+                    self.retry.backoff(retry)
+                }
+            };
+            tokio::time::sleep(wait).await;
+            retry += 1;
+        }
+    }
+
+    /// POSTs JSON (gzipped when large) to a backend endpoint and parses a JSON answer.
+    pub async fn post_json<B: Serialize, R: DeserializeOwned>(&self, step: &str, path: &str, body: &B) -> Result<R> {
+        let resp = self.post_json_raw(step, path, body).await?;
+        read_json(step, resp).await
+    }
+
+    /// POSTs JSON to a backend endpoint and expects no particular body (204).
+    pub async fn post_json_no_content<B: Serialize>(&self, step: &str, path: &str, body: &B) -> Result<()> {
+        self.post_json_raw(step, path, body).await.map(drop)
+    }
+
+    async fn post_json_raw<B: Serialize>(&self, step: &str, path: &str, body: &B) -> Result<Response> {
+        let json = serde_json::to_vec(body).map_err(|e| Error::internal(format!("{step}: cannot encode JSON: {e}")))?;
+        let (payload, gzipped) = if json.len() >= GZIP_MIN_BYTES {
+            let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 3), flate2::Compression::new(6));
+            enc.write_all(&json).and_then(|_| enc.finish()).map(|g| (g, true)).unwrap_or((json, false))
+        } else {
+            (json, false)
+        };
+        let payload = bytes::Bytes::from(payload);
+        let url = self.endpoint(path);
+        self.send(step, &url, || {
+            let mut rb = self
+                .request(Method::POST, &url)
+                .timeout(self.timeout)
+                .header(CONTENT_TYPE, "application/json")
+                .body(payload.clone());
+            if gzipped {
+                rb = rb.header(CONTENT_ENCODING, "gzip");
+            }
+            Ok(rb)
+        })
+        .await
+    }
+
+    /// GETs a backend URL and parses the JSON answer.
+    pub async fn get_json<R: DeserializeOwned>(&self, step: &str, url: &str) -> Result<R> {
+        let resp = self.send(step, url, || Ok(self.request(Method::GET, url).timeout(self.timeout))).await?;
+        read_json(step, resp).await
+    }
+}
+
+fn is_retryable_status(s: StatusCode) -> bool {
+    matches!(s.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+/// `Retry-After` in seconds (HTTP dates are rare from APIs and are treated as absent).
+fn retry_after(resp: &Response) -> Option<Duration> {
+    let v = resp.headers().get(RETRY_AFTER)?.to_str().ok()?.trim();
+    v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+}
+
+async fn read_json<R: DeserializeOwned>(step: &str, resp: Response) -> Result<R> {
+    let url = display_url(resp.url().as_str()).to_owned();
+    let body = resp.bytes().await.map_err(|e| error_from_reqwest(step, &url, &e))?;
+    serde_json::from_slice(&body).map_err(|e| {
+        let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        Error::protocol(format!("{step}: the server's answer is not the JSON Opik specifies ({e}): {excerpt:?}"))
+    })
+}
+
+/// Maps a transport-level failure. The reqwest message is used without its URL (a presigned
+/// URL's query is a credential); our own shortened URL is added instead.
+pub fn error_from_reqwest(step: &str, url: &str, e: &reqwest::Error) -> Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(read) = s.downcast_ref::<SourceReadError>() {
+            return Error::new(Status::Io, format!("{step}: {read}"));
+        }
+        source = s.source();
+    }
+    let status = if e.is_timeout() { Status::Timeout } else { Status::Network };
+    let mut detail = String::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "connection failed"
+    };
+    Error::new(status, format!("{step}: {what} ({}){detail}", display_url(url)))
+}
+
+/// Maps a non-2xx answer to an error carrying the HTTP status and the server's own words.
+pub async fn error_from_response(step: &str, url: &str, peer: Peer, resp: Response) -> Error {
+    let code = resp.status();
+    let mut body = Vec::new();
+    let mut resp = resp;
+    while body.len() < ERROR_BODY_LIMIT {
+        match resp.chunk().await {
+            Ok(Some(c)) => body.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    body.truncate(ERROR_BODY_LIMIT);
+    let detail = server_message(&body);
+    let status = match (peer, code.as_u16()) {
+        (Peer::Backend, 401 | 403) => Status::Auth,
+        (_, 404) => Status::NotFound,
+        (_, 413) => Status::TooLarge,
+        _ => Status::Http,
+    };
+    let who = match peer {
+        Peer::Backend => "Opik",
+        Peer::Storage => "storage",
+    };
+    let mut message = format!("{step}: {who} answered HTTP {} ({})", code.as_u16(), display_url(url));
+    if !detail.is_empty() {
+        message.push_str(": ");
+        message.push_str(&detail);
+    }
+    Error::new(status, message).with_http_status(code.as_u16())
+}
+
+/// The useful part of an error body: `{"errors": [...]}`, `{"message": ...}`, S3 XML
+/// `<Code>`/`<Message>`, or the text itself.
+pub fn server_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+        if let Some(errors) = v.get("errors").and_then(|e| e.as_array()) {
+            let joined: Vec<String> = errors.iter().map(|e| e.as_str().map(str::to_owned).unwrap_or_else(|| e.to_string())).collect();
+            if !joined.is_empty() {
+                return joined.join("; ");
+            }
+        }
+        if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
+            return m.to_owned();
+        }
+    }
+    let tag = |name: &str| -> Option<&str> {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(&text[start..end])
+    };
+    if let Some(code) = tag("Code") {
+        return match tag("Message") {
+            Some(m) => format!("{code}: {m}"),
+            None => code.to_owned(),
+        };
+    }
+    text.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport(base: &str) -> Transport {
+        let opts = crate::config::Options { url: Some(base.into()), api_key: Some("k".into()), ..Default::default() };
+        struct NoEnv;
+        impl crate::config::Environment for NoEnv {
+            fn var(&self, _: &str) -> Option<String> {
+                None
+            }
+            fn home_dir(&self) -> Option<std::path::PathBuf> {
+                None
+            }
+        }
+        Transport::new(&Config::resolve_with(&opts, &NoEnv).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn opik_headers_only_for_the_configured_backend() {
+        let t = transport("http://127.0.0.1:8080/api");
+        assert_eq!(t.peer_of("http://127.0.0.1:8080/api/v1/private/attachment/upload?x=1"), Peer::Backend);
+        assert_eq!(t.peer_of("http://127.0.0.1:8080/s3/b/k?X-Amz-Signature=abc"), Peer::Storage);
+        assert_eq!(t.peer_of("https://bucket.s3.amazonaws.com/k?Signature=a&AWSAccessKeyId=b"), Peer::Storage);
+        assert_eq!(t.peer_of("http://localhost:8080/api/v1/x"), Peer::Storage, "another host name");
+        assert_eq!(t.peer_of("http://127.0.0.1:8081/api/v1/x"), Peer::Storage, "another port");
+        assert_eq!(t.peer_of("https://127.0.0.1:8080/api/v1/x"), Peer::Storage, "another scheme");
+        let https = transport("https://www.comet.com/opik/api/");
+        assert_eq!(https.peer_of("https://www.comet.com:443/opik/api/v1/x"), Peer::Backend, "default port");
+    }
+
+    #[test]
+    fn presigned_requests_carry_no_opik_header() {
+        let t = transport("http://127.0.0.1:8080/");
+        let req = t.request(Method::PUT, "http://127.0.0.1:8080/s3/b/k?X-Amz-Signature=abc").build().unwrap();
+        assert!(req.headers().get(AUTHORIZATION).is_none());
+        assert!(req.headers().get(WORKSPACE_HEADER).is_none());
+        let req = t.request(Method::PUT, "http://127.0.0.1:8080/v1/private/attachment/upload?a=b").build().unwrap();
+        assert_eq!(req.headers().get(AUTHORIZATION).unwrap(), "k");
+        assert_eq!(req.headers().get(WORKSPACE_HEADER).unwrap(), "default");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        for retry in 0..20 {
+            let d = p.backoff(retry);
+            let full = p.base_delay.saturating_mul(1 << retry.min(16)).min(p.max_delay);
+            assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?} vs {full:?}");
+        }
+    }
+
+    #[test]
+    fn server_messages_are_extracted_from_every_shape() {
+        assert_eq!(server_message(br#"{"errors":["a","b"]}"#), "a; b");
+        assert_eq!(server_message(br#"{"code":403,"message":"nope"}"#), "nope");
+        assert_eq!(
+            server_message(b"<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"),
+            "AccessDenied: Request has expired"
+        );
+        assert_eq!(server_message(b"plain"), "plain");
+        assert_eq!(server_message(b""), "");
+    }
+
+    #[test]
+    fn urls_in_messages_lose_their_query() {
+        assert_eq!(display_url("http://s3/b/k?X-Amz-Signature=secret"), "http://s3/b/k");
+    }
+}

@@ -1,0 +1,367 @@
+//! Uploads: the part plan, `upload-start`, then either one direct PUT to the backend or parallel
+//! part PUTs to presigned storage URLs followed by `upload-complete`.
+
+use crate::attachment::{Attachment, Source};
+use crate::error::{Error, Result, Status};
+use crate::protocol::{self, CompleteUploadRequest, EntityType, StartUploadRequest, StartUploadResponse, UploadedPart};
+use crate::transport::{SourceReadError, Transport};
+use bytes::Bytes;
+use reqwest::header::{CONTENT_LENGTH, ETAG};
+use reqwest::Method;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+pub const MAX_PARTS: u64 = 10_000;
+/// A storage 403 on a part (expired URL) restarts the upload with fresh URLs this many times.
+pub const MAX_RESTARTS: u32 = 2;
+/// Size of each read from a file while streaming it.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// How a file of a given size is cut into parts (the same math as the Opik SDKs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartPlan {
+    pub size: u64,
+    pub count: u32,
+    pub part_size: u64,
+}
+
+impl PartPlan {
+    /// Parts of at least 5 MiB (only the last may be shorter), at most 10,000 of them, each at
+    /// most 5 GiB. A 0-byte attachment is one empty part.
+    pub fn for_size(size: u64) -> Result<PartPlan> {
+        if size == 0 {
+            return Ok(PartPlan { size, count: 1, part_size: 0 });
+        }
+        let count = size.div_ceil(MIN_PART_SIZE).min(MAX_PARTS);
+        let part_size = size.div_ceil(count).max(MIN_PART_SIZE);
+        if part_size > MAX_PART_SIZE {
+            return Err(Error::new(
+                Status::TooLarge,
+                format!("{size} bytes is more than 10,000 parts of at most 5 GiB can hold"),
+            ));
+        }
+        // With part_size ≥ ceil(size/count) the real count may be smaller than `count`.
+        let count = size.div_ceil(part_size) as u32;
+        Ok(PartPlan { size, count, part_size })
+    }
+
+    /// Byte range `(offset, len)` of part `number` (1-based).
+    pub fn range(&self, number: u32) -> (u64, u64) {
+        let offset = (number as u64 - 1) * self.part_size;
+        (offset, self.part_size.min(self.size - offset))
+    }
+}
+
+/// Where an upload goes.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub project_name: String,
+    pub entity_type: EntityType,
+    pub entity_id: String,
+}
+
+/// Bytes sent so far by an upload (observable from another thread).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub sent: AtomicU64,
+    pub total: AtomicU64,
+}
+
+/// Uploads `attachment` to `target`, choosing the flow from the server's `upload-start` answer.
+pub async fn upload(transport: &Arc<Transport>, concurrency: u32, target: &Target, attachment: &Attachment, progress: Option<&Arc<Progress>>) -> Result<()> {
+    let mut restarts = 0;
+    loop {
+        let size = current_size(attachment)?;
+        let plan = PartPlan::for_size(size)?;
+        if let Some(p) = progress {
+            p.total.store(size, Ordering::Relaxed);
+            p.sent.store(0, Ordering::Relaxed);
+        }
+        let start: StartUploadResponse = transport
+            .post_json(
+                "upload-start",
+                protocol::UPLOAD_START,
+                &StartUploadRequest {
+                    file_name: attachment.file_name(),
+                    num_of_file_parts: plan.count,
+                    mime_type: Some(attachment.content_type()),
+                    project_name: Some(&target.project_name),
+                    entity_type: target.entity_type,
+                    entity_id: &target.entity_id,
+                    path: transport.path_param(),
+                },
+            )
+            .await?;
+        let Some(first_url) = start.pre_sign_urls.first() else {
+            return Err(Error::protocol("upload-start: the server returned no upload URL"));
+        };
+        if start.upload_id == protocol::DIRECT_UPLOAD_ID {
+            return put_whole(transport, first_url, attachment, size, progress).await;
+        }
+        if start.pre_sign_urls.len() != plan.count as usize {
+            return Err(Error::protocol(format!(
+                "upload-start: asked for {} part URLs, the server returned {}",
+                plan.count,
+                start.pre_sign_urls.len()
+            )));
+        }
+        match put_parts(transport, concurrency, &start.pre_sign_urls, attachment, plan, progress).await {
+            Ok(parts) => {
+                return transport
+                    .post_json_no_content(
+                        "upload-complete",
+                        protocol::UPLOAD_COMPLETE,
+                        &CompleteUploadRequest {
+                            file_name: attachment.file_name(),
+                            project_name: Some(&target.project_name),
+                            entity_type: target.entity_type,
+                            entity_id: &target.entity_id,
+                            file_size: size,
+                            mime_type: Some(attachment.content_type()),
+                            upload_id: &start.upload_id,
+                            uploaded_file_parts: parts,
+                        },
+                    )
+                    .await;
+            }
+            // Presigned URLs expire (and cannot be re-signed): start over with fresh ones.
+            Err(e) if e.http_status == 403 && restarts < MAX_RESTARTS => restarts += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn current_size(attachment: &Attachment) -> Result<u64> {
+    match attachment.source() {
+        Source::Memory(b) => Ok(b.len() as u64),
+        Source::File(path) => std::fs::metadata(path)
+            .map(|m| m.len())
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), &e)),
+    }
+}
+
+/// The direct flow: one PUT of the whole content to the backend, with Content-Length.
+async fn put_whole(transport: &Transport, url: &str, attachment: &Attachment, size: u64, progress: Option<&Arc<Progress>>) -> Result<()> {
+    transport
+        .send("direct upload PUT", url, || {
+            reset_progress(progress, 0);
+            Ok(transport
+                .request(Method::PUT, url)
+                .header(CONTENT_LENGTH, size)
+                .body(body_for(attachment.source(), 0, size, progress.cloned())?))
+        })
+        .await
+        .map(drop)
+}
+
+fn reset_progress(progress: Option<&Arc<Progress>>, to: u64) {
+    if let Some(p) = progress {
+        p.sent.store(to, Ordering::Relaxed);
+    }
+}
+
+/// The S3 flow: every part PUT to its presigned URL, `concurrency` at a time, each with
+/// Content-Length and no Opik header. Returns the parts sorted by number.
+async fn put_parts(transport: &Arc<Transport>, concurrency: u32, urls: &[String], attachment: &Attachment, plan: PartPlan, progress: Option<&Arc<Progress>>) -> Result<Vec<UploadedPart>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut parts = Vec::with_capacity(urls.len());
+    let mut next = 1u32;
+    let total = plan.count;
+    while parts.len() < total as usize {
+        while next <= total && tasks.len() < concurrency.max(1) as usize {
+            let (transport, url, source, progress) =
+                (transport.clone(), urls[next as usize - 1].clone(), attachment.source().clone(), progress.cloned());
+            let number = next;
+            tasks.spawn(async move { put_part(&transport, &url, &source, plan, number, progress.as_ref()).await });
+            next += 1;
+        }
+        match tasks.join_next().await {
+            Some(Ok(Ok(part))) => parts.push(part),
+            Some(Ok(Err(e))) => return Err(e), // dropping the set aborts the other parts
+            Some(Err(join)) => return Err(Error::internal(format!("part upload task failed: {join}"))),
+            None => break,
+        }
+    }
+    parts.sort_by_key(|p| p.part_number);
+    Ok(parts)
+}
+
+async fn put_part(transport: &Transport, url: &str, source: &Source, plan: PartPlan, number: u32, progress: Option<&Arc<Progress>>) -> Result<UploadedPart> {
+    let (offset, len) = plan.range(number);
+    let step = format!("part {number}/{} PUT", plan.count);
+    let sent_before = Arc::new(AtomicU64::new(0));
+    let resp = transport
+        .send(&step, url, || {
+            // A retried part must not count its bytes twice.
+            if let Some(p) = progress {
+                p.sent.fetch_sub(sent_before.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+            }
+            let counter = progress.map(|p| (p.clone(), sent_before.clone()));
+            Ok(transport
+                .request(Method::PUT, url)
+                .header(CONTENT_LENGTH, len)
+                .body(body_for_counted(source, offset, len, counter)?))
+        })
+        .await?;
+    let e_tag = resp
+        .headers()
+        .get(ETAG)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::protocol(format!("{step}: storage answered {} without an ETag", resp.status().as_u16())))?
+        .to_owned();
+    Ok(UploadedPart { e_tag, part_number: number })
+}
+
+fn body_for(source: &Source, offset: u64, len: u64, progress: Option<Arc<Progress>>) -> Result<reqwest::Body> {
+    body_for_counted(source, offset, len, progress.map(|p| (p, Arc::new(AtomicU64::new(0)))))
+}
+
+/// A request body for `len` bytes of `source` from `offset`, streamed (files are read in
+/// 256 KiB chunks on the blocking pool, so memory does not grow with the file). The caller sets
+/// Content-Length. `counter` adds the bytes handed to HTTP to a progress total and to a
+/// per-attempt tally.
+fn body_for_counted(source: &Source, offset: u64, len: u64, counter: Option<(Arc<Progress>, Arc<AtomicU64>)>) -> Result<reqwest::Body> {
+    let count = move |n: usize| {
+        if let Some((p, attempt)) = &counter {
+            p.sent.fetch_add(n as u64, Ordering::Relaxed);
+            attempt.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    };
+    match source {
+        Source::Memory(bytes) => {
+            let slice = bytes.slice(offset as usize..(offset + len) as usize);
+            // Hand memory over in chunks so progress moves while a large part is sent.
+            let chunks: Vec<Bytes> = (0..slice.len()).step_by(READ_CHUNK.max(1)).map(|i| slice.slice(i..(i + READ_CHUNK).min(slice.len()))).collect();
+            let stream = futures_util::stream::iter(chunks.into_iter().map(move |c| {
+                count(c.len());
+                Ok::<Bytes, std::io::Error>(c)
+            }));
+            Ok(reqwest::Body::wrap_stream(stream))
+        }
+        Source::File(path) => {
+            let file = std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), &e))?;
+            let file = Arc::new(file);
+            let path = path.clone();
+            let stream = futures_util::stream::unfold((offset, len), move |(pos, left)| {
+                let (file, path) = (file.clone(), path.clone());
+                async move {
+                    if left == 0 {
+                        return None;
+                    }
+                    let want = left.min(READ_CHUNK as u64) as usize;
+                    let read = tokio::task::spawn_blocking(move || read_at(&file, pos, want)).await;
+                    let chunk = match read {
+                        Ok(Ok(chunk)) if chunk.is_empty() => Err(format!("{} shrank while it was being uploaded", path.display())),
+                        Ok(Ok(chunk)) => Ok(chunk),
+                        Ok(Err(e)) => Err(format!("cannot read {}: {e}", path.display())),
+                        Err(e) => Err(format!("reading {} failed: {e}", path.display())),
+                    };
+                    Some(match chunk {
+                        Ok(c) => {
+                            let n = c.len() as u64;
+                            (Ok(c), (pos + n, left - n))
+                        }
+                        Err(m) => (Err(std::io::Error::other(SourceReadError(m))), (pos, 0)),
+                    })
+                }
+            });
+            let stream = futures_util::StreamExt::map(stream, move |r: std::io::Result<Bytes>| {
+                if let Ok(c) = &r {
+                    count(c.len());
+                }
+                r
+            });
+            Ok(reqwest::Body::wrap_stream(stream))
+        }
+    }
+}
+
+/// Reads up to `want` bytes at `pos` (positioned read: parts share one open file safely).
+fn read_at(file: &std::fs::File, pos: u64, want: usize) -> std::io::Result<Bytes> {
+    let mut buf = vec![0u8; want];
+    let mut filled = 0;
+    while filled < want {
+        let n = positioned_read(file, &mut buf[filled..], pos + filled as u64)?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    Ok(Bytes::from(buf))
+}
+
+#[cfg(unix)]
+fn positioned_read(file: &std::fs::File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, pos)
+}
+
+#[cfg(windows)]
+fn positioned_read(file: &std::fs::File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn part_math_at_the_boundaries() {
+        let p = PartPlan::for_size(0).unwrap();
+        assert_eq!((p.count, p.range(1)), (1, (0, 0)));
+        let p = PartPlan::for_size(1).unwrap();
+        assert_eq!((p.count, p.part_size, p.range(1)), (1, 5 * MIB, (0, 1)));
+        let p = PartPlan::for_size(5 * MIB).unwrap();
+        assert_eq!((p.count, p.range(1)), (1, (0, 5 * MIB)));
+        let p = PartPlan::for_size(5 * MIB + 1).unwrap();
+        assert_eq!((p.count, p.range(1), p.range(2)), (2, (0, 5 * MIB), (5 * MIB, 1)));
+        let p = PartPlan::for_size(12_000_000).unwrap();
+        assert_eq!((p.count, p.range(3)), (3, (10_485_760, 1_514_240)));
+        let p = PartPlan::for_size(100 * MIB).unwrap();
+        assert_eq!(p.count, 20);
+    }
+
+    #[test]
+    fn part_math_at_the_ten_thousand_part_boundary() {
+        let exact = 10_000 * 5 * MIB;
+        let p = PartPlan::for_size(exact).unwrap();
+        assert_eq!((p.count, p.part_size), (10_000, 5 * MIB));
+        let p = PartPlan::for_size(exact + 1).unwrap();
+        assert_eq!(p.count, 10_000);
+        assert_eq!(p.part_size, (exact + 1).div_ceil(10_000));
+        let (off, len) = p.range(10_000);
+        assert_eq!(off + len, exact + 1, "the last part ends at the last byte");
+        assert!(len >= 1);
+    }
+
+    #[test]
+    fn too_large_is_refused() {
+        let max = 10_000 * MAX_PART_SIZE;
+        assert_eq!(PartPlan::for_size(max).unwrap().part_size, MAX_PART_SIZE);
+        assert_eq!(PartPlan::for_size(max + 1).unwrap_err().status, Status::TooLarge);
+        assert_eq!(PartPlan::for_size(u64::MAX).unwrap_err().status, Status::TooLarge);
+    }
+
+    #[test]
+    fn every_part_covers_the_file_exactly_once() {
+        for size in [1, 5 * MIB - 1, 5 * MIB, 5 * MIB + 1, 3 * 5 * MIB + 7, 52_428_800_000 + 12_345] {
+            let p = PartPlan::for_size(size).unwrap();
+            let mut next = 0;
+            for n in 1..=p.count {
+                let (off, len) = p.range(n);
+                assert_eq!(off, next);
+                assert!(len > 0 && len <= MAX_PART_SIZE);
+                if n < p.count {
+                    assert!(len >= MIN_PART_SIZE, "only the last part may be short");
+                }
+                next = off + len;
+            }
+            assert_eq!(next, size);
+        }
+    }
+}
