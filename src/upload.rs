@@ -365,3 +365,97 @@ mod tests {
         }
     }
 }
+
+/// Captures raw requests on a loopback socket: what actually goes on the wire, which no local S3
+/// server checks (they all accept chunked part PUTs; AWS refuses them).
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use crate::config::{Config, Options};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Accepts `n` requests, answers each `200` with an ETag, returns their raw heads.
+    async fn capture(listener: tokio::net::TcpListener, n: usize) -> Vec<String> {
+        let mut heads = Vec::new();
+        while heads.len() < n {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 65536];
+            let head_end = loop {
+                let k = sock.read(&mut chunk).await.unwrap();
+                assert!(k > 0, "connection closed before the headers ended");
+                buf.extend_from_slice(&chunk[..k]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            let mut got = buf.len() - head_end;
+            while got < len {
+                got += sock.read(&mut chunk).await.unwrap();
+            }
+            let etag = format!("\"etag-{}\"", heads.len());
+            let resp = format!("HTTP/1.1 200 OK\r\nETag: {etag}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            sock.write_all(resp.as_bytes()).await.unwrap();
+            heads.push(head);
+        }
+        heads
+    }
+
+    fn transport() -> Arc<Transport> {
+        let options = Options {
+            url: Some("http://opik.invalid/api/".into()),
+            api_key: Some("secret-key".into()),
+            ..Default::default()
+        };
+        Arc::new(Transport::new(&Config::resolve(&options).unwrap()).unwrap())
+    }
+
+    #[test]
+    fn every_part_put_has_content_length_and_no_opik_header() {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let dir = std::env::temp_dir().join(format!("opik-wire-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("big.bin");
+            let size = 2 * MIN_PART_SIZE + 12345;
+            std::fs::write(&path, vec![7u8; size as usize]).unwrap();
+            for attachment in [
+                Attachment::from_file(&path, None, None).unwrap(),
+                Attachment::from_bytes(vec![7u8; size as usize], "mem.bin", None).unwrap(),
+            ] {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let port = listener.local_addr().unwrap().port();
+                let server = tokio::spawn(capture(listener, 3));
+                let urls: Vec<String> = (1..=3)
+                    .map(|n| format!("http://127.0.0.1:{port}/bucket/key?partNumber={n}&X-Amz-Signature=abc"))
+                    .collect();
+                let plan = PartPlan::for_size(size).unwrap();
+                let parts = put_parts(&transport(), 2, &urls, &attachment, plan, None).await.unwrap();
+                let numbers: Vec<u32> = parts.iter().map(|p| p.part_number).collect();
+                assert_eq!(numbers, [1, 2, 3]);
+                assert_eq!(parts[0].e_tag.chars().next(), Some('"'), "ETag kept verbatim, quotes included");
+                let heads = server.await.unwrap();
+                for head in &heads {
+                    assert!(head.starts_with("put "), "{head}");
+                    assert!(head.contains("content-length:"), "part PUT without Content-Length: {head}");
+                    assert!(!head.contains("transfer-encoding"), "chunked part PUT: {head}");
+                    assert!(!head.contains("authorization"), "Opik key sent to storage: {head}");
+                    assert!(!head.contains("comet-workspace"), "workspace sent to storage: {head}");
+                    assert!(!head.contains("content-type"), "{head}");
+                }
+                let mut lengths: Vec<u64> = heads
+                    .iter()
+                    .map(|h| h.lines().find_map(|l| l.strip_prefix("content-length:")).unwrap().trim().parse().unwrap())
+                    .collect();
+                lengths.sort_unstable();
+                assert_eq!(lengths, [12345, MIN_PART_SIZE, MIN_PART_SIZE]);
+            }
+        });
+    }
+}

@@ -1,0 +1,288 @@
+//! Runs the C test programs in tests/c/ through the C ABI against the Opik-compatible test
+//! server, in both storage modes, plainly and under AddressSanitizer (and valgrind where it is
+//! installed and fast enough). The C programs check what the API reports; these tests check what
+//! the server saw.
+
+use opik_test_server::{Config, FaultRule, StorageMode, TestServer};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const API_KEY: &str = "test-key-5f3a9c";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// target/<profile>, where cargo put libopik_attachments.so for this test run.
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Build {
+    Plain,
+    Asan,
+}
+
+/// Compiles tests/c/<name>.c once per build kind (cached for the run).
+fn compile(name: &str, build: Build) -> PathBuf {
+    static LOCK: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
+    let _guard = LOCK.get_or_init(Default::default).lock().unwrap();
+    let out_dir = lib_dir().join("c-tests");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let suffix = if build == Build::Asan { "-asan" } else { "" };
+    let exe = out_dir.join(format!("{name}{suffix}"));
+    let src = repo().join("tests/c").join(format!("{name}.c"));
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let mut cmd = Command::new(cc);
+    cmd.args(["-std=c11", "-g", "-O1", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+        .arg(format!("-I{}", repo().join("include").display()))
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .arg(format!("-L{}", lib_dir().display()))
+        .arg("-lopik_attachments")
+        .arg(format!("-Wl,-rpath,{}", lib_dir().display()))
+        .arg("-lpthread");
+    if build == Build::Asan {
+        cmd.args(["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]);
+    }
+    let out = cmd.output().expect("a C compiler (cc) is needed for the C ABI tests");
+    assert!(out.status.success(), "compiling {name}:\n{}", String::from_utf8_lossy(&out.stderr));
+    exe
+}
+
+struct Run<'a> {
+    server: Option<&'a TestServer>,
+    env: Vec<(&'static str, String)>,
+    args: Vec<String>,
+    valgrind: bool,
+}
+
+impl<'a> Run<'a> {
+    fn new(server: Option<&'a TestServer>) -> Self {
+        Run { server, env: Vec::new(), args: Vec::new(), valgrind: false }
+    }
+    fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+    fn env(mut self, k: &'static str, v: impl Into<String>) -> Self {
+        self.env.push((k, v.into()));
+        self
+    }
+
+    /// Runs the program and asserts that it exited 0; returns its stdout.
+    fn run(self, exe: &Path) -> String {
+        let home = std::env::temp_dir().join("opik-c-home");
+        std::fs::create_dir_all(&home).unwrap();
+        let mut cmd = if self.valgrind {
+            let mut c = Command::new("valgrind");
+            c.args(["--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite", "--quiet"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        cmd.args(&self.args)
+            .env_remove("OPIK_CONFIG_PATH")
+            .env_remove("OPIK_PROJECT_NAME")
+            .env_remove("OPIK_WORKSPACE")
+            .env("HOME", &home)
+            .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=98")
+            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
+        match self.server {
+            Some(s) => cmd.env("OPIK_URL_OVERRIDE", s.base_url()).env("OPIK_API_KEY", API_KEY),
+            None => cmd.env_remove("OPIK_URL_OVERRIDE").env_remove("OPIK_API_KEY"),
+        };
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        print!("{stdout}");
+        eprint!("{stderr}");
+        assert!(out.status.success(), "{} {:?} failed ({}):\n{stdout}\n{stderr}", exe.display(), self.args, out.status);
+        assert!(!stderr.contains("ERROR: AddressSanitizer") && !stderr.contains("runtime error:"), "sanitizer report");
+        stdout
+    }
+}
+
+fn server(mode: StorageMode) -> TestServer {
+    TestServer::start(Config { mode, api_key: Some(API_KEY.into()), ..Config::default() })
+}
+
+fn has(tool: &str) -> bool {
+    Command::new(tool).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+#[test]
+fn contract_without_a_server() {
+    Run::new(None).run(&compile("test_contract", Build::Plain));
+    Run::new(None).run(&compile("test_contract", Build::Asan));
+}
+
+#[test]
+fn contract_under_valgrind() {
+    if !has("valgrind") {
+        assert!(std::env::var_os("CI").is_none(), "valgrind is required in CI");
+        eprintln!("valgrind not installed: skipped here (CI installs it)");
+        return;
+    }
+    let mut r = Run::new(None);
+    r.valgrind = true;
+    r.run(&compile("test_contract", Build::Plain));
+}
+
+fn roundtrip(mode: StorageMode, build: Build) {
+    let s = server(mode);
+    let name = format!("{mode:?}").to_lowercase();
+    Run::new(Some(&s)).env("OPIK_TEST_MODE", format!("roundtrip-{name}-{build:?}").to_lowercase()).run(&compile("test_roundtrip", build));
+    // What the server stored and how the client talked to it.
+    let requests = s.requests();
+    for r in requests.iter().filter(|r| r.target == "part" || r.target == "storage_get") {
+        assert!(!r.headers.contains_key("authorization"), "Opik key sent to storage: {r:?}");
+        assert!(!r.headers.contains_key("comet-workspace"), "workspace sent to storage: {r:?}");
+    }
+    for r in requests.iter().filter(|r| r.target == "part") {
+        assert!(r.headers.contains_key("content-length"), "part PUT without Content-Length: {r:?}");
+    }
+    for r in requests.iter().filter(|r| r.target == "rest" || r.target == "direct_upload" || r.target == "download") {
+        if r.status != 401 {
+            assert_eq!(r.headers.get("authorization").map(String::as_str), Some(API_KEY), "{r:?}");
+        }
+    }
+    let parts = requests.iter().filter(|r| r.target == "part").count();
+    match mode {
+        StorageMode::S3 => assert!(parts >= 3, "the 12 MB file goes in parts"),
+        StorageMode::Direct => assert_eq!(parts, 0),
+    }
+}
+
+#[test]
+fn roundtrip_direct() {
+    roundtrip(StorageMode::Direct, Build::Plain);
+}
+
+#[test]
+fn roundtrip_s3() {
+    roundtrip(StorageMode::S3, Build::Plain);
+}
+
+#[test]
+fn roundtrip_direct_asan() {
+    roundtrip(StorageMode::Direct, Build::Asan);
+}
+
+#[test]
+fn roundtrip_s3_asan() {
+    roundtrip(StorageMode::S3, Build::Asan);
+}
+
+/// Runs one fault scenario in a fresh server; returns the server for inspection.
+fn scenario(mode: StorageMode, name: &str, faults: Vec<FaultRule>) -> (TestServer, String) {
+    let s = server(mode);
+    for f in faults {
+        s.add_fault(f);
+    }
+    let id = "0193a7c2-5b1e-7d4f-8a2b-3c4d5e6f7a8b".to_string();
+    Run::new(Some(&s)).arg(name).env("OPIK_TEST_ENTITY_ID", id.clone()).run(&compile("test_faults", Build::Asan));
+    (s, id)
+}
+
+fn count(s: &TestServer, path_part: &str) -> usize {
+    s.requests().iter().filter(|r| r.path.contains(path_part)).count()
+}
+
+fn rule(target: Option<&str>, path: Option<&str>) -> FaultRule {
+    FaultRule { target: target.map(Into::into), path_contains: path.map(Into::into), times: 1, ..FaultRule::default() }
+}
+
+fn stored_size(s: &TestServer, name: &str) -> Option<u64> {
+    s.attachments().iter().find(|a| a.file_name == name).map(|a| a.file_size)
+}
+
+#[test]
+fn retries_recover_from_transient_faults_direct() {
+    let (s, _) = scenario(
+        StorageMode::Direct,
+        "recovers",
+        vec![
+            FaultRule { status: Some(503), retry_after: Some("1".into()), ..rule(None, Some("upload-start")) },
+            FaultRule { drop_connection: true, drop_after_bytes: Some(1_000_000), ..rule(Some("direct_upload"), None) },
+            FaultRule { status: Some(502), ..rule(Some("direct_upload"), None) },
+        ],
+    );
+    assert_eq!(count(&s, "upload-start"), 2, "the 503 was retried");
+    assert_eq!(count(&s, "attachment/upload"), 3, "dropped, 502, then stored");
+    assert_eq!(stored_size(&s, "fault.bin"), Some(12_000_000));
+}
+
+#[test]
+fn retries_and_expired_urls_recover_s3() {
+    let (s, _) = scenario(
+        StorageMode::S3,
+        "recovers",
+        vec![
+            FaultRule { expire_urls: true, ..rule(None, Some("upload-start")) },
+            FaultRule { status: Some(503), ..rule(Some("part"), None) },
+            FaultRule { drop_connection: true, drop_after_bytes: Some(100_000), ..rule(Some("part"), None) },
+        ],
+    );
+    assert_eq!(count(&s, "upload-start"), 2, "the expired URLs were replaced by a second upload-start");
+    assert_eq!(count(&s, "upload-complete"), 1);
+    assert_eq!(stored_size(&s, "fault.bin"), Some(12_000_000));
+}
+
+#[test]
+fn persistent_server_error_is_reported_after_retries() {
+    let (s, _) = scenario(StorageMode::Direct, "persistent_500", vec![FaultRule { status: Some(500), times: 0, ..rule(None, Some("upload-start")) }]);
+    assert_eq!(count(&s, "upload-start"), 5, "five attempts in all");
+}
+
+#[test]
+fn client_errors_are_not_retried() {
+    let (s, _) = scenario(StorageMode::Direct, "too_large", vec![FaultRule { status: Some(413), times: 0, ..rule(None, Some("upload-start")) }]);
+    assert_eq!(count(&s, "upload-start"), 1);
+    let body = format!("{{\"errors\":[\"bad request from key {API_KEY}\"]}}");
+    let (s, _) = scenario(
+        StorageMode::Direct,
+        "bad_request_echoing_key",
+        vec![FaultRule { status: Some(400), body: Some(body), times: 0, ..rule(None, Some("upload-start")) }],
+    );
+    assert_eq!(count(&s, "upload-start"), 1);
+}
+
+#[test]
+fn storage_refusing_every_part_is_reported() {
+    let (s, _) = scenario(StorageMode::S3, "storage_forbidden", vec![FaultRule { status: Some(403), times: 0, ..rule(Some("part"), None) }]);
+    assert_eq!(count(&s, "upload-start"), 3, "one start and two restarts with fresh URLs");
+    assert_eq!(count(&s, "upload-complete"), 0);
+}
+
+#[test]
+fn slow_server_times_out() {
+    scenario(StorageMode::Direct, "timeout", vec![FaultRule { delay_ms: 2000, times: 0, ..rule(None, Some("upload-start")) }]);
+}
+
+#[test]
+fn interrupted_download_leaves_no_file() {
+    for (mode, target) in [(StorageMode::Direct, "download"), (StorageMode::S3, "storage_get")] {
+        scenario(mode, "download_interrupted", vec![FaultRule { drop_connection: true, drop_after_bytes: Some(1_000_000), times: 0, ..rule(Some(target), None) }]);
+    }
+}
+
+#[test]
+fn large_upload_and_download_in_bounded_memory() {
+    let mib = std::env::var("OPIK_LARGE_TEST_MIB").unwrap_or_else(|_| "200".into());
+    for mode in [StorageMode::Direct, StorageMode::S3] {
+        let s = server(mode);
+        let out = Run::new(Some(&s)).arg(mib.clone()).run(&compile("test_large", Build::Plain));
+        assert!(out.contains("test_large: "), "{out}");
+        let stored = s.attachments();
+        let mib: u64 = mib.parse().unwrap();
+        assert_eq!(stored.iter().find(|a| a.file_name == "large.bin").map(|a| a.file_size), Some(mib << 20));
+    }
+}
