@@ -1,0 +1,26 @@
+# The two commands that matter:
+#   make quickstart   build the library and run examples/quickstart.c against Opik
+#                     (the bundled test server unless OPIK_URL_OVERRIDE is set)
+#   make test         every test: Rust unit tests, C ABI tests (plain, ASan, valgrind), header checks
+CC ?= cc
+LIBDIR := target/debug
+CFLAGS := -std=c11 -g -Wall -Wextra -Werror -Iinclude
+
+.PHONY: all build quickstart test header-check clean
+all: build
+
+build:
+	cargo build --workspace
+
+target/examples/quickstart: examples/quickstart.c include/opik_attachments.h build
+	@mkdir -p target/examples
+	$(CC) $(CFLAGS) $< -o $@ -L$(LIBDIR) -lopik_attachments -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lpthread
+
+quickstart: target/examples/quickstart
+	scripts/with-test-server $(CURDIR)/target/examples/quickstart
+
+test:
+	scripts/test
+
+clean:
+	cargo clean
