@@ -37,6 +37,7 @@ impl Client {
             .worker_threads(workers)
             .max_blocking_threads(16)
             .thread_name("opik-attachments")
+            .on_thread_start(crate::sigpipe::block_on_this_thread)
             .enable_io()
             .enable_time()
             .build()
@@ -68,6 +69,7 @@ impl Client {
 
     fn run<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
         let runtime = self.check_usable()?;
+        let _sigpipe = crate::sigpipe::CallerGuard::new();
         runtime.block_on(fut).map_err(|e| e.redact(self.shared.config.api_key.as_deref()))
     }
 

@@ -99,7 +99,7 @@ pub async fn download_to_file(transport: &Transport, w: &Wanted<'_>, dest: &Path
     file.sync_all().map_err(|e| Error::io(format!("cannot write {}", tmp.display()), &e))?;
     drop(file);
     std::fs::rename(&tmp, dest).map_err(|e| Error::io(format!("cannot move the download into {}", dest.display()), &e))?;
-    std::mem::forget(guard);
+    guard.disarm();
     Ok(n)
 }
 
@@ -118,7 +118,14 @@ fn temp_path_beside(dest: &Path) -> Result<PathBuf> {
     Ok(dir.join(unique))
 }
 
+/// Removes the temporary file unless the download was moved into place.
 struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {

@@ -27,6 +27,8 @@ pub mod mime;
 /// cbindgen:ignore
 pub mod protocol;
 /// cbindgen:ignore
+pub mod sigpipe;
+/// cbindgen:ignore
 pub mod transport;
 /// cbindgen:ignore
 pub mod upload;
