@@ -209,6 +209,8 @@ fn scenario(mode: StorageMode, name: &str, faults: Vec<FaultRule>) -> (TestServe
     (s, id)
 }
 
+const EXPIRED: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
+
 fn count(s: &TestServer, path_part: &str) -> usize {
     s.requests().iter().filter(|r| r.path.contains(path_part)).count()
 }
@@ -230,9 +232,11 @@ fn retries_recover_from_transient_faults_direct() {
             FaultRule { status: Some(503), retry_after: Some("1".into()), ..rule(None, Some("upload-start")) },
             FaultRule { drop_connection: true, drop_after_bytes: Some(1_000_000), ..rule(Some("direct_upload"), None) },
             FaultRule { status: Some(502), ..rule(Some("direct_upload"), None) },
+            FaultRule { status: Some(503), ..rule(Some("download"), None) },
         ],
     );
     assert_eq!(count(&s, "upload-start"), 2, "the 503 was retried");
+    assert_eq!(s.requests().iter().filter(|r| r.target == "download").count(), 2, "the download's 503 was retried");
     assert_eq!(s.requests().iter().filter(|r| r.target == "direct_upload").count(), 3, "dropped, 502, then stored");
     assert_eq!(stored_size(&s, "fault.bin"), Some(12_000_000));
 }
@@ -246,8 +250,11 @@ fn retries_and_expired_urls_recover_s3() {
             FaultRule { expire_urls: true, ..rule(None, Some("upload-start")) },
             FaultRule { status: Some(503), ..rule(Some("part"), None) },
             FaultRule { drop_connection: true, drop_after_bytes: Some(100_000), ..rule(Some("part"), None) },
+            FaultRule { status: Some(403), body: Some(EXPIRED.into()), ..rule(Some("storage_get"), None) },
         ],
     );
+    let lists = s.requests().iter().filter(|r| r.path.contains("attachment/list")).count();
+    assert_eq!(lists, 2, "the expired download link was replaced by listing again");
     assert_eq!(count(&s, "upload-start"), 2, "the expired URLs were replaced by a second upload-start");
     assert_eq!(count(&s, "upload-complete"), 1);
     assert_eq!(stored_size(&s, "fault.bin"), Some(12_000_000));

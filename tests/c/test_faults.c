@@ -29,6 +29,15 @@ int main(int argc, char **argv) {
         /* Transient faults (503 with Retry-After, dropped connections, expired URLs) are
          * recovered: the upload succeeds. 12,000,000 bytes = 3 parts in S3 mode. */
         CHECK_STATUS(OPIK_OK, upload_bytes(c, id, 12000000, ERR));
+        /* The download recovers too (a 503 is retried; an expired presigned link is re-listed). */
+        uint8_t *want = (uint8_t *)malloc(12000000);
+        uint64_t seed = 12000000;
+        t_fill(want, 12000000, &seed);
+        t_buffer got = {0};
+        CHECK_STATUS(OPIK_OK, opik_download(c, "c-faults", OPIK_ENTITY_TRACE, id, "fault.bin", NULL, t_buffer_write, &got, ERR));
+        CHECK(got.len == 12000000 && memcmp(got.data, want, got.len) == 0);
+        free(got.data);
+        free(want);
     } else if (strcmp(scenario, "persistent_500") == 0) {
         CHECK(upload_bytes(c, id, 10, &err) == OPIK_ERR_HTTP);
         CHECK(err && opik_error_http_status(err) == 500);
