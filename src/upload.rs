@@ -6,6 +6,7 @@ use crate::error::{Error, Result, Status};
 use crate::protocol::{self, CompleteUploadRequest, EntityType, StartUploadRequest, StartUploadResponse, UploadedPart};
 use crate::transport::{SourceReadError, Transport};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, ETAG};
 use reqwest::Method;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +18,9 @@ pub const MAX_PARTS: u64 = 10_000;
 /// A storage 403 on a part (expired URL) restarts the upload with fresh URLs this many times.
 pub const MAX_RESTARTS: u32 = 2;
 /// Size of each read from a file while streaming it.
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 512 * 1024;
+/// Reads in flight per streamed body (so memory per body is about READ_CHUNK × READ_AHEAD).
+const READ_AHEAD: usize = 2;
 
 /// How a file of a given size is cut into parts (the same math as the Opik SDKs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,7 +223,7 @@ fn body_for(source: &Source, offset: u64, len: u64, progress: Option<Arc<Progres
 }
 
 /// A request body for `len` bytes of `source` from `offset`, streamed (files are read in
-/// 256 KiB chunks on the blocking pool, so memory does not grow with the file). The caller sets
+/// 512 KiB chunks on the blocking pool, so memory does not grow with the file). The caller sets
 /// Content-Length. `counter` adds the bytes handed to HTTP to a progress total and to a
 /// per-attempt tally.
 fn body_for_counted(source: &Source, offset: u64, len: u64, counter: Option<(Arc<Progress>, Arc<AtomicU64>)>) -> Result<reqwest::Body> {
@@ -244,31 +247,25 @@ fn body_for_counted(source: &Source, offset: u64, len: u64, counter: Option<(Arc
         Source::File(path) => {
             let file = std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), &e))?;
             let file = Arc::new(file);
-            let path = path.clone();
-            let stream = futures_util::stream::unfold((offset, len), move |(pos, left)| {
+            let path = Arc::new(path.clone());
+            let offsets = (offset..offset + len).step_by(READ_CHUNK);
+            let end = offset + len;
+            // Reads run on the blocking pool, one chunk ahead of the socket, so disk and network overlap.
+            let reads = futures_util::stream::iter(offsets).map(move |pos| {
                 let (file, path) = (file.clone(), path.clone());
+                let want = (end - pos).min(READ_CHUNK as u64) as usize;
                 async move {
-                    if left == 0 {
-                        return None;
-                    }
-                    let want = left.min(READ_CHUNK as u64) as usize;
                     let read = tokio::task::spawn_blocking(move || read_at(&file, pos, want)).await;
-                    let chunk = match read {
-                        Ok(Ok(chunk)) if chunk.is_empty() => Err(format!("{} shrank while it was being uploaded", path.display())),
-                        Ok(Ok(chunk)) => Ok(chunk),
-                        Ok(Err(e)) => Err(format!("cannot read {}: {e}", path.display())),
-                        Err(e) => Err(format!("reading {} failed: {e}", path.display())),
+                    let message = match read {
+                        Ok(Ok(chunk)) if chunk.len() == want => return Ok(chunk),
+                        Ok(Ok(_)) => format!("{} shrank while it was being uploaded", path.display()),
+                        Ok(Err(e)) => format!("cannot read {}: {e}", path.display()),
+                        Err(e) => format!("reading {} failed: {e}", path.display()),
                     };
-                    Some(match chunk {
-                        Ok(c) => {
-                            let n = c.len() as u64;
-                            (Ok(c), (pos + n, left - n))
-                        }
-                        Err(m) => (Err(std::io::Error::other(SourceReadError(m))), (pos, 0)),
-                    })
+                    Err(std::io::Error::other(SourceReadError(message)))
                 }
             });
-            let stream = futures_util::StreamExt::map(stream, move |r: std::io::Result<Bytes>| {
+            let stream = reads.buffered(READ_AHEAD).map(move |r: std::io::Result<Bytes>| {
                 if let Ok(c) = &r {
                     count(c.len());
                 }
