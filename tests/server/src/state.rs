@@ -1,0 +1,346 @@
+//! Server state: projects, attachment rows, local objects, multipart uploads, faults, transcript.
+//!
+//! One mutex guards everything mutable; it is never held across an `.await`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use hyper::http::request::Parts;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, StorageMode};
+use crate::faults::{self, ActiveFault, FaultRule, Target};
+use crate::presign::Presigner;
+use crate::s3_external::ExternalStore;
+use crate::storage::{self, Segment, StoredObject};
+use crate::transcript::{self, Entry, RecordedRequest};
+
+/// Name used when `project_name` is null or absent.
+pub(crate) const DEFAULT_PROJECT: &str = "Default Project";
+
+/// One stored attachment, as returned by `GET /_test/attachments` and
+/// [`crate::TestServer::attachments`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentRow {
+    /// Project name.
+    pub project_name: String,
+    /// Project id (UUID).
+    pub project_id: String,
+    /// `trace` or `span`.
+    pub entity_type: String,
+    /// Trace or span id.
+    pub entity_id: String,
+    /// File name.
+    pub file_name: String,
+    /// Size as recorded (direct mode: bytes received; S3 mode: `file_size` from upload-complete,
+    /// checked against the stored object).
+    pub file_size: u64,
+    /// Resolved MIME type.
+    pub mime_type: String,
+    /// Lowercase hex SHA-256 of the stored object, or `None` if it could not be read.
+    pub sha256: Option<String>,
+}
+
+/// Counters returned by `GET /_test/stats`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Total request-body bytes received (excluding `/_test/*`).
+    pub bytes_received: u64,
+    /// Number of requests received (excluding `/_test/*`).
+    pub requests: u64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Project {
+    pub id: String,
+    pub name: String,
+}
+
+/// An attachment row plus its object key and a cached hash.
+#[derive(Clone, Debug)]
+pub(crate) struct Record {
+    pub row: AttachmentRow,
+    pub key: String,
+    /// Changes whenever the row is replaced; guards the lazily computed `row.sha256`.
+    pub version: u64,
+    pub sha256_done: bool,
+}
+
+/// A multipart upload in the built-in emulator.
+#[derive(Debug)]
+pub(crate) struct MultipartUpload {
+    pub key: String,
+    pub mime_type: String,
+    pub parts: BTreeMap<u32, Part>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Part {
+    pub segment: Segment,
+    pub md5_hex: String,
+}
+
+impl Part {
+    /// The ETag header value S3 returns for this part (quoted).
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.md5_hex)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub projects: Vec<Project>,
+    pub records: Vec<Record>,
+    pub objects: HashMap<String, StoredObject>,
+    pub uploads: HashMap<String, MultipartUpload>,
+    pub faults: Vec<ActiveFault>,
+    pub transcript: Vec<Entry>,
+    pub next_id: u64,
+    pub requests: u64,
+}
+
+/// Shared by all connections.
+pub(crate) struct State {
+    pub config: Config,
+    /// `http://host:port` of this server (no trailing slash).
+    pub self_origin: String,
+    /// Built-in emulator presigner (S3 mode without external S3).
+    pub builtin: Option<Presigner>,
+    /// External S3 (S3 mode with [`Config::external_s3`]).
+    pub external: Option<ExternalStore>,
+    pub data_dir: tempfile::TempDir,
+    pub inner: Mutex<Inner>,
+    pub bytes_received: Arc<AtomicU64>,
+    file_counter: AtomicU64,
+}
+
+impl State {
+    pub fn new(
+        config: Config,
+        self_origin: String,
+        builtin: Option<Presigner>,
+        external: Option<ExternalStore>,
+    ) -> std::io::Result<State> {
+        let data_dir = tempfile::Builder::new()
+            .prefix("opik-test-server-")
+            .tempdir()?;
+        Ok(State {
+            config,
+            self_origin,
+            builtin,
+            external,
+            data_dir,
+            inner: Mutex::new(Inner::default()),
+            bytes_received: Arc::new(AtomicU64::new(0)),
+            file_counter: AtomicU64::new(0),
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn is_s3(&self) -> bool {
+        self.config.mode == StorageMode::S3
+    }
+
+    /// A fresh file path in the data directory.
+    pub fn new_file_path(&self) -> PathBuf {
+        let n = self.file_counter.fetch_add(1, Ordering::Relaxed);
+        self.data_dir.path().join(format!("blob-{n}"))
+    }
+
+    pub fn object_key(
+        &self,
+        project_id: &str,
+        entity_type: &str,
+        entity_id: &str,
+        file_name: &str,
+    ) -> String {
+        storage::object_key(
+            &self.config.workspace,
+            project_id,
+            entity_type,
+            entity_id,
+            file_name,
+        )
+    }
+
+    pub fn get_or_create_project(&self, name: &str) -> Project {
+        let mut inner = self.lock();
+        if let Some(p) = inner.projects.iter().find(|p| p.name == name) {
+            return p.clone();
+        }
+        let project = Project {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
+        };
+        inner.projects.push(project.clone());
+        project
+    }
+
+    pub fn find_project_by_name(&self, name: &str) -> Option<Project> {
+        self.lock()
+            .projects
+            .iter()
+            .find(|p| p.name == name)
+            .cloned()
+    }
+
+    /// Inserts or replaces the row for (project, entity, file name): the latest upload wins.
+    pub fn upsert_row(&self, row: AttachmentRow, key: String) {
+        let mut inner = self.lock();
+        inner.records.retain(|r| {
+            !(r.row.project_id == row.project_id
+                && r.row.entity_type == row.entity_type
+                && r.row.entity_id == row.entity_id
+                && r.row.file_name == row.file_name)
+        });
+        inner.next_id += 1;
+        let version = inner.next_id;
+        inner.records.push(Record {
+            row,
+            key,
+            version,
+            sha256_done: false,
+        });
+    }
+
+    /// Stores a local object, deleting the files of the one it replaces.
+    pub fn put_local_object(&self, key: String, object: StoredObject) {
+        let old = self.lock().objects.insert(key, object);
+        if let Some(old) = old {
+            storage::remove_segments(&old.segments);
+        }
+    }
+
+    /// Removes a local object and its files.
+    pub fn remove_local_object(&self, key: &str) {
+        let old = self.lock().objects.remove(key);
+        if let Some(old) = old {
+            storage::remove_segments(&old.segments);
+        }
+    }
+
+    pub fn local_object(&self, key: &str) -> Option<StoredObject> {
+        self.lock().objects.get(key).cloned()
+    }
+
+    pub fn add_faults(&self, rules: Vec<FaultRule>) {
+        self.lock()
+            .faults
+            .extend(rules.into_iter().map(ActiveFault::new));
+    }
+
+    pub fn take_fault(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        target: Target,
+    ) -> Option<FaultRule> {
+        faults::take_matching(&mut self.lock().faults, method, path_and_query, target)
+    }
+
+    /// Appends a transcript entry; returns its id.
+    pub fn begin_request(&self, parts: &Parts, target: Target) -> u64 {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        inner.requests += 1;
+        let id = inner.next_id;
+        inner.transcript.push(Entry {
+            id,
+            request: RecordedRequest::begin(parts, target),
+        });
+        id
+    }
+
+    pub fn record_json(&self, id: u64, json: Option<serde_json::Value>) {
+        if let Some(r) = transcript::find(&mut self.lock().transcript, id) {
+            r.body_json = json;
+        }
+    }
+
+    pub fn finish_request(&self, id: u64, status: u16, body_len: u64) {
+        if let Some(r) = transcript::find(&mut self.lock().transcript, id) {
+            r.status = status;
+            r.body_len = body_len;
+        }
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock()
+            .transcript
+            .iter()
+            .map(|e| e.request.clone())
+            .collect()
+    }
+
+    pub fn clear_requests(&self) {
+        self.lock().transcript.clear();
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            requests: self.lock().requests,
+        }
+    }
+
+    /// Clears projects, rows, local objects, uploads, faults, transcript and counters. Returns the
+    /// keys of rows whose objects live in external S3, for the caller to delete.
+    pub fn reset(&self) -> Vec<String> {
+        let old = {
+            let mut inner = self.lock();
+            let old = std::mem::take(&mut *inner);
+            // Ids stay unique across resets: in-flight requests still update their own entries.
+            inner.next_id = old.next_id;
+            old
+        };
+        self.bytes_received.store(0, Ordering::Relaxed);
+        for object in old.objects.values() {
+            storage::remove_segments(&object.segments);
+        }
+        for upload in old.uploads.values() {
+            for part in upload.parts.values() {
+                storage::remove_segments(std::slice::from_ref(&part.segment));
+            }
+        }
+        old.records.into_iter().map(|r| r.key).collect()
+    }
+
+    /// All rows, computing missing SHA-256 values from storage (and caching them).
+    pub async fn attachments(&self) -> Vec<AttachmentRow> {
+        let pending: Vec<(u64, String, Option<Vec<Segment>>)> = {
+            let inner = self.lock();
+            inner
+                .records
+                .iter()
+                .filter(|r| !r.sha256_done)
+                .map(|r| {
+                    (
+                        r.version,
+                        r.key.clone(),
+                        inner.objects.get(&r.key).map(|o| o.segments.clone()),
+                    )
+                })
+                .collect()
+        };
+        for (version, key, segments) in pending {
+            let hash = match (&self.external, segments) {
+                (Some(ext), _) => ext.sha256(&key).await.ok(),
+                (None, Some(segments)) => storage::sha256_of(segments).await.ok(),
+                (None, None) => None,
+            };
+            let mut inner = self.lock();
+            if let Some(r) = inner.records.iter_mut().find(|r| r.version == version) {
+                r.row.sha256 = hash;
+                r.sha256_done = true;
+            }
+        }
+        self.lock().records.iter().map(|r| r.row.clone()).collect()
+    }
+}
