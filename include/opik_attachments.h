@@ -59,6 +59,11 @@ typedef struct opik_client opik_client;
 // `opik_error_free`. Immutable: may be read from several threads at once.
 typedef struct opik_error opik_error;
 
+// A background upload. Made by `opik_upload_async`; free with `opik_op_free` (before the upload
+// finished, that detaches: the upload goes on and `on_done` still runs). `const` functions on it
+// may be called from any thread.
+typedef struct opik_op opik_op;
+
 // Client settings. Anything not set here comes from the environment (`OPIK_URL_OVERRIDE`,
 // `OPIK_API_KEY`, `OPIK_WORKSPACE`, `OPIK_PROJECT_NAME`), then from the `[opik]` section of the
 // file named by `OPIK_CONFIG_PATH` or `~/.opik.config`, then from defaults. Not thread-safe:
@@ -72,6 +77,17 @@ typedef int32_t opik_status;
 // What an attachment belongs to: `OPIK_ENTITY_TRACE` or `OPIK_ENTITY_SPAN`. Any other value is
 // `OPIK_ERR_INVALID_ARGUMENT`.
 typedef int32_t opik_entity_type;
+
+// Called exactly once per accepted operation, on the library's callback thread (one per client;
+// completions run one after another there), with the final status and, on failure, an error
+// borrowed for the duration of the call (NULL on success; do not free it). It may call any
+// library function: `opik_op_wait` on its own operation returns `OPIK_ERR_INVALID_ARGUMENT`, and
+// `opik_client_free` returns at once and finishes closing on another thread.
+typedef void (*opik_done_fn)(void *user_data, opik_status status, const opik_error *err);
+
+// Releases `user_data`: called exactly once per accepted operation, after `on_done`, on the same
+// thread.
+typedef void (*opik_free_fn)(void *user_data);
 
 // Receives downloaded bytes: `chunk` holds `len` bytes (chunks of unspecified size), borrowed for
 // the duration of the call. Runs on the thread that called the download. Return 0 to go on;
@@ -180,6 +196,62 @@ OPIK_API uint64_t opik_attachment_size(const opik_attachment *a);
 
 // Frees an attachment. NULL is a no-op.
 OPIK_API void opik_attachment_free(opik_attachment *a);
+
+// Queues an upload of `a` and returns at once: on the calling thread it only validates the
+// arguments, checks the queue limits and starts the work (with an outbox, it also writes the
+// durable record); no network I/O, no file reads. `a` may be freed right after.
+//
+// On success `on_done` (may be NULL) runs exactly once on the callback thread — on success,
+// failure, `opik_op_cancel` and client shutdown — and then `user_data_free` (may be NULL).
+// `out_op` (may be NULL) receives a handle to wait on, query or cancel. On failure neither
+// callback runs and `user_data` stays yours. A full queue gives `OPIK_ERR_TOO_LARGE`, a closing
+// client `OPIK_ERR_SHUTDOWN`, a forked child `OPIK_ERR_FORKED`.
+OPIK_API
+opik_status opik_upload_async(opik_client *c,
+                              const char *project_name,
+                              opik_entity_type type_,
+                              const char *entity_id,
+                              const opik_attachment *a,
+                              opik_done_fn on_done,
+                              void *user_data,
+                              opik_free_fn user_data_free,
+                              opik_op **out_op,
+                              opik_error **err);
+
+// Waits up to `timeout_ms` (`UINT64_MAX`: no limit) until the operation finished and its
+// `on_done` returned. `OPIK_OK` when finished (its result: `opik_op_status`), `OPIK_ERR_TIMEOUT`
+// when not yet. From inside an `on_done` it waits only for the operation's result (other
+// completions cannot run meanwhile), and on the operation whose `on_done` is running it returns
+// `OPIK_ERR_INVALID_ARGUMENT`. NULL: `OPIK_ERR_INVALID_ARGUMENT`.
+OPIK_API opik_status opik_op_wait(opik_op *op, uint64_t timeout_ms);
+
+// The operation's result: `OPIK_OK` or its error status once finished, `OPIK_ERR_TIMEOUT` while
+// it runs, `OPIK_ERR_INVALID_ARGUMENT` for NULL. Never blocks.
+OPIK_API opik_status opik_op_status(const opik_op *op);
+
+// Bytes of the operation handed to the network so far and its total size. A retried part counts
+// again from its start, so `bytes_sent` may go down. Both out-parameters are required.
+OPIK_API
+opik_status opik_op_progress(const opik_op *op,
+                             uint64_t *bytes_sent,
+                             uint64_t *bytes_total,
+                             opik_error **err);
+
+// Asks the operation to stop. Idempotent and thread-safe (also from inside `on_done`). A running
+// operation completes with `OPIK_ERR_CANCELLED`; a finished one is unaffected. NULL is a no-op.
+OPIK_API void opik_op_cancel(opik_op *op);
+
+// Frees the handle. Before completion this detaches: the upload goes on and `on_done` still
+// runs. NULL is a no-op.
+OPIK_API void opik_op_free(opik_op *op);
+
+// Blocks until every background upload accepted so far has finished and its `on_done` returned,
+// or `timeout_ms` passed: then `OPIK_ERR_TIMEOUT`, with the number still pending in the message.
+// From inside an `on_done` it waits only for the uploads themselves.
+OPIK_API opik_status opik_client_flush(opik_client *c, uint64_t timeout_ms, opik_error **err);
+
+// Background uploads accepted and not yet completed (their `on_done` not yet returned). 0 for NULL.
+OPIK_API size_t opik_client_pending(const opik_client *c);
 
 // Creates a client. `o` may be NULL (then only the environment, the config file and defaults
 // apply); the options are copied, so the caller may free them right after. Fails with
@@ -320,6 +392,28 @@ OPIK_API opik_status opik_options_set_tls_verify(opik_options *o, bool verify);
 // A PEM file of extra CA certificates to trust (for self-hosted Opik with a private CA). Read by
 // `opik_client_new` (`OPIK_ERR_CONFIG` if unreadable).
 OPIK_API opik_status opik_options_set_ca_file(opik_options *o, const char *pem_path);
+
+// Back-pressure for background uploads: at most `max_queued` uploads accepted and not yet
+// completed (default 10,000), holding at most `max_memory_bytes` of attachments made from bytes
+// or base64 (default 256 MiB; file attachments count 0). Past either, `opik_upload_async` fails
+// at once with `OPIK_ERR_TOO_LARGE`. Both must be greater than 0.
+OPIK_API
+opik_status opik_options_set_queue_limits(opik_options *o,
+                                          uint32_t max_queued,
+                                          uint64_t max_memory_bytes);
+
+// Turns on the durable outbox in directory `dir` (created if needed; one client at a time).
+// `opik_upload_async` then records each upload there before returning — the bytes, or for a file
+// a hard link (a copy when the directory is on another file system) — and the record is removed
+// once the server confirmed the upload or refused it for good. A new client on the same directory
+// resumes what a killed process left; while the server is unreachable, uploads wait and retry.
+// Records survive a process crash, not an operating-system crash (they are not fsync'ed).
+OPIK_API opik_status opik_options_set_outbox_dir(opik_options *o, const char *dir);
+
+// How long `opik_client_free` lets background uploads finish before cancelling the rest
+// (default 5,000 ms; 0 cancels at once). Cancelled uploads complete with `OPIK_ERR_SHUTDOWN`;
+// with an outbox they stay on disk for the next client.
+OPIK_API opik_status opik_options_set_shutdown_timeout_ms(opik_options *o, uint64_t timeout_ms);
 
 // The name of a status, e.g. `"OPIK_ERR_IO"`, for any integer; `"OPIK_ERR_UNKNOWN"` for values
 // this version does not know. The string is static: never free it. Thread-safe.

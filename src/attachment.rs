@@ -85,6 +85,16 @@ impl Attachment {
         Attachment::from_bytes(data, file_name, explicit)
     }
 
+    /// An attachment with known parts (the outbox rebuilds attachments from its records).
+    pub(crate) fn from_parts(source: Source, file_name: String, content_type: String, size: u64) -> Attachment {
+        Attachment { source, file_name, content_type, size }
+    }
+
+    /// The same attachment, read from elsewhere.
+    pub(crate) fn with_source(&self, source: Source, size: u64) -> Attachment {
+        Attachment { source, size, ..self.clone() }
+    }
+
     pub fn source(&self) -> &Source {
         &self.source
     }

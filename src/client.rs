@@ -6,6 +6,8 @@ use crate::download::Wanted;
 use crate::error::{Error, Result, Status};
 use crate::protocol::{AttachmentInfo, EntityType};
 use crate::transport::Transport;
+use crate::background::{Completion, Operation, Queue};
+use crate::outbox::Outbox;
 use crate::upload::{Progress, Target};
 use std::future::Future;
 use std::path::Path;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 pub struct Client {
     runtime: Option<tokio::runtime::Runtime>,
     shared: Arc<Shared>,
+    queue: Arc<Queue>,
     pid: u32,
 }
 
@@ -42,7 +45,9 @@ impl Client {
             .enable_time()
             .build()
             .map_err(|e| Error::internal(format!("cannot start the I/O runtime: {e}")))?;
-        Ok(Client { runtime: Some(runtime), shared: Arc::new(Shared { config, transport }), pid: std::process::id() })
+        let outbox = config.outbox_dir.as_deref().map(Outbox::open).transpose()?;
+        let queue = Queue::new(runtime.handle().clone(), transport.clone(), config.upload_concurrency, config.queue_limits, outbox)?;
+        Ok(Client { runtime: Some(runtime), shared: Arc::new(Shared { config, transport }), queue, pid: std::process::id() })
     }
 
     pub fn config(&self) -> &Config {
@@ -96,6 +101,34 @@ impl Client {
         self.run(crate::upload::upload(&shared.transport, shared.config.upload_concurrency, &target, attachment, progress))
     }
 
+    /// Queues an upload and returns at once: validation, limits and (with an outbox) the durable
+    /// record happen here; the upload runs on the client's threads. `completion` runs exactly once,
+    /// on the callback thread.
+    pub fn upload_async(&self, project_name: Option<&str>, entity_type: EntityType, entity_id: &str, attachment: &Attachment, completion: Option<Completion>) -> Result<Arc<Operation>> {
+        let target = Target {
+            project_name: self.project(project_name)?.to_owned(),
+            entity_type,
+            entity_id: validate_entity_id(entity_id)?.to_owned(),
+        };
+        if self.runtime.is_none() {
+            return Err(Error::new(Status::Shutdown, "the client is closed"));
+        }
+        self.queue
+            .submit(target, attachment.clone(), completion)
+            .map_err(|e| e.redact(self.shared.config.api_key.as_deref()))
+    }
+
+    /// Blocks until every queued upload finished, or `timeout` passed (`OPIK_ERR_TIMEOUT`, with
+    /// the number still pending).
+    pub fn flush(&self, timeout: std::time::Duration) -> Result<()> {
+        self.queue.flush(timeout)
+    }
+
+    /// Background uploads accepted and not yet completed.
+    pub fn pending(&self) -> usize {
+        self.queue.pending()
+    }
+
     /// Every attachment of the entity.
     pub fn list(&self, project_name: Option<&str>, entity_type: EntityType, entity_id: &str) -> Result<Vec<AttachmentInfo>> {
         let project = self.project(project_name)?;
@@ -144,17 +177,30 @@ impl Client {
 }
 
 impl Drop for Client {
+    /// Closing: stop intake, give background uploads `shutdown_timeout` to finish, cancel the rest,
+    /// stop the runtime, run the last completions, join every thread. Called from inside one of
+    /// this client's callbacks, it cannot join the thread it runs on: the same steps then run on a
+    /// helper thread and this returns at once.
     fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            if std::process::id() != self.pid {
-                // The worker threads do not exist in a forked child; joining them would hang.
-                std::mem::forget(rt);
-            } else if tokio::runtime::Handle::try_current().is_ok() {
-                // Dropped from one of its own threads: cannot join itself.
-                rt.shutdown_background();
-            } else {
-                drop(rt);
-            }
+        let Some(runtime) = self.runtime.take() else { return };
+        if std::process::id() != self.pid {
+            // The threads do not exist in a forked child and their locks may be held forever:
+            // touch nothing, join nothing.
+            std::mem::forget(runtime);
+            std::mem::forget(self.queue.clone());
+            return;
+        }
+        let queue = self.queue.clone();
+        let grace = self.shared.config.shutdown_timeout;
+        let close = move || {
+            queue.shutdown(grace);
+            drop(runtime); // joins the workers; unfinished tasks complete with OPIK_ERR_SHUTDOWN
+            queue.join_callbacks();
+        };
+        if self.queue.on_callback_thread() || tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::Builder::new().name("opik-close".into()).spawn(close);
+        } else {
+            close();
         }
     }
 }

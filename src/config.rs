@@ -23,6 +23,12 @@ pub struct Options {
     pub upload_concurrency: Option<u32>,
     pub tls_verify: Option<bool>,
     pub ca_file: Option<PathBuf>,
+    /// Background queue limits: operations, and bytes of in-memory attachments.
+    pub queue_limits: Option<(usize, u64)>,
+    /// Directory of the durable outbox (off when `None`).
+    pub outbox_dir: Option<PathBuf>,
+    /// How long closing the client waits for background uploads before cancelling them.
+    pub shutdown_timeout: Option<Duration>,
 }
 
 /// Resolved configuration of one client.
@@ -37,6 +43,9 @@ pub struct Config {
     pub upload_concurrency: u32,
     pub tls_verify: bool,
     pub ca_file: Option<PathBuf>,
+    pub queue_limits: crate::background::Limits,
+    pub outbox_dir: Option<PathBuf>,
+    pub shutdown_timeout: Duration,
 }
 
 // Debug by hand: the API key must never reach a log line.
@@ -51,6 +60,9 @@ impl std::fmt::Debug for Config {
             .field("upload_concurrency", &self.upload_concurrency)
             .field("tls_verify", &self.tls_verify)
             .field("ca_file", &self.ca_file)
+            .field("queue_limits", &self.queue_limits)
+            .field("outbox_dir", &self.outbox_dir)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
     }
 }
@@ -116,6 +128,9 @@ impl Config {
             upload_concurrency: options.upload_concurrency.unwrap_or(DEFAULT_UPLOAD_CONCURRENCY),
             tls_verify,
             ca_file,
+            queue_limits: options.queue_limits.map_or_else(Default::default, |(max_queued, max_memory)| crate::background::Limits { max_queued, max_memory }),
+            outbox_dir: options.outbox_dir.clone(),
+            shutdown_timeout: options.shutdown_timeout.unwrap_or(crate::background::DEFAULT_SHUTDOWN_TIMEOUT),
         })
     }
 }

@@ -10,6 +10,8 @@
 /// cbindgen:ignore
 pub mod attachment;
 /// cbindgen:ignore
+pub mod background;
+/// cbindgen:ignore
 pub mod client;
 /// cbindgen:ignore
 pub mod config;
@@ -24,6 +26,8 @@ pub mod ffi;
 pub mod list;
 /// cbindgen:ignore
 pub mod mime;
+/// cbindgen:ignore
+pub mod outbox;
 /// cbindgen:ignore
 pub mod protocol;
 /// cbindgen:ignore

@@ -24,6 +24,9 @@ fn lib_dir() -> PathBuf {
 enum Build {
     Plain,
     Asan,
+    /// ThreadSanitizer instruments the C side (the Rust library is not rebuilt with it): it checks
+    /// that what the library hands between threads (callbacks, user_data) is properly ordered.
+    Tsan,
 }
 
 /// `cargo test` builds the crate as an rlib for tests and leaves the cdylib as it was: build it
@@ -49,7 +52,11 @@ fn compile(name: &str, build: Build) -> PathBuf {
     build_shared_library();
     let out_dir = lib_dir().join("c-tests");
     std::fs::create_dir_all(&out_dir).unwrap();
-    let suffix = if build == Build::Asan { "-asan" } else { "" };
+    let suffix = match build {
+        Build::Plain => "",
+        Build::Asan => "-asan",
+        Build::Tsan => "-tsan",
+    };
     let exe = out_dir.join(format!("{name}{suffix}"));
     let src = repo().join("tests/c").join(format!("{name}.c"));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
@@ -63,8 +70,14 @@ fn compile(name: &str, build: Build) -> PathBuf {
         .arg("-lopik_attachments")
         .arg(format!("-Wl,-rpath,{}", lib_dir().display()))
         .arg("-lpthread");
-    if build == Build::Asan {
-        cmd.args(["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]);
+    match build {
+        Build::Plain => {}
+        Build::Asan => {
+            cmd.args(["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]);
+        }
+        Build::Tsan => {
+            cmd.args(["-fsanitize=thread", "-fno-omit-frame-pointer"]);
+        }
     }
     let out = cmd.output().expect("a C compiler (cc) is needed for the C ABI tests");
     assert!(out.status.success(), "compiling {name}:\n{}", String::from_utf8_lossy(&out.stderr));
@@ -108,7 +121,8 @@ impl<'a> Run<'a> {
             .env_remove("OPIK_WORKSPACE")
             .env("HOME", &home)
             .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=98")
-            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
+            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+            .env("TSAN_OPTIONS", format!("halt_on_error=1:exitcode=97:suppressions={}", repo().join("tests/c/tsan.supp").display()));
         match self.server {
             Some(s) => cmd.env("OPIK_URL_OVERRIDE", s.base_url()).env("OPIK_API_KEY", API_KEY),
             None => cmd.env_remove("OPIK_URL_OVERRIDE").env_remove("OPIK_API_KEY"),
@@ -122,7 +136,10 @@ impl<'a> Run<'a> {
         print!("{stdout}");
         eprint!("{stderr}");
         assert!(out.status.success(), "{} {:?} failed ({}):\n{stdout}\n{stderr}", exe.display(), self.args, out.status);
-        assert!(!stderr.contains("ERROR: AddressSanitizer") && !stderr.contains("runtime error:"), "sanitizer report");
+        assert!(
+            !stderr.contains("ERROR: AddressSanitizer") && !stderr.contains("runtime error:") && !stderr.contains("WARNING: ThreadSanitizer"),
+            "sanitizer report"
+        );
         stdout
     }
 }
@@ -309,4 +326,76 @@ fn large_upload_and_download_in_bounded_memory() {
         let mib: u64 = mib.parse().unwrap();
         assert_eq!(stored.iter().find(|a| a.file_name == "large.bin").map(|a| a.file_size), Some(mib << 20));
     }
+}
+
+// ---- background uploads (opik_upload_async, operations, flush, shutdown) ----
+
+fn background(mode: StorageMode, scenario: &str, build: Build, faults: Vec<FaultRule>) -> TestServer {
+    let s = server(mode);
+    for f in faults {
+        s.add_fault(f);
+    }
+    Run::new(Some(&s)).arg(scenario).run(&compile("test_background", build));
+    s
+}
+
+fn slow_starts(ms: u64) -> Vec<FaultRule> {
+    vec![FaultRule { delay_ms: ms, times: 0, ..rule(None, Some("upload-start")) }]
+}
+
+#[test]
+fn background_thousands_from_several_threads() {
+    let s = background(StorageMode::Direct, "many", Build::Plain, vec![]);
+    assert_eq!(s.attachments().len(), 3000, "every accepted upload arrived exactly once");
+}
+
+#[test]
+fn background_thousands_under_tsan() {
+    background(StorageMode::Direct, "many", Build::Tsan, vec![]);
+}
+
+#[test]
+fn background_server_errors_complete_once() {
+    for build in [Build::Asan, Build::Tsan] {
+        background(StorageMode::Direct, "server_errors", build, vec![FaultRule { status: Some(400), times: 0, ..rule(None, Some("upload-start")) }]);
+    }
+}
+
+#[test]
+fn background_cancel_and_detach() {
+    for build in [Build::Asan, Build::Tsan] {
+        let s = background(StorageMode::Direct, "cancel_detach", build, slow_starts(700));
+        assert_eq!(s.attachments().len(), 1, "the cancelled upload never arrived; the two others share one name");
+    }
+}
+
+#[test]
+fn background_shutdown_with_work_in_flight() {
+    for build in [Build::Asan, Build::Tsan] {
+        background(StorageMode::Direct, "shutdown", build, slow_starts(2000));
+    }
+}
+
+#[test]
+fn background_reentrant_calls_from_callbacks() {
+    for build in [Build::Asan, Build::Tsan] {
+        background(StorageMode::Direct, "reentrant", build, vec![]);
+    }
+}
+
+#[test]
+fn background_backpressure_and_flush_timeout() {
+    for build in [Build::Asan, Build::Tsan] {
+        background(StorageMode::Direct, "backpressure", build, slow_starts(300));
+    }
+}
+
+#[test]
+fn background_progress() {
+    background(StorageMode::S3, "progress", Build::Asan, vec![FaultRule { delay_ms: 300, times: 0, ..rule(Some("part"), None) }]);
+}
+
+#[test]
+fn background_fork() {
+    background(StorageMode::Direct, "fork", Build::Asan, vec![]);
 }

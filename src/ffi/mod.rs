@@ -7,6 +7,7 @@
 
 pub mod boundary;
 pub mod attachment;
+pub mod background;
 pub mod client;
 pub mod error;
 pub mod list;

@@ -120,3 +120,43 @@ fn non_empty(v: &str, name: &str) -> crate::Result<String> {
     }
     Ok(v.to_owned())
 }
+
+/// Back-pressure for background uploads: at most `max_queued` uploads accepted and not yet
+/// completed (default 10,000), holding at most `max_memory_bytes` of attachments made from bytes
+/// or base64 (default 256 MiB; file attachments count 0). Past either, `opik_upload_async` fails
+/// at once with `OPIK_ERR_TOO_LARGE`. Both must be greater than 0.
+#[no_mangle]
+pub extern "C" fn opik_options_set_queue_limits(o: *mut opik_options, max_queued: u32, max_memory_bytes: u64) -> opik_status {
+    set("opik_options_set_queue_limits", o, |opts| {
+        if max_queued == 0 || max_memory_bytes == 0 {
+            return Err(Error::invalid("max_queued and max_memory_bytes must be greater than 0"));
+        }
+        opts.queue_limits = Some((max_queued as usize, max_memory_bytes));
+        Ok(())
+    })
+}
+
+/// Turns on the durable outbox in directory `dir` (created if needed; one client at a time).
+/// `opik_upload_async` then records each upload there before returning — the bytes, or for a file
+/// a hard link (a copy when the directory is on another file system) — and the record is removed
+/// once the server confirmed the upload or refused it for good. A new client on the same directory
+/// resumes what a killed process left; while the server is unreachable, uploads wait and retry.
+/// Records survive a process crash, not an operating-system crash (they are not fsync'ed).
+#[no_mangle]
+pub extern "C" fn opik_options_set_outbox_dir(o: *mut opik_options, dir: *const c_char) -> opik_status {
+    set("opik_options_set_outbox_dir", o, |opts| {
+        opts.outbox_dir = Some(unsafe { str_arg(dir, "dir") }?.into());
+        Ok(())
+    })
+}
+
+/// How long `opik_client_free` lets background uploads finish before cancelling the rest
+/// (default 5,000 ms; 0 cancels at once). Cancelled uploads complete with `OPIK_ERR_SHUTDOWN`;
+/// with an outbox they stay on disk for the next client.
+#[no_mangle]
+pub extern "C" fn opik_options_set_shutdown_timeout_ms(o: *mut opik_options, timeout_ms: u64) -> opik_status {
+    set("opik_options_set_shutdown_timeout_ms", o, |opts| {
+        opts.shutdown_timeout = Some(Duration::from_millis(timeout_ms));
+        Ok(())
+    })
+}

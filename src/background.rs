@@ -1,0 +1,462 @@
+//! Background uploads: operations queued by `opik_upload_async`, run on the client's runtime, and
+//! reported on one dedicated callback thread (not a runtime thread, so callbacks may call any
+//! library function, blocking ones included).
+//!
+//! Guarantees: the caller's thread only validates, counts and spawns (plus, with an outbox, writes
+//! the record); every accepted operation completes exactly once — success, failure, cancel or
+//! shutdown — and its completion runs once on the callback thread; nothing runs after
+//! [`Queue::shutdown`] returns.
+
+use crate::attachment::{Attachment, Source};
+use crate::error::{Error, Result, Status};
+use crate::outbox::{self, Outbox, Record};
+use crate::transport::Transport;
+use crate::upload::{Progress, Target};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Called once with the operation's result, on the callback thread.
+pub type Completion = Box<dyn FnOnce(&Result<()>) + Send>;
+
+pub const DEFAULT_MAX_QUEUED: usize = 10_000;
+pub const DEFAULT_MAX_MEMORY: u64 = 256 * 1024 * 1024;
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Files uploaded at once by the background queue (each with its own parts in flight).
+const FILES_IN_FLIGHT: usize = 4;
+/// With an outbox, an unreachable server is retried until this backoff cap, forever.
+const OUTBOX_MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Back-pressure limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Operations accepted and not yet completed.
+    pub max_queued: usize,
+    /// Bytes of in-memory attachments held by those operations.
+    pub max_memory: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_queued: DEFAULT_MAX_QUEUED, max_memory: DEFAULT_MAX_MEMORY }
+    }
+}
+
+thread_local! {
+    /// On a callback thread: (queue id, id of the operation whose completion is running).
+    static IN_CALLBACK: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
+}
+
+/// One background upload, shared by its handle, its task and the queue.
+pub struct Operation {
+    id: u64,
+    queue_id: u64,
+    pid: u32,
+    state: Mutex<OpState>,
+    changed: Condvar,
+    cancel: CancellationToken,
+    pub progress: Arc<Progress>,
+}
+
+#[derive(Default)]
+struct OpState {
+    result: Option<Result<()>>,
+    completion_ran: bool,
+}
+
+impl Operation {
+    /// The result, or `None` while the upload runs.
+    pub fn result(&self) -> Option<Result<()>> {
+        lock(&self.state).result.clone()
+    }
+
+    /// Asks the operation to stop; idempotent, from any thread.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Waits until the operation finished and its completion returned (from inside a completion:
+    /// until it finished). `Ok(true)` when finished, `Ok(false)` on timeout.
+    pub fn wait(&self, timeout: Duration) -> Result<bool> {
+        if std::process::id() != self.pid {
+            return Err(forked());
+        }
+        let on_callback_thread = match IN_CALLBACK.get() {
+            Some((queue, op)) if queue == self.queue_id && op == self.id => {
+                return Err(Error::invalid(
+                    "opik_op_wait on the operation whose on_done is running would wait for itself; it has already finished",
+                ))
+            }
+            Some((queue, _)) => queue == self.queue_id,
+            None => false,
+        };
+        let deadline = Instant::now().checked_add(timeout);
+        let mut st = lock(&self.state);
+        loop {
+            // The callback thread cannot wait for completions it has yet to run.
+            let done = if on_callback_thread { st.result.is_some() } else { st.completion_ran };
+            if done {
+                return Ok(true);
+            }
+            st = match deadline {
+                None => self.changed.wait(st).unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(false);
+                    }
+                    self.changed.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0
+                }
+            };
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves consistent data; keep going.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn forked() -> Error {
+    Error::new(Status::Forked, "this client was created in another process (before fork()); create a new client in the child")
+}
+
+struct Counters {
+    /// Accepted operations without a result yet.
+    running: usize,
+    /// Accepted operations whose completion has not returned yet (≥ running).
+    uncalled: usize,
+    memory: u64,
+    closed: bool,
+    ops: HashMap<u64, Arc<Operation>>,
+}
+
+struct Job {
+    op: Arc<Operation>,
+    result: Result<()>,
+    completion: Option<Completion>,
+}
+
+/// The background queue of one client.
+pub struct Queue {
+    id: u64,
+    pid: u32,
+    handle: tokio::runtime::Handle,
+    transport: Arc<Transport>,
+    part_concurrency: u32,
+    limits: Limits,
+    outbox: Option<Outbox>,
+    counters: Mutex<Counters>,
+    changed: Condvar,
+    callbacks: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    callback_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    files_in_flight: Arc<tokio::sync::Semaphore>,
+    shutting_down: AtomicBool,
+    next_op: AtomicU64,
+}
+
+impl Queue {
+    pub fn new(handle: tokio::runtime::Handle, transport: Arc<Transport>, part_concurrency: u32, limits: Limits, outbox: Option<Outbox>) -> Result<Arc<Queue>> {
+        static QUEUE_IDS: AtomicU64 = AtomicU64::new(1);
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(Queue {
+            id: QUEUE_IDS.fetch_add(1, Ordering::Relaxed),
+            pid: std::process::id(),
+            handle,
+            transport,
+            part_concurrency,
+            limits,
+            outbox,
+            counters: Mutex::new(Counters { running: 0, uncalled: 0, memory: 0, closed: false, ops: HashMap::new() }),
+            changed: Condvar::new(),
+            callbacks: Mutex::new(Some(tx)),
+            callback_thread: Mutex::new(None),
+            files_in_flight: Arc::new(tokio::sync::Semaphore::new(FILES_IN_FLIGHT)),
+            shutting_down: AtomicBool::new(false),
+            next_op: AtomicU64::new(1),
+        });
+        // The thread holds only a weak reference, so the queue can be dropped while it runs.
+        let weak = Arc::downgrade(&queue);
+        let queue_id = queue.id;
+        let thread = std::thread::Builder::new()
+            .name("opik-callbacks".into())
+            .spawn(move || {
+                crate::sigpipe::block_on_this_thread();
+                for job in rx {
+                    run_completion(queue_id, job);
+                    if let Some(q) = weak.upgrade() {
+                        let mut c = lock(&q.counters);
+                        c.uncalled -= 1;
+                        q.changed.notify_all();
+                    }
+                }
+            })
+            .map_err(|e| Error::internal(format!("cannot start the callback thread: {e}")))?;
+        *lock(&queue.callback_thread) = Some(thread);
+        if let Some(ob) = &queue.outbox {
+            for r in ob.pending() {
+                queue.admit(0)?;
+                queue.spawn(r.target, r.attachment, Some(r.record), None, 0);
+            }
+        }
+        Ok(queue)
+    }
+
+    /// Accepts an upload: checks the limits, records it in the outbox when there is one, and
+    /// starts it. Does no network I/O and reads no file (with an outbox, writes the record).
+    pub fn submit(self: &Arc<Self>, target: Target, attachment: Attachment, completion: Option<Completion>) -> Result<Arc<Operation>> {
+        if std::process::id() != self.pid {
+            return Err(forked());
+        }
+        let memory = match attachment.source() {
+            Source::Memory(b) => b.len() as u64,
+            Source::File(_) => 0,
+        };
+        self.admit(memory)?;
+        let (record, attachment) = match &self.outbox {
+            None => (None, attachment),
+            Some(ob) => match ob.persist(&target, &attachment) {
+                Ok((record, from)) => (Some(record), from),
+                Err(e) => {
+                    self.release(memory, None, false);
+                    return Err(e);
+                }
+            },
+        };
+        Ok(self.spawn(target, attachment, record, completion, memory))
+    }
+
+    fn admit(&self, memory: u64) -> Result<()> {
+        let mut c = lock(&self.counters);
+        if c.closed {
+            return Err(Error::new(Status::Shutdown, "the client is closing; no new uploads are accepted"));
+        }
+        if c.uncalled >= self.limits.max_queued {
+            return Err(Error::new(
+                Status::TooLarge,
+                format!(
+                    "the upload queue is full ({} uploads not finished; limit {}): wait with opik_client_flush or raise it with opik_options_set_queue_limits",
+                    c.uncalled, self.limits.max_queued
+                ),
+            ));
+        }
+        if c.memory + memory > self.limits.max_memory {
+            return Err(Error::new(
+                Status::TooLarge,
+                format!(
+                    "queued in-memory attachments would hold {} bytes (limit {}): wait with opik_client_flush, upload from a file, or raise it with opik_options_set_queue_limits",
+                    c.memory + memory,
+                    self.limits.max_memory
+                ),
+            ));
+        }
+        c.running += 1;
+        c.uncalled += 1;
+        c.memory += memory;
+        Ok(())
+    }
+
+    /// Undoes `admit` for an operation that did not start, or accounts a finished one.
+    fn release(&self, memory: u64, op: Option<u64>, started: bool) {
+        let mut c = lock(&self.counters);
+        c.running -= 1;
+        if !started {
+            c.uncalled -= 1;
+        }
+        c.memory -= memory;
+        if let Some(id) = op {
+            c.ops.remove(&id);
+        }
+        self.changed.notify_all();
+    }
+
+    fn spawn(self: &Arc<Self>, target: Target, attachment: Attachment, record: Option<Record>, completion: Option<Completion>, memory: u64) -> Arc<Operation> {
+        let op = Arc::new(Operation {
+            id: self.next_op.fetch_add(1, Ordering::Relaxed),
+            queue_id: self.id,
+            pid: self.pid,
+            state: Mutex::new(OpState::default()),
+            changed: Condvar::new(),
+            cancel: CancellationToken::new(),
+            progress: Arc::new(Progress::default()),
+        });
+        op.progress.total.store(attachment.size(), Ordering::Relaxed);
+        lock(&self.counters).ops.insert(op.id, op.clone());
+        let finisher = Finisher { queue: self.clone(), op: op.clone(), record, completion, memory, done: false };
+        let queue = self.clone();
+        let task_op = op.clone();
+        self.handle.spawn(async move {
+            let mut finisher = finisher;
+            let result = tokio::select! {
+                biased;
+                _ = task_op.cancel.cancelled() => Err(queue.cancelled_error()),
+                r = queue.upload_until_settled(&target, &attachment, &task_op) => r,
+            };
+            finisher.finish(result);
+        });
+        op
+    }
+
+    fn cancelled_error(&self) -> Error {
+        if self.shutting_down.load(Ordering::Relaxed) {
+            let kept = if self.outbox.is_some() { "; it stays in the outbox for the next client" } else { "" };
+            Error::new(Status::Shutdown, format!("the client was closed before the upload finished{kept}"))
+        } else {
+            Error::new(Status::Cancelled, "the upload was cancelled (opik_op_cancel)")
+        }
+    }
+
+    /// One upload, with a bounded number of files in flight. With an outbox, failures that a later
+    /// try can fix (server unreachable, 5xx) are retried with backoff until cancelled.
+    async fn upload_until_settled(&self, target: &Target, attachment: &Attachment, op: &Operation) -> Result<()> {
+        let _permit = self.files_in_flight.acquire().await.map_err(|_| Error::new(Status::Shutdown, "the client is closing"))?;
+        let mut wait = Duration::from_secs(1);
+        loop {
+            let result = crate::upload::upload(&self.transport, self.part_concurrency, target, attachment, Some(&op.progress)).await;
+            match result {
+                Err(e) if self.outbox.is_some() && matches!(e.status, Status::Network | Status::Timeout | Status::Http) && outbox::keep_after(&e) => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(OUTBOX_MAX_BACKOFF);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Operations accepted and whose completion has not returned.
+    pub fn pending(&self) -> usize {
+        lock(&self.counters).uncalled
+    }
+
+    /// Blocks until every accepted operation completed (and, unless called from a completion,
+    /// its completion returned), or `timeout` passed.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        if std::process::id() != self.pid {
+            return Err(forked());
+        }
+        let from_callback = IN_CALLBACK.get().is_some_and(|(q, _)| q == self.id);
+        let done = self.wait_until(timeout, |c| if from_callback { c.running == 0 } else { c.uncalled == 0 });
+        if done {
+            return Ok(());
+        }
+        let c = lock(&self.counters);
+        let kept = if self.outbox.is_some() { " (they are kept in the outbox)" } else { "" };
+        Err(Error::new(
+            Status::Timeout,
+            format!("flush timed out with {} uploads still pending, {} of them still running{kept}", c.uncalled, c.running),
+        ))
+    }
+
+    fn wait_until(&self, timeout: Duration, done: impl Fn(&Counters) -> bool) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut c = lock(&self.counters);
+        loop {
+            if done(&c) {
+                return true;
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return false;
+            }
+            c = self.changed.wait_timeout(c, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Stops intake, lets running uploads finish for up to `grace`, cancels the rest (they
+    /// complete with `OPIK_ERR_SHUTDOWN`; outbox records stay), then waits for every completion.
+    /// Runtime tasks must be stopped by the caller before [`Queue::join_callbacks`].
+    pub fn shutdown(&self, grace: Duration) {
+        lock(&self.counters).closed = true;
+        if !self.wait_until(grace, |c| c.uncalled == 0) {
+            self.shutting_down.store(true, Ordering::Relaxed);
+            let ops: Vec<Arc<Operation>> = lock(&self.counters).ops.values().cloned().collect();
+            for op in ops {
+                op.cancel();
+            }
+            // Cancellation is prompt; a task stuck in a file read is stopped by the runtime drop.
+            self.wait_until(Duration::from_secs(5), |c| c.running == 0);
+        }
+    }
+
+    /// Closes the callback channel and joins the callback thread after it ran every completion.
+    /// Call after the runtime is gone (no task can queue a completion any more).
+    pub fn join_callbacks(&self) {
+        drop(lock(&self.callbacks).take());
+        let thread = lock(&self.callback_thread).take();
+        if let Some(t) = thread {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Whether the current thread is this queue's callback thread.
+    pub fn on_callback_thread(&self) -> bool {
+        IN_CALLBACK.get().is_some_and(|(q, _)| q == self.id)
+    }
+}
+
+/// Completes an operation exactly once: from its task, or — if the task is dropped unfinished
+/// (runtime shutdown) — from the drop.
+struct Finisher {
+    queue: Arc<Queue>,
+    op: Arc<Operation>,
+    record: Option<Record>,
+    completion: Option<Completion>,
+    memory: u64,
+    done: bool,
+}
+
+impl Finisher {
+    fn finish(&mut self, result: Result<()>) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        if let (Some(ob), Some(rec)) = (&self.queue.outbox, &self.record) {
+            let keep = matches!(&result, Err(e) if outbox::keep_after(e));
+            if !keep {
+                ob.remove(rec);
+            }
+        }
+        lock(&self.op.state).result = Some(result.clone());
+        self.op.changed.notify_all();
+        self.queue.release(self.memory, Some(self.op.id), true);
+        let job = Job { op: self.op.clone(), result, completion: self.completion.take() };
+        let unsent = match &*lock(&self.queue.callbacks) {
+            Some(tx) => tx.send(job).err().map(|e| e.0),
+            None => Some(job),
+        };
+        // The callback thread is gone only after shutdown; run the completion here then.
+        if let Some(job) = unsent {
+            run_completion(self.queue.id, job);
+            let mut c = lock(&self.queue.counters);
+            c.uncalled -= 1;
+            self.queue.changed.notify_all();
+        }
+    }
+}
+
+impl Drop for Finisher {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(Err(Error::new(Status::Shutdown, "the client was closed before the upload finished")));
+        }
+    }
+}
+
+fn run_completion(queue_id: u64, job: Job) {
+    let Job { op, result, completion } = job;
+    if let Some(f) = completion {
+        let previous = IN_CALLBACK.replace(Some((queue_id, op.id)));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&result)));
+        IN_CALLBACK.set(previous);
+    }
+    lock(&op.state).completion_ran = true;
+    op.changed.notify_all();
+}
