@@ -399,3 +399,121 @@ fn background_progress() {
 fn background_fork() {
     background(StorageMode::Direct, "fork", Build::Asan, vec![]);
 }
+
+// ---- the durable outbox ----
+
+/// The test programs' content generator (tests/c/test_util.h, t_fill), to know what must arrive.
+fn xorshift_fill(len: usize, mut state: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What `test_outbox enqueue` queues: name → SHA-256 of the content.
+fn outbox_expected(big: usize, small: usize) -> std::collections::BTreeMap<String, String> {
+    let mut m = std::collections::BTreeMap::new();
+    for i in 0..big {
+        m.insert(format!("big-{i}.bin"), sha256_hex(&xorshift_fill(12_000_000, 1000 + i as u64)));
+    }
+    for i in 0..small {
+        let name = format!("small-{i:02}.txt");
+        m.insert(name.clone(), sha256_hex(name.as_bytes()));
+    }
+    m
+}
+
+fn assert_arrived_once(s: &TestServer, expected: &std::collections::BTreeMap<String, String>) {
+    let rows = s.attachments();
+    assert_eq!(rows.len(), expected.len(), "one row per attachment: {:?}", rows.iter().map(|r| &r.file_name).collect::<Vec<_>>());
+    for row in rows {
+        assert_eq!(Some(&row.sha256.clone().unwrap_or_default()), expected.get(&row.file_name), "{} is not byte-identical", row.file_name);
+    }
+}
+
+fn outbox_command(exe: &Path, base_url: &str, mode: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.arg(mode)
+        .arg(dir)
+        .env("OPIK_URL_OVERRIDE", base_url)
+        .env("OPIK_API_KEY", API_KEY)
+        .env_remove("OPIK_CONFIG_PATH")
+        .env("HOME", std::env::temp_dir())
+        .env("ASAN_OPTIONS", "detect_leaks=1:exitcode=98")
+        .stdout(std::process::Stdio::piped());
+    cmd
+}
+
+fn wait_for_line(child: &mut std::process::Child, needle: &str) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = std::io::BufReader::new(stdout);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the program ended before printing {needle}");
+        print!("{line}");
+        if line.contains(needle) {
+            // Keep reading, so the program never writes into a closed pipe.
+            std::thread::spawn(move || {
+                for l in reader.lines().map_while(Result::ok) {
+                    println!("{l}");
+                }
+            });
+            return line;
+        }
+    }
+}
+
+#[test]
+fn outbox_survives_sigkill_mid_upload() {
+    let s = server(StorageMode::S3);
+    // Slow parts, so the kill lands while multi-part uploads are in flight.
+    s.add_fault(FaultRule { delay_ms: 1500, times: 0, ..rule(Some("part"), None) });
+    let dir = std::env::temp_dir().join(format!("opik-outbox-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let exe = compile("test_outbox", Build::Asan);
+    let mut child = outbox_command(&exe, &s.base_url(), "enqueue", &dir).spawn().unwrap();
+    let line = wait_for_line(&mut child, "ENQUEUED");
+    assert!(line.contains(" 0 failed"), "{line}");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let parts_before = s.requests().iter().filter(|r| r.target == "part").count();
+    assert!(parts_before > 0, "the kill must land mid-upload");
+    assert!(s.attachments().len() < 23, "not everything had arrived before the kill");
+
+    s.clear_faults();
+    let out = outbox_command(&exe, &s.base_url(), "resume", &dir).output().unwrap();
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "resume failed");
+    assert_arrived_once(&s, &outbox_expected(3, 20));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn outbox_waits_for_a_server_that_is_down() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("opik-outbox-down-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let exe = compile("test_outbox", Build::Asan);
+    let base = format!("http://127.0.0.1:{port}/");
+    let mut child = outbox_command(&exe, &base, "down_up", &dir).spawn().unwrap();
+    wait_for_line(&mut child, "ENQUEUED");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let s = TestServer::start(Config { mode: StorageMode::S3, api_key: Some(API_KEY.into()), port, ..Config::default() });
+    let status = child.wait().unwrap();
+    assert!(status.success(), "down_up failed: {status}");
+    assert_arrived_once(&s, &outbox_expected(1, 5));
+    let _ = std::fs::remove_dir_all(&dir);
+}
