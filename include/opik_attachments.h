@@ -259,8 +259,14 @@ OPIK_API size_t opik_client_pending(const opik_client *c);
 // cannot be read. On success `*out` receives the client; free it with `opik_client_free`.
 OPIK_API opik_status opik_client_new(const opik_options *o, opik_client **out, opik_error **err);
 
-// Frees a client: waits for its operations to finish and joins every thread before it returns;
-// no library code runs after it returns. NULL is a no-op. Do not use `c` afterwards.
+// Frees a client. Intake stops; background uploads get the shutdown timeout
+// (`opik_options_set_shutdown_timeout_ms`, default 5 s) to finish, then the rest are cancelled
+// (their `on_done` runs with `OPIK_ERR_SHUTDOWN`; with an outbox they stay on disk for the next
+// client); every thread is joined before it returns, and no callback or other library code runs
+// after it returns. Exception: called from inside one of this client's own callbacks, it cannot
+// join the thread it is running on, so it returns at once and the same steps finish on a library
+// thread after the callback returns. In a forked child it only releases what it safely can and
+// never blocks. NULL is a no-op. Do not use `c` afterwards.
 OPIK_API void opik_client_free(opik_client *c);
 
 // The status of the failure. `OPIK_ERR_INVALID_ARGUMENT` when `e` is NULL.
