@@ -288,12 +288,15 @@ impl Queue {
         let finisher = Finisher { queue: self.clone(), op: op.clone(), record, completion, memory, done: false };
         let queue = self.clone();
         let task_op = op.clone();
+        // The task spawned here stays small: the upload's large state machine is boxed when the
+        // task first runs on a worker, not allocated on the caller's thread.
         self.handle.spawn(async move {
             let mut finisher = finisher;
+            let upload = Box::pin(queue.upload_until_settled(&target, &attachment, &task_op));
             let result = tokio::select! {
                 biased;
                 _ = task_op.cancel.cancelled() => Err(queue.cancelled_error()),
-                r = queue.upload_until_settled(&target, &attachment, &task_op) => r,
+                r = upload => r,
             };
             finisher.finish(result);
         });
