@@ -32,6 +32,8 @@ pub(crate) struct Ctx {
     pub json: Option<Value>,
     /// A fault asked for presigned URLs that are already expired.
     pub expire_urls: bool,
+    /// A fault asked for presigned URLs with a corrupted signature.
+    pub tamper_urls: bool,
 }
 
 /// Returned to hyper to close the connection without a response.
@@ -108,6 +110,7 @@ pub(crate) async fn handle(
         None => path.clone(),
     };
     let mut expire_urls = false;
+    let mut tamper_urls = false;
     let mut cut_response_after = None;
     if let Some(rule) = state.take_fault(parts.method.as_str(), &path_and_query, target) {
         if rule.delay_ms > 0 {
@@ -132,6 +135,7 @@ pub(crate) async fn handle(
             return Ok(resp);
         }
         expire_urls = rule.expire_urls;
+        tamper_urls = rule.tamper_urls;
     }
 
     let mut resp = match early_response {
@@ -144,6 +148,7 @@ pub(crate) async fn handle(
                     parts,
                     json,
                     expire_urls,
+                    tamper_urls,
                 };
                 route(&ctx, &mut body).await
             }

@@ -47,7 +47,8 @@ impl Target {
 /// One fault rule. A request matching every non-`None` criterion consumes one use of the rule
 /// (`times`; 0 means forever) and gets, in order: a delay of `delay_ms`; then either a dropped
 /// connection (`drop_connection`), or the `status` answer, or normal processing (with presigned
-/// URLs signed in the past when `expire_urls` is set).
+/// URLs signed in the past when `expire_urls` is set, or with a corrupted signature when
+/// `tamper_urls` is set).
 ///
 /// Rules are checked in the order they were added; the first matching rule with uses left applies,
 /// and only that one.
@@ -81,6 +82,11 @@ pub struct FaultRule {
     /// are signed `presign_expiry_secs + 3600` seconds in the past, so they are already expired and
     /// storage answers 403 "Request has expired" (built-in emulator and external S3 alike).
     pub expire_urls: bool,
+    /// Presigned URLs issued while handling this request (`upload-start` part URLs, `list` links)
+    /// carry a corrupted `X-Amz-Signature` (one hex digit changed), so storage answers 403
+    /// `SignatureDoesNotMatch` (built-in emulator and external S3 alike). Backend URLs (direct
+    /// mode) carry no signature and are left as they are.
+    pub tamper_urls: bool,
 }
 
 impl Default for FaultRule {
@@ -97,6 +103,7 @@ impl Default for FaultRule {
             drop_connection: false,
             drop_after_bytes: None,
             expire_urls: false,
+            tamper_urls: false,
         }
     }
 }
@@ -219,5 +226,8 @@ mod tests {
         let bad: FaultRule = serde_json::from_str(r#"{"target":"parts"}"#).unwrap();
         assert!(bad.validate().is_err());
         assert!(!rule.drop_connection);
+        assert!(!rule.tamper_urls);
+        let tamper: FaultRule = serde_json::from_str(r#"{"tamper_urls":true}"#).unwrap();
+        assert!(tamper.tamper_urls && !tamper.expire_urls);
     }
 }

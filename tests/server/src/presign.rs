@@ -102,3 +102,43 @@ impl Presigner {
             .to_string()
     }
 }
+
+/// The URL with one hex digit of its `X-Amz-Signature` changed (the `tamper_urls` fault). A URL
+/// without a signature is returned unchanged.
+pub(crate) fn tamper(url: &str) -> String {
+    const PARAM: &str = "X-Amz-Signature=";
+    let Some(start) = url.find(PARAM).map(|i| i + PARAM.len()) else {
+        return url.to_string();
+    };
+    let end = url[start..].find('&').map_or(url.len(), |i| start + i);
+    if start == end {
+        return url.to_string();
+    }
+    let mut out = url.to_string();
+    let last = out.as_bytes()[end - 1];
+    let replacement = if last == b'0' { "1" } else { "0" };
+    out.replace_range(end - 1..end, replacement);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tamper_changes_only_the_signature() {
+        let url = "http://h/b/k?X-Amz-Date=1&X-Amz-Signature=abc9&partNumber=1";
+        assert_eq!(
+            tamper(url),
+            "http://h/b/k?X-Amz-Date=1&X-Amz-Signature=abc0&partNumber=1"
+        );
+        assert_eq!(
+            tamper("http://h/b/k?X-Amz-Signature=12a0"),
+            "http://h/b/k?X-Amz-Signature=12a1"
+        );
+        assert_eq!(
+            tamper("http://h/v1/private/attachment/download?x=1"),
+            "http://h/v1/private/attachment/download?x=1"
+        );
+    }
+}

@@ -119,6 +119,7 @@ async fn upload_start_reply(ctx: &Ctx) -> Reply {
                 ext.presigner
                     .upload_part_url(&key, &upload_id, n, ctx.expire_urls)
             })
+            .map(|url| tampered_if(ctx, url))
             .collect();
         (upload_id, urls)
     } else {
@@ -133,6 +134,7 @@ async fn upload_start_reply(ctx: &Ctx) -> Reply {
         );
         let urls = part_numbers
             .map(|n| presigner.upload_part_url(&key, &upload_id, n, ctx.expire_urls))
+            .map(|url| tampered_if(ctx, url))
             .collect();
         let upload = MultipartUpload {
             key: key.clone(),
@@ -146,6 +148,15 @@ async fn upload_start_reply(ctx: &Ctx) -> Reply {
         StatusCode::OK,
         &json!({"upload_id": upload_id, "pre_sign_urls": urls}),
     ))
+}
+
+/// A presigned URL as issued: corrupted when a `tamper_urls` fault applies to this request.
+fn tampered_if(ctx: &Ctx, url: String) -> String {
+    if ctx.tamper_urls {
+        crate::presign::tamper(&url)
+    } else {
+        url
+    }
 }
 
 /// `POST v1/private/attachment/upload-complete`.
@@ -407,8 +418,8 @@ fn list_reply(ctx: &Ctx) -> Reply {
                     ]);
                     format!("{}?{query}", params::join_base(base, "v1/private/attachment/download"))
                 }
-                (None, Some(ext), _) => ext.presigner.get_object_url(key, ctx.expire_urls),
-                (None, None, Some(builtin)) => builtin.get_object_url(key, ctx.expire_urls),
+                (None, Some(ext), _) => tampered_if(ctx, ext.presigner.get_object_url(key, ctx.expire_urls)),
+                (None, None, Some(builtin)) => tampered_if(ctx, builtin.get_object_url(key, ctx.expire_urls)),
                 (None, None, None) => unreachable!("S3 mode has a storage backend"),
             };
             json!({"link": link, "file_name": row.file_name, "file_size": row.file_size, "mime_type": row.mime_type})

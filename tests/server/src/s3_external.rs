@@ -232,11 +232,65 @@ fn parse_error(status: u16, body: &[u8]) -> S3Failure {
         let close = format!("</{name}>");
         let start = text.find(&open)? + open.len();
         let end = text[start..].find(&close)? + start;
-        Some(text[start..end].to_string())
+        Some(xml_unescape(&text[start..end]))
     };
     S3Failure {
         status,
         code: tag("Code").unwrap_or_else(|| format!("HTTP{status}")),
         message: tag("Message").unwrap_or_else(|| text.chars().take(500).collect()),
+    }
+}
+
+/// Decodes the XML escapes S3 servers use in error messages (SeaweedFS writes `part&#39;s`).
+fn xml_unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp..];
+        let Some(semi) = after.find(';').filter(|&i| i <= 10) else {
+            out.push('&');
+            rest = &after[1..];
+            continue;
+        };
+        let entity = &after[1..semi];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &after[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_are_unescaped() {
+        let body = b"<Error><Code>InvalidPart</Code><Message>the part&#39;s entity tag &amp; &lt;x&gt; &#x41; &bogus; a & b</Message></Error>";
+        let e = parse_error(400, body);
+        assert_eq!(e.code, "InvalidPart");
+        assert_eq!(e.message, "the part's entity tag & <x> A &bogus; a & b");
     }
 }

@@ -333,6 +333,57 @@ async fn expired_urls_from_fault() {
 }
 
 #[tokio::test]
+async fn tampered_urls_from_fault() {
+    let server = start(StorageMode::S3);
+    let api = Api::new(&server);
+    server.add_fault(FaultRule {
+        path_contains: Some("upload-start".into()),
+        tamper_urls: true,
+        ..Default::default()
+    });
+    let tampered = start_upload(&api, "bad.bin", 2).await;
+    let fresh = start_upload(&api, "bad.bin", 1).await;
+    assert!(tampered.urls[0].contains("X-Amz-Signature="));
+    for url in &tampered.urls {
+        let r = reply(api.http.put(url).body("abc").send().await.unwrap()).await;
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert_eq!(xml_code(&r.text()), "SignatureDoesNotMatch");
+    }
+    // Only the rule's one use is tampered.
+    let etags = put_parts(&api, &fresh.urls, &[b"abc"]).await;
+    let r = api
+        .post(
+            "v1/private/attachment/upload-complete",
+            &complete_body("bad.bin", &fresh.upload_id, 3, &etags),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    // Tampered download links from a faulted list.
+    server.add_fault(FaultRule {
+        path_contains: Some("attachment/list".into()),
+        tamper_urls: true,
+        ..Default::default()
+    });
+    let project_id = api.project_id("peer-test").await;
+    let bad = api.list(&project_id, "span", SPAN_ID, "").await.json()["content"][0]["link"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = reply(api.http.get(&bad).send().await.unwrap()).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(xml_code(&r.text()), "SignatureDoesNotMatch");
+    let good = api.list(&project_id, "span", SPAN_ID, "").await.json()["content"][0]["link"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(good, bad);
+    let r = reply(api.http.get(&good).send().await.unwrap()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(&r.body[..], b"abc");
+}
+
+#[tokio::test]
 async fn complete_is_checked() {
     let server = start(StorageMode::S3);
     let api = Api::new(&server);
