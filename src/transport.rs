@@ -396,11 +396,51 @@ pub fn server_message(body: &[u8]) -> String {
     };
     if let Some(code) = tag("Code") {
         return match tag("Message") {
-            Some(m) => format!("{code}: {m}"),
+            Some(m) => format!("{code}: {}", unescape_xml(m)),
             None => code.to_owned(),
         };
     }
     text.chars().take(300).collect()
+}
+
+/// The five XML entities and numeric character references (S3 messages use `&#39;`).
+fn unescape_xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';').filter(|e| *e <= 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -464,6 +504,10 @@ mod tests {
             "AccessDenied: Request has expired"
         );
         assert_eq!(server_message(b"plain"), "plain");
+        assert_eq!(
+            server_message(b"<Error><Code>InvalidPart</Code><Message>One part&#39;s ETag &amp; &lt;x&gt; &#x41; &bogus; &</Message></Error>"),
+            "InvalidPart: One part's ETag & <x> A &bogus; &"
+        );
         assert_eq!(server_message(b""), "");
     }
 

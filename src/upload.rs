@@ -129,11 +129,17 @@ pub async fn upload(transport: &Arc<Transport>, concurrency: u32, target: &Targe
                     )
                     .await;
             }
-            // Presigned URLs expire (and cannot be re-signed): start over with fresh ones.
-            Err(e) if e.http_status == 403 && restarts < MAX_RESTARTS => restarts += 1,
+            // Presigned URLs expire (and cannot be re-signed): start over with fresh ones. A
+            // signature the storage rejects outright will not get better with new URLs.
+            Err(e) if e.http_status == 403 && restarts < MAX_RESTARTS && !is_signature_refusal(&e) => restarts += 1,
             Err(e) => return Err(e),
         }
     }
+}
+
+/// S3 error codes (carried in the message) that say the URL itself is wrong, not expired.
+fn is_signature_refusal(e: &Error) -> bool {
+    ["SignatureDoesNotMatch", "InvalidAccessKeyId", "AuthorizationQueryParametersError"].iter().any(|code| e.message.contains(code))
 }
 
 fn current_size(attachment: &Attachment) -> Result<u64> {

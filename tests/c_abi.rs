@@ -304,6 +304,17 @@ fn storage_refusing_every_part_is_reported() {
 }
 
 #[test]
+fn storage_signature_refusal_is_reported_without_restarts() {
+    let body = "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error>";
+    let (s, _) = scenario(
+        StorageMode::S3,
+        "storage_forbidden",
+        vec![FaultRule { status: Some(403), body: Some(body.into()), times: 0, ..rule(Some("part"), None) }],
+    );
+    assert_eq!(count(&s, "upload-start"), 1, "new URLs cannot fix a bad signature");
+}
+
+#[test]
 fn slow_server_times_out() {
     scenario(StorageMode::Direct, "timeout", vec![FaultRule { delay_ms: 2000, times: 0, ..rule(None, Some("upload-start")) }]);
 }

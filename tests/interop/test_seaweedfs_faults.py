@@ -41,8 +41,8 @@ def test_tampered_part_url_is_refused_by_seaweedfs(s3_peer, make_file, lib):
     entity = str(uuid.uuid4())
     peer.server.clear_requests()
     peer.proxy.clear()
-    # Every upload-start hands out URLs with a corrupted signature (times 0 = forever), so the
-    # library's restarts on a storage 403 cannot get around it.
+    # Every upload-start hands out URLs with a corrupted signature (times 0 = forever). The library
+    # restarts on an expired URL, but a signature refusal is reported at once.
     peer.server.add_faults({"path_contains": "upload-start", "tamper_urls": True, "times": 0})
     try:
         with lib.attachment_from_file(path) as a, pytest.raises(opik_c.OpikError) as raised:
@@ -71,6 +71,7 @@ def test_tampered_part_url_is_refused_by_seaweedfs(s3_peer, make_file, lib):
         f"{len(puts) - len(parts)} cancelled by the client"
     )
     assert peer.native.list(PROJECT, "trace", entity) == []
+    assert len(starts(peer)) == 1, "a signature refusal must not restart the upload with fresh URLs"
 
 
 def test_tampered_download_link_is_refused_by_seaweedfs(s3_peer, lib):
