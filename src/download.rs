@@ -66,8 +66,15 @@ pub async fn download(transport: &Transport, w: &Wanted<'_>, sink: &mut dyn FnMu
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
-                    sink(&chunk)?;
                     delivered += chunk.len() as u64;
+                    if delivered > entry.file_size {
+                        // Stop before handing over bytes the listing did not announce.
+                        return Err(Error::protocol(format!(
+                            "download: the server listed {:?} as {} bytes but sent more",
+                            w.file_name, entry.file_size
+                        )));
+                    }
+                    sink(&chunk)?;
                 }
                 Ok(None) => break,
                 Err(e) => return Err(error_from_reqwest("download", link, &e).context(format!("after {delivered} bytes"))),

@@ -315,6 +315,13 @@ fn storage_signature_refusal_is_reported_without_restarts() {
 }
 
 #[test]
+fn malformed_answers_are_protocol_errors() {
+    for body in ["<html>proxy error</html>", "{\"upload_id\": \"x\", \"pre_sign_urls\": []}", "{\"upload_id\": 5}"] {
+        scenario(StorageMode::Direct, "protocol", vec![FaultRule { status: Some(200), body: Some(body.into()), times: 0, ..rule(None, Some("upload-start")) }]);
+    }
+}
+
+#[test]
 fn slow_server_times_out() {
     scenario(StorageMode::Direct, "timeout", vec![FaultRule { delay_ms: 2000, times: 0, ..rule(None, Some("upload-start")) }]);
 }

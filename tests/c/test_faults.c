@@ -56,6 +56,10 @@ int main(int argc, char **argv) {
         CHECK(upload_bytes(c, id, 10, &err) == OPIK_ERR_HTTP);
         CHECK(err && opik_error_http_status(err) == 403);
         CHECK(err && strstr(opik_error_message(err), "storage") != NULL);
+    } else if (strcmp(scenario, "protocol") == 0) {
+        /* A 200 whose body is not the JSON Opik specifies. */
+        CHECK(upload_bytes(c, id, 10, &err) == OPIK_ERR_PROTOCOL);
+        CHECK(err && strstr(opik_error_message(err), "upload-start") != NULL);
     } else if (strcmp(scenario, "timeout") == 0) {
         opik_options *o = opik_options_new();
         opik_options_set_timeout_ms(o, 300);
