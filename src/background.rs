@@ -186,11 +186,9 @@ impl Queue {
             .spawn(move || {
                 crate::sigpipe::block_on_this_thread();
                 for job in rx {
-                    run_completion(queue_id, job);
+                    let op = run_completion(queue_id, job);
                     if let Some(q) = weak.upgrade() {
-                        let mut c = lock(&q.counters);
-                        c.uncalled -= 1;
-                        q.changed.notify_all();
+                        q.completion_returned(&op);
                     }
                 }
             })
@@ -329,6 +327,18 @@ impl Queue {
         }
     }
 
+    /// Books a returned completion: first the queue's count (so `pending()` never counts an
+    /// operation whose waiters were already released), then the operation's waiters.
+    fn completion_returned(&self, op: &Operation) {
+        {
+            let mut c = lock(&self.counters);
+            c.uncalled -= 1;
+            self.changed.notify_all();
+        }
+        lock(&op.state).completion_ran = true;
+        op.changed.notify_all();
+    }
+
     /// Operations accepted and whose completion has not returned.
     pub fn pending(&self) -> usize {
         lock(&self.counters).uncalled
@@ -437,10 +447,8 @@ impl Finisher {
         };
         // The callback thread is gone only after shutdown; run the completion here then.
         if let Some(job) = unsent {
-            run_completion(self.queue.id, job);
-            let mut c = lock(&self.queue.counters);
-            c.uncalled -= 1;
-            self.queue.changed.notify_all();
+            let op = run_completion(self.queue.id, job);
+            self.queue.completion_returned(&op);
         }
     }
 }
@@ -453,13 +461,14 @@ impl Drop for Finisher {
     }
 }
 
-fn run_completion(queue_id: u64, job: Job) {
+/// Runs the caller's completion (if any) and returns the operation, for
+/// [`Queue::completion_returned`].
+fn run_completion(queue_id: u64, job: Job) -> Arc<Operation> {
     let Job { op, result, completion } = job;
     if let Some(f) = completion {
         let previous = IN_CALLBACK.replace(Some((queue_id, op.id)));
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&result)));
         IN_CALLBACK.set(previous);
     }
-    lock(&op.state).completion_ran = true;
-    op.changed.notify_all();
+    op
 }

@@ -188,6 +188,9 @@ static void scenario_cancel_detach(void) {
     opik_op_free(detached); /* detach: the upload goes on */
     CHECK(opik_op_wait(kept, 30000) == OPIK_OK);
     CHECK(opik_op_status(kept) == OPIK_OK);
+    CHECK(opik_op_wait(cancelled, 0) == OPIK_OK);
+    CHECK_STATUS(OPIK_OK, opik_client_flush(c, 30000, ERR));
+    CHECK(opik_client_pending(c) == 0); /* what a returned wait or flush saw is booked */
     opik_op_cancel(kept); /* cancelling a finished operation changes nothing */
     CHECK(opik_op_status(kept) == OPIK_OK);
     CHECK_STATUS(OPIK_OK, opik_client_flush(c, 30000, ERR));
@@ -419,6 +422,8 @@ static void scenario_progress(void) {
         nanosleep(&pause, NULL);
     }
     CHECK(opik_op_status(op) == OPIK_OK);
+    CHECK(opik_op_wait(op, 30000) == OPIK_OK);
+    CHECK(opik_client_pending(c) == 0); /* a returned wait means the count is already down */
     CHECK_STATUS(OPIK_OK, opik_op_progress(op, &sent, &total, ERR));
     CHECK(sent == total && total == len);
     CHECK(moved > 0); /* seen somewhere between 0 and the end */
