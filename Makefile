@@ -2,11 +2,19 @@
 #   make quickstart   build the library and run examples/quickstart.c against Opik
 #                     (the bundled test server unless OPIK_URL_OVERRIDE is set)
 #   make test         every test: Rust unit tests, C ABI tests (plain, ASan, valgrind), header checks
+# Packaging:
+#   make install PREFIX=/usr/local [DESTDIR=staging] [libdir=...] [includedir=...]
+#                     release build; the .so (with SONAME and symlinks), the .a, the C and C++
+#                     headers, a pkg-config file and a CMake package (see scripts/install)
+#   make uninstall PREFIX=...
 CC ?= cc
 LIBDIR := target/debug
 CFLAGS := -std=c11 -g -Wall -Wextra -Werror -Iinclude
+PREFIX ?= /usr/local
+libdir ?= $(PREFIX)/lib
+includedir ?= $(PREFIX)/include
 
-.PHONY: all build quickstart test header-check clean
+.PHONY: all build quickstart test header-check clean install uninstall
 all: build
 
 build:
@@ -21,6 +29,12 @@ quickstart: target/examples/quickstart
 
 test:
 	scripts/test
+
+install:
+	PREFIX='$(PREFIX)' LIBDIR='$(libdir)' INCLUDEDIR='$(includedir)' DESTDIR='$(DESTDIR)' scripts/install
+
+uninstall:
+	PREFIX='$(PREFIX)' LIBDIR='$(libdir)' INCLUDEDIR='$(includedir)' DESTDIR='$(DESTDIR)' scripts/install --uninstall
 
 clean:
 	cargo clean

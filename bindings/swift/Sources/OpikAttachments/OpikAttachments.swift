@@ -1,0 +1,409 @@
+// Swift API of opik-attachments: attach files to Opik traces and spans.
+//
+// A thin layer over the C API (module COpikAttachments): every handle is a final class that frees
+// its C object in `deinit`; every fallible call `throws` an `OpikError` (status, message, HTTP
+// status); strings and bytes are copied into the library. Threads, blocking and the meaning of
+// every status are as documented in opik_attachments.h.
+//
+// NOT COMPILED IN THIS REPOSITORY'S CI (it has no Swift toolchain): see bindings/swift/README.md
+// for what is checked (the module map and header, with clang -fmodules) and what is not.
+
+import COpikAttachments
+
+#if canImport(Foundation)
+import Foundation
+#endif
+
+/// The status of an operation (the values of `opik_status`). Values this binding does not name
+/// (from a newer library) are still representable.
+public struct OpikStatus: RawRepresentable, Hashable, CustomStringConvertible {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static let ok = OpikStatus(rawValue: 0)
+    public static let invalidArgument = OpikStatus(rawValue: 1)
+    public static let io = OpikStatus(rawValue: 2)
+    public static let notFound = OpikStatus(rawValue: 3)
+    public static let auth = OpikStatus(rawValue: 4)
+    public static let http = OpikStatus(rawValue: 5)
+    public static let network = OpikStatus(rawValue: 6)
+    public static let timeout = OpikStatus(rawValue: 7)
+    public static let cancelled = OpikStatus(rawValue: 8)
+    public static let abortedByCallback = OpikStatus(rawValue: 9)
+    public static let protocolError = OpikStatus(rawValue: 10)
+    public static let tooLarge = OpikStatus(rawValue: 11)
+    public static let config = OpikStatus(rawValue: 12)
+    public static let shutdown = OpikStatus(rawValue: 13)
+    public static let forked = OpikStatus(rawValue: 14)
+    public static let internalError = OpikStatus(rawValue: 15)
+
+    /// The C name, e.g. "OPIK_ERR_NOT_FOUND".
+    public var description: String { String(cString: opik_status_str(rawValue)) }
+}
+
+/// What every throwing function of this module throws.
+public struct OpikError: Error, CustomStringConvertible {
+    public let status: OpikStatus
+    /// Human-readable; never contains the API key.
+    public let message: String
+    /// The HTTP status the server answered with, or 0.
+    public let httpStatus: Int32
+
+    public var description: String { message.isEmpty ? status.description : "\(status): \(message)" }
+
+    /// Copies a C error (may be nil) without freeing it.
+    init(status: Int32, borrowing error: OpaquePointer?) {
+        self.status = OpikStatus(rawValue: status)
+        if let error = error {
+            message = String(cString: opik_error_message(error))
+            httpStatus = opik_error_http_status(error)
+        } else {
+            message = ""
+            httpStatus = 0
+        }
+    }
+
+    /// Copies a C error (may be nil) and frees it.
+    init(status: Int32, consuming error: OpaquePointer?) {
+        self.init(status: status, borrowing: error)
+        opik_error_free(error)
+    }
+}
+
+/// Runs a C call taking a last `opik_error **err` and throws what it reports.
+func check(_ call: (UnsafeMutablePointer<OpaquePointer?>) -> Int32) throws {
+    var error: OpaquePointer? = nil
+    let status = withUnsafeMutablePointer(to: &error) { call($0) }
+    if status != 0 {
+        throw OpikError(status: status, consuming: error)
+    }
+}
+
+/// Throws for a C call that returns only a status.
+func check(status: Int32) throws {
+    if status != 0 {
+        throw OpikError(status: status, borrowing: nil)
+    }
+}
+
+/// NUL-terminated copies of Swift strings, alive until the enclosing `withCStrings` returns.
+final class CStrings {
+    private var owned: [UnsafeMutablePointer<CChar>] = []
+
+    func get(_ s: String) -> UnsafePointer<CChar> {
+        let utf8 = s.utf8CString
+        let p = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count)
+        utf8.withUnsafeBufferPointer { buf in
+            p.initialize(from: buf.baseAddress!, count: buf.count)
+        }
+        owned.append(p)
+        return UnsafePointer(p)
+    }
+
+    /// nil stays NULL (the C default).
+    func optional(_ s: String?) -> UnsafePointer<CChar>? {
+        guard let s = s else { return nil }
+        return get(s)
+    }
+
+    deinit {
+        for p in owned { p.deallocate() }
+    }
+}
+
+func withCStrings<R>(_ body: (CStrings) throws -> R) rethrows -> R {
+    let strings = CStrings()
+    return try withExtendedLifetime(strings) { try body(strings) }
+}
+
+/// The version of the library loaded at run time, e.g. "0.1.0".
+public var opikVersion: String { String(cString: opik_version()) }
+
+/// A trace or a span (by its UUID), in a project (nil: the client's project).
+public struct Entity: Hashable {
+    public enum Kind: Int32 {
+        case trace = 0
+        case span = 1
+    }
+
+    public var kind: Kind
+    public var id: String
+    public var project: String?
+
+    public init(kind: Kind, id: String, project: String? = nil) {
+        self.kind = kind
+        self.id = id
+        self.project = project
+    }
+
+    public static func trace(_ id: String, project: String? = nil) -> Entity { Entity(kind: .trace, id: id, project: project) }
+    public static func span(_ id: String, project: String? = nil) -> Entity { Entity(kind: .span, id: id, project: project) }
+}
+
+/// Client settings. Anything not set comes from the environment (OPIK_URL_OVERRIDE, OPIK_API_KEY,
+/// OPIK_WORKSPACE, OPIK_PROJECT_NAME), then ~/.opik.config, then defaults.
+public final class Options {
+    let raw: OpaquePointer
+
+    public init() {
+        guard let raw = opik_options_new() else { fatalError("opik_options_new: out of memory") }
+        self.raw = raw
+    }
+
+    deinit { opik_options_free(raw) }
+
+    public func setURL(_ url: String) throws { try withCStrings { try check(status: opik_options_set_url(raw, $0.get(url))) } }
+    public func setAPIKey(_ key: String) throws { try withCStrings { try check(status: opik_options_set_api_key(raw, $0.get(key))) } }
+    public func setWorkspace(_ workspace: String) throws {
+        try withCStrings { try check(status: opik_options_set_workspace(raw, $0.get(workspace))) }
+    }
+    public func setProjectName(_ project: String) throws {
+        try withCStrings { try check(status: opik_options_set_project_name(raw, $0.get(project))) }
+    }
+    public func setTimeout(milliseconds: UInt64) throws { try check(status: opik_options_set_timeout_ms(raw, milliseconds)) }
+    public func setUploadConcurrency(_ partsInFlight: UInt32) throws {
+        try check(status: opik_options_set_upload_concurrency(raw, partsInFlight))
+    }
+    public func setTLSVerify(_ verify: Bool) throws { try check(status: opik_options_set_tls_verify(raw, verify)) }
+    public func setCAFile(_ pemPath: String) throws { try withCStrings { try check(status: opik_options_set_ca_file(raw, $0.get(pemPath))) } }
+    public func setQueueLimits(maxQueued: UInt32, maxMemoryBytes: UInt64) throws {
+        try check(status: opik_options_set_queue_limits(raw, maxQueued, maxMemoryBytes))
+    }
+    public func setOutboxDirectory(_ dir: String) throws { try withCStrings { try check(status: opik_options_set_outbox_dir(raw, $0.get(dir))) } }
+    public func setShutdownTimeout(milliseconds: UInt64) throws {
+        try check(status: opik_options_set_shutdown_timeout_ms(raw, milliseconds))
+    }
+}
+
+/// Something to upload: a file (streamed at upload time), bytes or base64 (copied). Immutable.
+public final class Attachment: @unchecked Sendable {
+    let raw: OpaquePointer
+
+    private init(raw: OpaquePointer) { self.raw = raw }
+    deinit { opik_attachment_free(raw) }
+
+    /// A local file; `fileName` defaults to the path's base name, `contentType` is inferred when nil.
+    public convenience init(file path: String, fileName: String? = nil, contentType: String? = nil) throws {
+        var out: OpaquePointer? = nil
+        try withCStrings { c in
+            try check { err in opik_attachment_from_file(c.get(path), c.optional(fileName), c.optional(contentType), &out, err) }
+        }
+        self.init(raw: out!)
+    }
+
+    /// Bytes (copied); `fileName` is required.
+    public convenience init(bytes: [UInt8], fileName: String, contentType: String? = nil) throws {
+        var out: OpaquePointer? = nil
+        try withCStrings { c in
+            try bytes.withUnsafeBufferPointer { buf in
+                try check { err in
+                    opik_attachment_from_bytes(buf.baseAddress, buf.count, c.get(fileName), c.optional(contentType), &out, err)
+                }
+            }
+        }
+        self.init(raw: out!)
+    }
+
+    /// Base64 text (standard or URL-safe, padding optional, optional `data:<mime>;base64,` prefix).
+    public convenience init(base64: String, fileName: String, contentType: String? = nil) throws {
+        var out: OpaquePointer? = nil
+        try withCStrings { c in
+            try check { err in opik_attachment_from_base64(c.get(base64), c.get(fileName), c.optional(contentType), &out, err) }
+        }
+        self.init(raw: out!)
+    }
+
+    public var fileName: String { String(cString: opik_attachment_file_name(raw)) }
+    public var contentType: String { String(cString: opik_attachment_content_type(raw)) }
+    public var size: UInt64 { opik_attachment_size(raw) }
+}
+
+#if canImport(Foundation)
+extension Attachment {
+    /// Bytes (copied); `fileName` is required.
+    public convenience init(data: Data, fileName: String, contentType: String? = nil) throws {
+        try self.init(bytes: [UInt8](data), fileName: fileName, contentType: contentType)
+    }
+}
+#endif
+
+/// One listed attachment.
+public struct AttachmentInfo: Hashable {
+    public let fileName: String
+    public let mimeType: String
+    public let fileSize: UInt64
+    /// A presigned storage URL or a backend URL; nil when the server gave none.
+    public let link: String?
+}
+
+/// A background upload. Releasing it before the upload finished detaches: the upload goes on and
+/// its completion still runs.
+public final class UploadOperation: @unchecked Sendable {
+    let raw: OpaquePointer
+
+    init(raw: OpaquePointer) { self.raw = raw }
+    deinit { opik_op_free(raw) }
+
+    /// Waits until the upload finished and its completion returned; false when `milliseconds`
+    /// passed first.
+    @discardableResult
+    public func wait(milliseconds: UInt64 = UInt64.max) -> Bool { opik_op_wait(raw, milliseconds) == 0 }
+
+    /// The result once finished; `.timeout` while the upload runs. Never blocks.
+    public var status: OpikStatus { OpikStatus(rawValue: opik_op_status(raw)) }
+
+    /// Bytes handed to the network so far, and the total.
+    public func progress() throws -> (sent: UInt64, total: UInt64) {
+        var sent: UInt64 = 0
+        var total: UInt64 = 0
+        try check { err in opik_op_progress(raw, &sent, &total, err) }
+        return (sent, total)
+    }
+
+    /// Asks the upload to stop (it completes with `.cancelled`). Idempotent.
+    public func cancel() { opik_op_cancel(raw) }
+}
+
+final class DownloadSink {
+    let onData: (UnsafeRawBufferPointer) -> Bool
+    init(_ onData: @escaping (UnsafeRawBufferPointer) -> Bool) { self.onData = onData }
+}
+
+final class Completion {
+    let onDone: (Result<Void, OpikError>) -> Void
+    init(_ onDone: @escaping (Result<Void, OpikError>) -> Void) { self.onDone = onDone }
+}
+
+/// A connection to one Opik installation. Thread-safe: share one per process. Releasing it lets
+/// background uploads finish (up to the shutdown timeout) and joins the library's threads.
+public final class Client: @unchecked Sendable {
+    let raw: OpaquePointer
+
+    /// A client configured by `options` (copied; nil: only the environment, the config file and
+    /// defaults).
+    public init(options: Options? = nil) throws {
+        var out: OpaquePointer? = nil
+        try withExtendedLifetime(options) {
+            try check { err in opik_client_new(options?.raw, &out, err) }
+        }
+        raw = out!
+    }
+
+    deinit { opik_client_free(raw) }
+
+    /// Uploads `attachment` to `entity`; blocks until the server has all of it.
+    public func upload(_ attachment: Attachment, to entity: Entity) throws {
+        try withCStrings { c in
+            try check { err in
+                opik_upload(raw, c.optional(entity.project), entity.kind.rawValue, c.get(entity.id), attachment.raw, err)
+            }
+        }
+    }
+
+    /// Every attachment of `entity` (all pages).
+    public func list(_ entity: Entity) throws -> [AttachmentInfo] {
+        var out: OpaquePointer? = nil
+        try withCStrings { c in
+            try check { err in opik_list(raw, c.optional(entity.project), entity.kind.rawValue, c.get(entity.id), &out, err) }
+        }
+        defer { opik_attachment_list_free(out) }
+        return (0..<opik_attachment_list_len(out)).map { i in
+            AttachmentInfo(
+                fileName: String(cString: opik_attachment_list_file_name(out, i)),
+                mimeType: String(cString: opik_attachment_list_mime_type(out, i)),
+                fileSize: opik_attachment_list_file_size(out, i),
+                link: opik_attachment_list_link(out, i).map { String(cString: $0) })
+        }
+    }
+
+    /// Streams the attachment `fileName` to `onData`, on this thread. `onData` receives chunks
+    /// borrowed for the call and returns false to stop (then this throws `.abortedByCallback`).
+    public func download(_ fileName: String, from entity: Entity, mimeType: String? = nil,
+                         onData: (UnsafeRawBufferPointer) -> Bool) throws {
+        try withoutActuallyEscaping(onData) { escapable in
+            let sink = DownloadSink(escapable)
+            try withExtendedLifetime(sink) {
+                try withCStrings { c in
+                    try check { err in
+                        opik_download(
+                            raw, c.optional(entity.project), entity.kind.rawValue, c.get(entity.id), c.get(fileName),
+                            c.optional(mimeType),
+                            { userData, chunk, len in
+                                let sink = Unmanaged<DownloadSink>.fromOpaque(userData!).takeUnretainedValue()
+                                return sink.onData(UnsafeRawBufferPointer(start: chunk, count: len)) ? 0 : 1
+                            },
+                            Unmanaged.passUnretained(sink).toOpaque(), err)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The whole attachment `fileName`, in memory.
+    public func download(_ fileName: String, from entity: Entity, mimeType: String? = nil) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        try download(fileName, from: entity, mimeType: mimeType) { chunk in
+            bytes.append(contentsOf: chunk)
+            return true
+        }
+        return bytes
+    }
+
+    /// Downloads into `path` atomically (a temporary file renamed into place on success).
+    public func download(_ fileName: String, from entity: Entity, toFile path: String, mimeType: String? = nil) throws {
+        try withCStrings { c in
+            try check { err in
+                opik_download_to_file(raw, c.optional(entity.project), entity.kind.rawValue, c.get(entity.id), c.get(fileName),
+                                      c.optional(mimeType), c.get(path), err)
+            }
+        }
+    }
+
+    /// Deletes the named attachments (names that do not exist are not an error).
+    public func delete(_ fileNames: [String], from entity: Entity) throws {
+        try withCStrings { c in
+            let names: [UnsafePointer<CChar>?] = fileNames.map { c.get($0) }
+            try names.withUnsafeBufferPointer { buf in
+                try check { err in
+                    opik_delete(raw, c.optional(entity.project), entity.kind.rawValue, c.get(entity.id), buf.baseAddress, buf.count, err)
+                }
+            }
+        }
+    }
+
+    /// Queues an upload and returns at once. `onDone` runs exactly once, on the library's callback
+    /// thread (success, failure, cancel or client shutdown), and is then released, on that thread.
+    /// If queueing fails it never runs and this throws.
+    @discardableResult
+    public func uploadAsync(_ attachment: Attachment, to entity: Entity,
+                            onDone: @escaping (Result<Void, OpikError>) -> Void = { _ in }) throws -> UploadOperation {
+        let context = Unmanaged.passRetained(Completion(onDone)).toOpaque()
+        var op: OpaquePointer? = nil
+        do {
+            try withCStrings { c in
+                try check { err in
+                    opik_upload_async(
+                        raw, c.optional(entity.project), entity.kind.rawValue, c.get(entity.id), attachment.raw,
+                        { userData, status, error in
+                            let completion = Unmanaged<Completion>.fromOpaque(userData!).takeUnretainedValue()
+                            completion.onDone(status == 0 ? .success(()) : .failure(OpikError(status: status, borrowing: error)))
+                        },
+                        context,
+                        { userData in Unmanaged<Completion>.fromOpaque(userData!).release() },
+                        &op, err)
+                }
+            }
+        } catch {
+            Unmanaged<Completion>.fromOpaque(context).release()  // refused: never handed over
+            throw error
+        }
+        return UploadOperation(raw: op!)
+    }
+
+    /// Waits until every background upload accepted so far finished and its completion returned;
+    /// throws `.timeout` (with the number pending) when `milliseconds` passed first.
+    public func flush(milliseconds: UInt64) throws { try check { err in opik_client_flush(raw, milliseconds, err) } }
+
+    /// Background uploads accepted and not yet completed.
+    public var pending: Int { Int(opik_client_pending(raw)) }
+}

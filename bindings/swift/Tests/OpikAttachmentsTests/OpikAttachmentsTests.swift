@@ -1,0 +1,87 @@
+// XCTest suite of the Swift binding, for a machine with a Swift toolchain (not run by this
+// repository's CI, which has none; see ../../README.md). Against the bundled test server:
+//   (repository root) make install PREFIX=$PWD/target/prefix
+//   PKG_CONFIG_PATH=$PWD/target/prefix/lib/pkgconfig LD_LIBRARY_PATH=$PWD/target/prefix/lib \
+//     scripts/with-test-server swift test --package-path bindings/swift
+import Foundation
+import OpikAttachments
+import XCTest
+
+final class OpikAttachmentsTests: XCTestCase {
+    private func client() throws -> Client {
+        guard ProcessInfo.processInfo.environment["OPIK_URL_OVERRIDE"] != nil else {
+            throw XCTSkip("OPIK_URL_OVERRIDE is not set (run under scripts/with-test-server)")
+        }
+        return try Client()
+    }
+
+    private func newId() -> String { UUID().uuidString.lowercased() }
+
+    func testVersion() {
+        XCTAssertFalse(opikVersion.isEmpty)
+        XCTAssertEqual(OpikStatus.notFound.description, "OPIK_ERR_NOT_FOUND")
+    }
+
+    func testUploadListDownloadDelete() throws {
+        let c = try client()
+        let trace = Entity.trace(newId(), project: "swift-tests")
+        let bytes: [UInt8] = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let a = try Attachment(bytes: bytes, fileName: "frame.bin")
+        XCTAssertEqual(a.size, 100_000)
+        try c.upload(a, to: trace)
+        try c.upload(try Attachment(base64: "aGVsbG8=", fileName: "hello.txt"), to: trace)
+
+        let listed = try c.list(trace)
+        XCTAssertEqual(Set(listed.map(\.fileName)), ["frame.bin", "hello.txt"])
+        XCTAssertEqual(listed.first { $0.fileName == "frame.bin" }?.fileSize, 100_000)
+
+        XCTAssertEqual(try c.download("frame.bin", from: trace), bytes)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("opik-swift-\(newId()).txt").path
+        try c.download("hello.txt", from: trace, toFile: path)
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "hello")
+        try? FileManager.default.removeItem(atPath: path)
+
+        try c.delete(["frame.bin", "hello.txt"], from: trace)
+        XCTAssertEqual(try c.list(trace).count, 0)
+    }
+
+    func testErrors() throws {
+        let c = try client()
+        let trace = Entity.trace(newId(), project: "swift-tests")
+        try c.upload(try Attachment(bytes: [1, 2, 3], fileName: "x.bin"), to: trace)
+        XCTAssertThrowsError(try c.download("absent.bin", from: trace) as [UInt8]) { error in
+            XCTAssertEqual((error as? OpikError)?.status, .notFound)
+        }
+        XCTAssertThrowsError(try c.upload(try Attachment(bytes: [1], fileName: "y.bin"), to: .trace("not-a-uuid"))) { error in
+            XCTAssertEqual((error as? OpikError)?.status, .invalidArgument)
+        }
+        XCTAssertThrowsError(try c.download("x.bin", from: trace) { _ in false }) { error in
+            XCTAssertEqual((error as? OpikError)?.status, .abortedByCallback)
+        }
+        XCTAssertThrowsError(try Attachment(file: "/no/such/file")) { error in
+            XCTAssertEqual((error as? OpikError)?.status, .io)
+        }
+    }
+
+    func testUploadAsyncCompletesOnceAndReleasesItsClosure() throws {
+        final class Token {
+            let onDeinit: () -> Void
+            init(_ onDeinit: @escaping () -> Void) { self.onDeinit = onDeinit }
+            deinit { onDeinit() }
+        }
+        let released = expectation(description: "closure released")
+        let done = expectation(description: "completion")
+        do {
+            let c = try client()
+            let token = Token { released.fulfill() }
+            let op = try c.uploadAsync(try Attachment(bytes: [1, 2, 3], fileName: "async.bin"),
+                                       to: .span(newId(), project: "swift-tests")) { result in
+                _ = token
+                if case .success = result { done.fulfill() }
+            }
+            XCTAssertTrue(op.wait(milliseconds: 30_000))
+            XCTAssertEqual(op.status, .ok)
+        }
+        wait(for: [done, released], timeout: 30)
+    }
+}

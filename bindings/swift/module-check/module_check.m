@@ -1,0 +1,51 @@
+// Checks the COpikAttachments module (Sources/COpikAttachments/module.modulemap) the way Swift
+// imports it, without a Swift toolchain: clang builds the module from the module map and the
+// installed header, and this program uses it through @import only (no #include of the header).
+// scripts/test-packaging compiles it with
+//   clang -x objective-c -fmodules -fmodule-map-file=.../module.modulemap -I<prefix>/include ...
+// and runs it against the test server. module_symbols.h (generated there from the header) takes
+// the address of every function the library exports, so each one must be visible in the module.
+@import COpikAttachments;
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef OPIK_MODULE_SYMBOLS
+#include OPIK_MODULE_SYMBOLS
+#endif
+
+static int32_t collect(void *user_data, const uint8_t *chunk, size_t len) {
+    (void)chunk;
+    size_t *total = (size_t *)user_data;
+    *total += len;
+    return 0;
+}
+
+int main(void) {
+    /* Types, constants and macros come through the module as well as functions. */
+    opik_status s = OPIK_OK;
+    opik_entity_type kind = OPIK_ENTITY_SPAN;
+    if (OPIK_VERSION_NUMBER != ((OPIK_VERSION_MAJOR << 16) | (OPIK_VERSION_MINOR << 8) | OPIK_VERSION_PATCH)) return 1;
+    printf("module COpikAttachments: opik-attachments %s, %s\n", opik_version(), opik_status_str(OPIK_ERR_NOT_FOUND));
+#ifdef OPIK_MODULE_SYMBOLS
+    printf("module COpikAttachments: %zu exported functions visible\n", opik_module_symbol_count());
+#endif
+
+    opik_client *client = NULL;
+    opik_attachment *a = NULL;
+    opik_error *err = NULL;
+    size_t total = 0;
+    const char *span = "0193a7c2-5b1e-7d4f-8a2b-3c4d5e6f7a99";
+    s = opik_client_new(NULL, &client, &err);
+    if (s == OPIK_OK) s = opik_attachment_from_bytes((const uint8_t *)"module", 6, "module.txt", NULL, &a, &err);
+    if (s == OPIK_OK) s = opik_upload(client, "swift-module", kind, span, a, &err);
+    if (s == OPIK_OK) s = opik_download(client, "swift-module", kind, span, "module.txt", NULL, collect, &total, &err);
+    if (s != OPIK_OK) fprintf(stderr, "%s: %s\n", opik_status_str(s), opik_error_message(err));
+    opik_error_free(err);
+    opik_attachment_free(a);
+    opik_client_free(client);
+    int ok = s == OPIK_OK && total == 6;
+    printf("module COpikAttachments: %s\n", ok ? "upload and download through the module: ok" : "FAILED");
+    return ok ? 0 : 1;
+}
