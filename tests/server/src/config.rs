@@ -62,6 +62,11 @@ pub struct Config {
     /// Serve HTTPS with this certificate (the base URL and emulator URLs become `https://`);
     /// default `None` (plain HTTP).
     pub tls: Option<TlsPem>,
+    /// Read request bodies to the end and count them, but store nothing (built-in storage only;
+    /// for benchmarks, so the server's disk and hashing cost nothing). Downloads then return a
+    /// synthetic pattern of the recorded length and `sha256` in `/_test/attachments` is `null`.
+    /// Default `false`.
+    pub discard_bodies: bool,
 }
 
 impl Default for Config {
@@ -75,6 +80,7 @@ impl Default for Config {
             host: "127.0.0.1".to_string(),
             port: 0,
             tls: None,
+            discard_bodies: false,
         }
     }
 }

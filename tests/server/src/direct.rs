@@ -52,7 +52,7 @@ async fn upload_reply(ctx: &Ctx, body: &mut ReqBody) -> Reply {
     let key = state.object_key(&project.id, entity_type, &entity_id, file_name);
 
     let path = state.new_file_path();
-    let received = storage::receive_to_file(body, &path, false)
+    let received = storage::receive_to_file(body, path.as_deref(), false)
         .await
         .map_err(|e| match e {
             ReceiveError::Client(msg) => {

@@ -23,6 +23,8 @@ usage: opik-test-server [options]
   --s3-region NAME            signing region (default us-east-1)
   --port-file PATH            write the port number to PATH once listening (atomically)
   --tls-cert PEM --tls-key PEM  serve HTTPS with this certificate chain and private key
+  --discard-bodies            count uploaded bytes but store nothing; downloads return a
+                              synthetic pattern of the recorded size (for benchmarks)
   --help                      show this help
 
 Test controls (no auth): POST /_test/reset, POST|GET|DELETE /_test/faults,
@@ -84,6 +86,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--port-file" => port_file = Some(value()?),
             "--tls-cert" => tls_cert = Some(value()?),
             "--tls-key" => tls_key = Some(value()?),
+            "--discard-bodies" => config.discard_bodies = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -122,6 +125,11 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
         }
         _ => return Err("--tls-cert and --tls-key go together".to_string()),
     };
+    if config.discard_bodies && config.external_s3.is_some() {
+        return Err(
+            "--discard-bodies applies to the built-in storage, not --s3-endpoint".to_string(),
+        );
+    }
     Ok(Some(Args { config, port_file }))
 }
 

@@ -172,7 +172,7 @@ async fn put_part(ctx: &Ctx, body: &mut ReqBody, key: &str, content_length: u64)
     }
 
     let path = state.new_file_path();
-    let received = storage::receive_to_file(body, &path, true)
+    let received = storage::receive_to_file(body, path.as_deref(), true)
         .await
         .map_err(|e| match e {
             ReceiveError::Client(m) => err(StatusCode::BAD_REQUEST, "IncompleteBody", &m),
@@ -183,7 +183,7 @@ async fn put_part(ctx: &Ctx, body: &mut ReqBody, key: &str, content_length: u64)
             ),
         })?;
     if received.size != content_length {
-        let _ = std::fs::remove_file(&path);
+        storage::remove_segments(&[Segment { path, len: 0 }]);
         return Err(err(
             StatusCode::BAD_REQUEST,
             "IncompleteBody",
@@ -208,7 +208,7 @@ async fn put_part(ctx: &Ctx, body: &mut ReqBody, key: &str, content_length: u64)
     match replaced {
         Err(()) => {
             // Completed or reset while the body was arriving.
-            let _ = std::fs::remove_file(&path);
+            storage::remove_segments(&[Segment { path, len: 0 }]);
             Err(no_such_upload())
         }
         Ok(old) => {

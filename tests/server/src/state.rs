@@ -148,10 +148,13 @@ impl State {
         self.config.mode == StorageMode::S3
     }
 
-    /// A fresh file path in the data directory.
-    pub fn new_file_path(&self) -> PathBuf {
+    /// A fresh file path in the data directory, or `None` when bodies are discarded.
+    pub fn new_file_path(&self) -> Option<PathBuf> {
+        if self.config.discard_bodies {
+            return None;
+        }
         let n = self.file_counter.fetch_add(1, Ordering::Relaxed);
-        self.data_dir.path().join(format!("blob-{n}"))
+        Some(self.data_dir.path().join(format!("blob-{n}")))
     }
 
     pub fn object_key(

@@ -3,6 +3,10 @@
 //! Bodies are streamed to files by a blocking writer fed through a bounded channel, and streamed
 //! back by a blocking reader; no object is ever held whole in memory. An object is a list of file
 //! segments, so completing a multipart upload just adopts its part files (no copy).
+//!
+//! With [`crate::Config::discard_bodies`] (for benchmarks) bodies are read to the end and counted
+//! but not written: such a segment has no file, and reading it back yields synthetic bytes of the
+//! recorded length, so the server spends next to no CPU on either direction.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -27,10 +31,11 @@ pub(crate) fn object_key(
     )
 }
 
-/// One file holding a contiguous run of an object's bytes.
+/// One file holding a contiguous run of an object's bytes (`path` is `None` for discarded bytes,
+/// which read back as a synthetic pattern).
 #[derive(Clone, Debug)]
 pub(crate) struct Segment {
-    pub path: PathBuf,
+    pub path: Option<PathBuf>,
     pub len: u64,
 }
 
@@ -60,12 +65,16 @@ pub(crate) enum ReceiveError {
     Io(io::Error),
 }
 
-/// Streams the rest of `body` into a new file at `path`; removes the file on failure.
+/// Streams the rest of `body` into a new file at `path` (removed on failure), or, when `path` is
+/// `None`, reads and counts it only; then `md5_hex` is a unique stand-in, not the bytes' MD5.
 pub(crate) async fn receive_to_file(
     body: &mut ReqBody,
-    path: &Path,
+    path: Option<&Path>,
     want_md5: bool,
 ) -> Result<Received, ReceiveError> {
+    let Some(path) = path else {
+        return receive_discarding(body, want_md5).await;
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(32);
     let file_path = path.to_path_buf();
     let writer = tokio::task::spawn_blocking(move || -> io::Result<Received> {
@@ -117,15 +126,38 @@ pub(crate) async fn receive_to_file(
     }
 }
 
+async fn receive_discarding(body: &mut ReqBody, want_md5: bool) -> Result<Received, ReceiveError> {
+    let mut size = 0u64;
+    loop {
+        match body.next_chunk().await {
+            Ok(Some(chunk)) => size += chunk.len() as u64,
+            Ok(None) => break,
+            Err(e) => return Err(ReceiveError::Client(e.to_string())),
+        }
+    }
+    // Parts still need distinct ETags for CompleteMultipartUpload's checks to mean something.
+    let md5_hex = want_md5.then(|| hex::encode(Md5::digest(uuid::Uuid::new_v4().as_bytes())));
+    Ok(Received { size, md5_hex })
+}
+
+/// The bytes a discarded segment reads back as: a fixed pattern, shared (sent without copying).
+fn synthetic_chunk() -> Bytes {
+    static PATTERN: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    PATTERN
+        .get_or_init(|| (0..SYNTHETIC_CHUNK).map(|i| (i % 251) as u8).collect())
+        .clone()
+}
+const SYNTHETIC_CHUNK: usize = 256 * 1024;
+
 /// Streams `len` bytes of the object starting at `offset`. All segment files are opened up front,
 /// so replacing or deleting the object meanwhile does not disturb the download.
 pub(crate) fn stream_object(object: &StoredObject, offset: u64, len: u64) -> RespBody {
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
     let segments = object.segments.clone();
     tokio::task::spawn_blocking(move || {
-        let opened: io::Result<Vec<(File, u64)>> = segments
+        let opened: io::Result<Vec<(Option<File>, u64)>> = segments
             .iter()
-            .map(|s| Ok((File::open(&s.path)?, s.len)))
+            .map(|s| Ok((s.path.as_ref().map(File::open).transpose()?, s.len)))
             .collect();
         let files = match opened {
             Ok(files) => files,
@@ -137,7 +169,7 @@ pub(crate) fn stream_object(object: &StoredObject, offset: u64, len: u64) -> Res
         let mut skip = offset;
         let mut left = len;
         let mut buf = vec![0u8; 256 * 1024];
-        for (mut file, seg_len) in files {
+        for (file, seg_len) in files {
             if left == 0 {
                 break;
             }
@@ -145,6 +177,19 @@ pub(crate) fn stream_object(object: &StoredObject, offset: u64, len: u64) -> Res
                 skip -= seg_len;
                 continue;
             }
+            let Some(mut file) = file else {
+                let mut seg_left = (seg_len - skip).min(left);
+                skip = 0;
+                left -= seg_left;
+                while seg_left > 0 {
+                    let n = (SYNTHETIC_CHUNK as u64).min(seg_left) as usize;
+                    seg_left -= n as u64;
+                    if tx.blocking_send(Ok(synthetic_chunk().slice(..n))).is_err() {
+                        return;
+                    }
+                }
+                continue;
+            };
             if let Err(e) = file.seek(SeekFrom::Start(skip)) {
                 let _ = tx.blocking_send(Err(e));
                 return;
@@ -182,13 +227,18 @@ pub(crate) fn stream_object(object: &StoredObject, offset: u64, len: u64) -> Res
     body_from_channel(rx)
 }
 
-/// Hex SHA-256 of the object's bytes, read from disk on a blocking thread.
+/// Hex SHA-256 of the object's bytes, read from disk on a blocking thread; an error for discarded
+/// bytes.
 pub(crate) async fn sha256_of(segments: Vec<Segment>) -> io::Result<String> {
     tokio::task::spawn_blocking(move || {
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
         for seg in &segments {
-            let mut file = File::open(&seg.path)?;
+            let path = seg
+                .path
+                .as_ref()
+                .ok_or_else(|| io::Error::other("bytes were discarded"))?;
+            let mut file = File::open(path)?;
             loop {
                 let n = file.read(&mut buf)?;
                 if n == 0 {
@@ -205,8 +255,8 @@ pub(crate) async fn sha256_of(segments: Vec<Segment>) -> io::Result<String> {
 
 /// Deletes segment files (best effort; an open download keeps reading its handles).
 pub(crate) fn remove_segments(segments: &[Segment]) {
-    for seg in segments {
-        let _ = std::fs::remove_file(&seg.path);
+    for path in segments.iter().filter_map(|s| s.path.as_ref()) {
+        let _ = std::fs::remove_file(path);
     }
 }
 

@@ -595,3 +595,52 @@ async fn s3_mode_refusals() {
     .await;
     assert_eq!(r.status, 404);
 }
+
+#[tokio::test]
+async fn discard_bodies_counts_and_serves_synthetic_bytes() {
+    let server = TestServer::start(opik_test_server::Config {
+        mode: StorageMode::S3,
+        discard_bodies: true,
+        ..Default::default()
+    });
+    let api = Api::new(&server);
+    let data = make_bytes(MIB5 + 1000, 9);
+    let started = start_upload(&api, "gone.bin", 2).await;
+    let etags = put_parts(&api, &started.urls, &[&data[..MIB5], &data[MIB5..]]).await;
+    assert_ne!(etags[0], etags[1], "parts need distinct ETags");
+    // Complete still checks the ETags it was given.
+    let wrong = vec![etags[1].clone(), etags[0].clone()];
+    let r = api
+        .post(
+            "v1/private/attachment/upload-complete",
+            &complete_body("gone.bin", &started.upload_id, data.len(), &wrong),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = api
+        .post(
+            "v1/private/attachment/upload-complete",
+            &complete_body("gone.bin", &started.upload_id, data.len(), &etags),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    let stats = api.get("_test/stats").await.json();
+    // Every body counts, the JSON ones too.
+    let received = stats["bytes_received"].as_u64().unwrap() as usize;
+    assert!(
+        (data.len()..data.len() + 4096).contains(&received),
+        "{received}"
+    );
+    let rows = api.get("_test/attachments").await.json();
+    assert_eq!(rows[0]["file_size"].as_u64().unwrap() as usize, data.len());
+    assert!(rows[0]["sha256"].is_null(), "{rows}");
+
+    let project_id = api.project_id("peer-test").await;
+    let page = api.list(&project_id, "span", SPAN_ID, "").await.json();
+    let link = page["content"][0]["link"].as_str().unwrap();
+    let got = reply(api.http.get(link).send().await.unwrap()).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body.len(), data.len());
+    assert_eq!(got.body[300], (300 % 251) as u8, "synthetic pattern");
+}
