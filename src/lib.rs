@@ -21,6 +21,7 @@ pub mod delete;
 pub mod download;
 /// cbindgen:ignore
 pub mod error;
+mod file_reads;
 pub mod ffi;
 /// cbindgen:ignore
 pub mod list;

@@ -3,7 +3,10 @@
 
 use crate::attachment::{Attachment, Source};
 use crate::error::{Error, Result, Status};
-use crate::protocol::{self, CompleteUploadRequest, EntityType, StartUploadRequest, StartUploadResponse, UploadedPart};
+use crate::file_reads::{read_at, READ_CHUNK};
+use crate::protocol::{
+    self, CompleteUploadRequest, EntityType, StartUploadRequest, StartUploadResponse, UploadedPart,
+};
 use crate::transport::{SourceReadError, Transport};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -17,8 +20,6 @@ pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 pub const MAX_PARTS: u64 = 10_000;
 /// A storage 403 on a part (expired URL) restarts the upload with fresh URLs this many times.
 pub const MAX_RESTARTS: u32 = 2;
-/// Size of each read from a file while streaming it.
-const READ_CHUNK: usize = 512 * 1024;
 /// Reads in flight per streamed body (so memory per body is about READ_CHUNK × READ_AHEAD).
 const READ_AHEAD: usize = 2;
 
@@ -35,7 +36,11 @@ impl PartPlan {
     /// most 5 GiB. A 0-byte attachment is one empty part.
     pub fn for_size(size: u64) -> Result<PartPlan> {
         if size == 0 {
-            return Ok(PartPlan { size, count: 1, part_size: 0 });
+            return Ok(PartPlan {
+                size,
+                count: 1,
+                part_size: 0,
+            });
         }
         let count = size.div_ceil(MIN_PART_SIZE).min(MAX_PARTS);
         let part_size = size.div_ceil(count).max(MIN_PART_SIZE);
@@ -47,7 +52,11 @@ impl PartPlan {
         }
         // With part_size ≥ ceil(size/count) the real count may be smaller than `count`.
         let count = size.div_ceil(part_size) as u32;
-        Ok(PartPlan { size, count, part_size })
+        Ok(PartPlan {
+            size,
+            count,
+            part_size,
+        })
     }
 
     /// Byte range `(offset, len)` of part `number` (1-based).
@@ -73,7 +82,13 @@ pub struct Progress {
 }
 
 /// Uploads `attachment` to `target`, choosing the flow from the server's `upload-start` answer.
-pub async fn upload(transport: &Arc<Transport>, concurrency: u32, target: &Target, attachment: &Attachment, progress: Option<&Arc<Progress>>) -> Result<()> {
+pub async fn upload(
+    transport: &Arc<Transport>,
+    concurrency: u32,
+    target: &Target,
+    attachment: &Attachment,
+    progress: Option<&Arc<Progress>>,
+) -> Result<()> {
     let mut restarts = 0;
     loop {
         let size = current_size(attachment)?;
@@ -98,7 +113,9 @@ pub async fn upload(transport: &Arc<Transport>, concurrency: u32, target: &Targe
             )
             .await?;
         let Some(first_url) = start.pre_sign_urls.first() else {
-            return Err(Error::protocol("upload-start: the server returned no upload URL"));
+            return Err(Error::protocol(
+                "upload-start: the server returned no upload URL",
+            ));
         };
         if start.upload_id == protocol::DIRECT_UPLOAD_ID {
             return put_whole(transport, first_url, attachment, size, progress).await;
@@ -110,7 +127,16 @@ pub async fn upload(transport: &Arc<Transport>, concurrency: u32, target: &Targe
                 start.pre_sign_urls.len()
             )));
         }
-        match put_parts(transport, concurrency, &start.pre_sign_urls, attachment, plan, progress).await {
+        match put_parts(
+            transport,
+            concurrency,
+            &start.pre_sign_urls,
+            attachment,
+            plan,
+            progress,
+        )
+        .await
+        {
             Ok(parts) => {
                 return transport
                     .post_json_no_content(
@@ -131,7 +157,11 @@ pub async fn upload(transport: &Arc<Transport>, concurrency: u32, target: &Targe
             }
             // Presigned URLs expire (and cannot be re-signed): start over with fresh ones. A
             // signature the storage rejects outright will not get better with new URLs.
-            Err(e) if e.http_status == 403 && restarts < MAX_RESTARTS && !is_signature_refusal(&e) => restarts += 1,
+            Err(e)
+                if e.http_status == 403 && restarts < MAX_RESTARTS && !is_signature_refusal(&e) =>
+            {
+                restarts += 1
+            }
             Err(e) => return Err(e),
         }
     }
@@ -139,7 +169,13 @@ pub async fn upload(transport: &Arc<Transport>, concurrency: u32, target: &Targe
 
 /// S3 error codes (carried in the message) that say the URL itself is wrong, not expired.
 fn is_signature_refusal(e: &Error) -> bool {
-    ["SignatureDoesNotMatch", "InvalidAccessKeyId", "AuthorizationQueryParametersError"].iter().any(|code| e.message.contains(code))
+    [
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "AuthorizationQueryParametersError",
+    ]
+    .iter()
+    .any(|code| e.message.contains(code))
 }
 
 fn current_size(attachment: &Attachment) -> Result<u64> {
@@ -152,7 +188,13 @@ fn current_size(attachment: &Attachment) -> Result<u64> {
 }
 
 /// The direct flow: one PUT of the whole content to the backend, with Content-Length.
-async fn put_whole(transport: &Transport, url: &str, attachment: &Attachment, size: u64, progress: Option<&Arc<Progress>>) -> Result<()> {
+async fn put_whole(
+    transport: &Transport,
+    url: &str,
+    attachment: &Attachment,
+    size: u64,
+    progress: Option<&Arc<Progress>>,
+) -> Result<()> {
     transport
         .send("direct upload PUT", url, || {
             reset_progress(progress, 0);
@@ -173,23 +215,38 @@ fn reset_progress(progress: Option<&Arc<Progress>>, to: u64) {
 
 /// The S3 flow: every part PUT to its presigned URL, `concurrency` at a time, each with
 /// Content-Length and no Opik header. Returns the parts sorted by number.
-async fn put_parts(transport: &Arc<Transport>, concurrency: u32, urls: &[String], attachment: &Attachment, plan: PartPlan, progress: Option<&Arc<Progress>>) -> Result<Vec<UploadedPart>> {
+async fn put_parts(
+    transport: &Arc<Transport>,
+    concurrency: u32,
+    urls: &[String],
+    attachment: &Attachment,
+    plan: PartPlan,
+    progress: Option<&Arc<Progress>>,
+) -> Result<Vec<UploadedPart>> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut parts = Vec::with_capacity(urls.len());
     let mut next = 1u32;
     let total = plan.count;
     while parts.len() < total as usize {
         while next <= total && tasks.len() < concurrency.max(1) as usize {
-            let (transport, url, source, progress) =
-                (transport.clone(), urls[next as usize - 1].clone(), attachment.source().clone(), progress.cloned());
+            let (transport, url, source, progress) = (
+                transport.clone(),
+                urls[next as usize - 1].clone(),
+                attachment.source().clone(),
+                progress.cloned(),
+            );
             let number = next;
-            tasks.spawn(async move { put_part(&transport, &url, &source, plan, number, progress.as_ref()).await });
+            tasks.spawn(async move {
+                put_part(&transport, &url, &source, plan, number, progress.as_ref()).await
+            });
             next += 1;
         }
         match tasks.join_next().await {
             Some(Ok(Ok(part))) => parts.push(part),
             Some(Ok(Err(e))) => return Err(e), // dropping the set aborts the other parts
-            Some(Err(join)) => return Err(Error::internal(format!("part upload task failed: {join}"))),
+            Some(Err(join)) => {
+                return Err(Error::internal(format!("part upload task failed: {join}")))
+            }
             None => break,
         }
     }
@@ -197,7 +254,14 @@ async fn put_parts(transport: &Arc<Transport>, concurrency: u32, urls: &[String]
     Ok(parts)
 }
 
-async fn put_part(transport: &Transport, url: &str, source: &Source, plan: PartPlan, number: u32, progress: Option<&Arc<Progress>>) -> Result<UploadedPart> {
+async fn put_part(
+    transport: &Transport,
+    url: &str,
+    source: &Source,
+    plan: PartPlan,
+    number: u32,
+    progress: Option<&Arc<Progress>>,
+) -> Result<UploadedPart> {
     let (offset, len) = plan.range(number);
     let step = format!("part {number}/{} PUT", plan.count);
     let sent_before = Arc::new(AtomicU64::new(0));
@@ -205,7 +269,8 @@ async fn put_part(transport: &Transport, url: &str, source: &Source, plan: PartP
         .send(&step, url, || {
             // A retried part must not count its bytes twice.
             if let Some(p) = progress {
-                p.sent.fetch_sub(sent_before.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+                p.sent
+                    .fetch_sub(sent_before.swap(0, Ordering::Relaxed), Ordering::Relaxed);
             }
             let counter = progress.map(|p| (p.clone(), sent_before.clone()));
             Ok(transport
@@ -219,20 +284,43 @@ async fn put_part(transport: &Transport, url: &str, source: &Source, plan: PartP
         .get(ETAG)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| Error::protocol(format!("{step}: storage answered {} without an ETag", resp.status().as_u16())))?
+        .ok_or_else(|| {
+            Error::protocol(format!(
+                "{step}: storage answered {} without an ETag",
+                resp.status().as_u16()
+            ))
+        })?
         .to_owned();
-    Ok(UploadedPart { e_tag, part_number: number })
+    Ok(UploadedPart {
+        e_tag,
+        part_number: number,
+    })
 }
 
-fn body_for(source: &Source, offset: u64, len: u64, progress: Option<Arc<Progress>>) -> Result<reqwest::Body> {
-    body_for_counted(source, offset, len, progress.map(|p| (p, Arc::new(AtomicU64::new(0)))))
+fn body_for(
+    source: &Source,
+    offset: u64,
+    len: u64,
+    progress: Option<Arc<Progress>>,
+) -> Result<reqwest::Body> {
+    body_for_counted(
+        source,
+        offset,
+        len,
+        progress.map(|p| (p, Arc::new(AtomicU64::new(0)))),
+    )
 }
 
 /// A request body for `len` bytes of `source` from `offset`, streamed (files are read in
 /// 512 KiB chunks on the blocking pool, so memory does not grow with the file). The caller sets
 /// Content-Length. `counter` adds the bytes handed to HTTP to a progress total and to a
 /// per-attempt tally.
-fn body_for_counted(source: &Source, offset: u64, len: u64, counter: Option<(Arc<Progress>, Arc<AtomicU64>)>) -> Result<reqwest::Body> {
+fn body_for_counted(
+    source: &Source,
+    offset: u64,
+    len: u64,
+    counter: Option<(Arc<Progress>, Arc<AtomicU64>)>,
+) -> Result<reqwest::Body> {
     let count = move |n: usize| {
         if let Some((p, attempt)) = &counter {
             p.sent.fetch_add(n as u64, Ordering::Relaxed);
@@ -243,7 +331,10 @@ fn body_for_counted(source: &Source, offset: u64, len: u64, counter: Option<(Arc
         Source::Memory(bytes) => {
             let slice = bytes.slice(offset as usize..(offset + len) as usize);
             // Hand memory over in chunks so progress moves while a large part is sent.
-            let chunks: Vec<Bytes> = (0..slice.len()).step_by(READ_CHUNK.max(1)).map(|i| slice.slice(i..(i + READ_CHUNK).min(slice.len()))).collect();
+            let chunks: Vec<Bytes> = (0..slice.len())
+                .step_by(READ_CHUNK.max(1))
+                .map(|i| slice.slice(i..(i + READ_CHUNK).min(slice.len())))
+                .collect();
             let stream = futures_util::stream::iter(chunks.into_iter().map(move |c| {
                 count(c.len());
                 Ok::<Bytes, std::io::Error>(c)
@@ -251,7 +342,8 @@ fn body_for_counted(source: &Source, offset: u64, len: u64, counter: Option<(Arc
             Ok(reqwest::Body::wrap_stream(stream))
         }
         Source::File(path) => {
-            let file = std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), &e))?;
+            let file = std::fs::File::open(path)
+                .map_err(|e| Error::io(format!("cannot open {}", path.display()), &e))?;
             let file = Arc::new(file);
             let path = Arc::new(path.clone());
             let offsets = (offset..offset + len).step_by(READ_CHUNK);
@@ -264,47 +356,26 @@ fn body_for_counted(source: &Source, offset: u64, len: u64, counter: Option<(Arc
                     let read = tokio::task::spawn_blocking(move || read_at(&file, pos, want)).await;
                     let message = match read {
                         Ok(Ok(chunk)) if chunk.len() == want => return Ok(chunk),
-                        Ok(Ok(_)) => format!("{} shrank while it was being uploaded", path.display()),
+                        Ok(Ok(_)) => {
+                            format!("{} shrank while it was being uploaded", path.display())
+                        }
                         Ok(Err(e)) => format!("cannot read {}: {e}", path.display()),
                         Err(e) => format!("reading {} failed: {e}", path.display()),
                     };
                     Err(std::io::Error::other(SourceReadError(message)))
                 }
             });
-            let stream = reads.buffered(READ_AHEAD).map(move |r: std::io::Result<Bytes>| {
-                if let Ok(c) = &r {
-                    count(c.len());
-                }
-                r
-            });
+            let stream = reads
+                .buffered(READ_AHEAD)
+                .map(move |r: std::io::Result<Bytes>| {
+                    if let Ok(c) = &r {
+                        count(c.len());
+                    }
+                    r
+                });
             Ok(reqwest::Body::wrap_stream(stream))
         }
     }
-}
-
-/// Reads up to `want` bytes at `pos` (positioned read: parts share one open file safely).
-fn read_at(file: &std::fs::File, pos: u64, want: usize) -> std::io::Result<Bytes> {
-    let mut buf = vec![0u8; want];
-    let mut filled = 0;
-    while filled < want {
-        let n = positioned_read(file, &mut buf[filled..], pos + filled as u64)?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    buf.truncate(filled);
-    Ok(Bytes::from(buf))
-}
-
-#[cfg(unix)]
-fn positioned_read(file: &std::fs::File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
-    std::os::unix::fs::FileExt::read_at(file, buf, pos)
-}
-
-#[cfg(windows)]
-fn positioned_read(file: &std::fs::File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_read(file, buf, pos)
 }
 
 #[cfg(test)]
@@ -322,7 +393,10 @@ mod tests {
         let p = PartPlan::for_size(5 * MIB).unwrap();
         assert_eq!((p.count, p.range(1)), (1, (0, 5 * MIB)));
         let p = PartPlan::for_size(5 * MIB + 1).unwrap();
-        assert_eq!((p.count, p.range(1), p.range(2)), (2, (0, 5 * MIB), (5 * MIB, 1)));
+        assert_eq!(
+            (p.count, p.range(1), p.range(2)),
+            (2, (0, 5 * MIB), (5 * MIB, 1))
+        );
         let p = PartPlan::for_size(12_000_000).unwrap();
         assert_eq!((p.count, p.range(3)), (3, (10_485_760, 1_514_240)));
         let p = PartPlan::for_size(100 * MIB).unwrap();
@@ -346,13 +420,26 @@ mod tests {
     fn too_large_is_refused() {
         let max = 10_000 * MAX_PART_SIZE;
         assert_eq!(PartPlan::for_size(max).unwrap().part_size, MAX_PART_SIZE);
-        assert_eq!(PartPlan::for_size(max + 1).unwrap_err().status, Status::TooLarge);
-        assert_eq!(PartPlan::for_size(u64::MAX).unwrap_err().status, Status::TooLarge);
+        assert_eq!(
+            PartPlan::for_size(max + 1).unwrap_err().status,
+            Status::TooLarge
+        );
+        assert_eq!(
+            PartPlan::for_size(u64::MAX).unwrap_err().status,
+            Status::TooLarge
+        );
     }
 
     #[test]
     fn every_part_covers_the_file_exactly_once() {
-        for size in [1, 5 * MIB - 1, 5 * MIB, 5 * MIB + 1, 3 * 5 * MIB + 7, 52_428_800_000 + 12_345] {
+        for size in [
+            1,
+            5 * MIB - 1,
+            5 * MIB,
+            5 * MIB + 1,
+            3 * 5 * MIB + 7,
+            52_428_800_000 + 12_345,
+        ] {
             let p = PartPlan::for_size(size).unwrap();
             let mut next = 0;
             for n in 1..=p.count {
@@ -403,7 +490,9 @@ mod wire_tests {
                 got += sock.read(&mut chunk).await.unwrap();
             }
             let etag = format!("\"etag-{}\"", heads.len());
-            let resp = format!("HTTP/1.1 200 OK\r\nETag: {etag}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nETag: {etag}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
             sock.write_all(resp.as_bytes()).await.unwrap();
             heads.push(head);
         }
@@ -421,7 +510,10 @@ mod wire_tests {
 
     #[test]
     fn every_part_put_has_content_length_and_no_opik_header() {
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let dir = std::env::temp_dir().join(format!("opik-wire-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
@@ -436,25 +528,54 @@ mod wire_tests {
                 let port = listener.local_addr().unwrap().port();
                 let server = tokio::spawn(capture(listener, 3));
                 let urls: Vec<String> = (1..=3)
-                    .map(|n| format!("http://127.0.0.1:{port}/bucket/key?partNumber={n}&X-Amz-Signature=abc"))
+                    .map(|n| {
+                        format!(
+                            "http://127.0.0.1:{port}/bucket/key?partNumber={n}&X-Amz-Signature=abc"
+                        )
+                    })
                     .collect();
                 let plan = PartPlan::for_size(size).unwrap();
-                let parts = put_parts(&transport(), 2, &urls, &attachment, plan, None).await.unwrap();
+                let parts = put_parts(&transport(), 2, &urls, &attachment, plan, None)
+                    .await
+                    .unwrap();
                 let numbers: Vec<u32> = parts.iter().map(|p| p.part_number).collect();
                 assert_eq!(numbers, [1, 2, 3]);
-                assert_eq!(parts[0].e_tag.chars().next(), Some('"'), "ETag kept verbatim, quotes included");
+                assert_eq!(
+                    parts[0].e_tag.chars().next(),
+                    Some('"'),
+                    "ETag kept verbatim, quotes included"
+                );
                 let heads = server.await.unwrap();
                 for head in &heads {
                     assert!(head.starts_with("put "), "{head}");
-                    assert!(head.contains("content-length:"), "part PUT without Content-Length: {head}");
-                    assert!(!head.contains("transfer-encoding"), "chunked part PUT: {head}");
-                    assert!(!head.contains("authorization"), "Opik key sent to storage: {head}");
-                    assert!(!head.contains("comet-workspace"), "workspace sent to storage: {head}");
+                    assert!(
+                        head.contains("content-length:"),
+                        "part PUT without Content-Length: {head}"
+                    );
+                    assert!(
+                        !head.contains("transfer-encoding"),
+                        "chunked part PUT: {head}"
+                    );
+                    assert!(
+                        !head.contains("authorization"),
+                        "Opik key sent to storage: {head}"
+                    );
+                    assert!(
+                        !head.contains("comet-workspace"),
+                        "workspace sent to storage: {head}"
+                    );
                     assert!(!head.contains("content-type"), "{head}");
                 }
                 let mut lengths: Vec<u64> = heads
                     .iter()
-                    .map(|h| h.lines().find_map(|l| l.strip_prefix("content-length:")).unwrap().trim().parse().unwrap())
+                    .map(|h| {
+                        h.lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .unwrap()
+                            .trim()
+                            .parse()
+                            .unwrap()
+                    })
                     .collect();
                 lengths.sort_unstable();
                 assert_eq!(lengths, [12345, MIN_PART_SIZE, MIN_PART_SIZE]);
