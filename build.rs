@@ -8,7 +8,11 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
     let v = |name: &str| std::env::var(name).unwrap().parse::<u32>().unwrap();
-    let (major, minor, patch) = (v("CARGO_PKG_VERSION_MAJOR"), v("CARGO_PKG_VERSION_MINOR"), v("CARGO_PKG_VERSION_PATCH"));
+    let (major, minor, patch) = (
+        v("CARGO_PKG_VERSION_MAJOR"),
+        v("CARGO_PKG_VERSION_MINOR"),
+        v("CARGO_PKG_VERSION_PATCH"),
+    );
     set_soname(major, minor);
     if std::env::var_os("OPIK_SKIP_HEADER").is_some() {
         return;
@@ -19,8 +23,16 @@ fn main() {
         "\n#define OPIK_VERSION_MAJOR {major}\n#define OPIK_VERSION_MINOR {minor}\n#define OPIK_VERSION_PATCH {patch}\n\
          #define OPIK_VERSION_NUMBER ((OPIK_VERSION_MAJOR << 16) | (OPIK_VERSION_MINOR << 8) | OPIK_VERSION_PATCH)\n"
     );
-    config.after_includes = Some(format!("{}{}", config.after_includes.unwrap_or_default(), version));
-    let bindings = match cbindgen::Builder::new().with_crate(&dir).with_config(config).generate() {
+    config.after_includes = Some(format!(
+        "{}{}",
+        config.after_includes.unwrap_or_default(),
+        version
+    ));
+    let bindings = match cbindgen::Builder::new()
+        .with_crate(&dir)
+        .with_config(config)
+        .generate()
+    {
         Ok(b) => b,
         Err(e) => {
             // A broken header must not go unnoticed, but rust-analyzer-style partial builds should
@@ -55,7 +67,11 @@ fn set_soname(major: u32, minor: u32) {
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     // OUT_DIR is target/[<triple>/]<profile>/build/<pkg>-<hash>/out.
     #[cfg(unix)]
-    if let Some(profile_dir) = std::env::var_os("OUT_DIR").as_deref().map(std::path::Path::new).and_then(|p| p.ancestors().nth(3)) {
+    if let Some(profile_dir) = std::env::var_os("OUT_DIR")
+        .as_deref()
+        .map(std::path::Path::new)
+        .and_then(|p| p.ancestors().nth(3))
+    {
         let link = profile_dir.join(&soname);
         if std::fs::symlink_metadata(&link).is_err() {
             // Best effort: a failure only matters to in-tree programs, which then fail loudly.

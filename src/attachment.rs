@@ -26,14 +26,23 @@ pub struct Attachment {
 
 impl Attachment {
     /// A file attachment. Checks that `path` is a readable regular file and records its size.
-    pub fn from_file(path: impl AsRef<Path>, file_name: Option<&str>, content_type: Option<&str>) -> Result<Attachment> {
+    pub fn from_file(
+        path: impl AsRef<Path>,
+        file_name: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Result<Attachment> {
         let path = path.as_ref();
         let shown = path.display();
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot use {shown}"), &e))?;
+        let meta =
+            std::fs::metadata(path).map_err(|e| Error::io(format!("cannot use {shown}"), &e))?;
         if !meta.is_file() {
-            return Err(Error::new(crate::Status::Io, format!("{shown} is not a regular file")));
+            return Err(Error::new(
+                crate::Status::Io,
+                format!("{shown} is not a regular file"),
+            ));
         }
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {shown}"), &e))?;
+        let mut file =
+            std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {shown}"), &e))?;
         let file_name = match file_name {
             Some(name) => validate_file_name(name)?,
             None => {
@@ -44,7 +53,8 @@ impl Attachment {
             }
         };
         // Read the head only when the name says nothing about the type.
-        let needs_sniff = content_type.map_or(true, |t| t.trim().is_empty()) && mime::from_file_name(&file_name).is_none();
+        let needs_sniff = content_type.map_or(true, |t| t.trim().is_empty())
+            && mime::from_file_name(&file_name).is_none();
         let mut head = Vec::new();
         if needs_sniff {
             (&mut file)
@@ -61,11 +71,19 @@ impl Attachment {
     }
 
     /// An attachment from bytes in memory (copied by the caller into `data`). `file_name` is required.
-    pub fn from_bytes(data: impl Into<Bytes>, file_name: &str, content_type: Option<&str>) -> Result<Attachment> {
+    pub fn from_bytes(
+        data: impl Into<Bytes>,
+        file_name: &str,
+        content_type: Option<&str>,
+    ) -> Result<Attachment> {
         let data: Bytes = data.into();
         let file_name = validate_file_name(file_name)?;
         Ok(Attachment {
-            content_type: mime::infer(content_type, &file_name, &data[..data.len().min(mime::SNIFF_LEN)]),
+            content_type: mime::infer(
+                content_type,
+                &file_name,
+                &data[..data.len().min(mime::SNIFF_LEN)],
+            ),
             size: data.len() as u64,
             source: Source::Memory(data),
             file_name,
@@ -75,24 +93,47 @@ impl Attachment {
     /// An attachment from base64 text: standard or URL-safe alphabet, padding optional, optionally
     /// prefixed by `data:<mime>;base64,` (whose MIME type is used when `content_type` is absent).
     /// ASCII whitespace (line wrapping) is ignored.
-    pub fn from_base64(text: &str, file_name: &str, content_type: Option<&str>) -> Result<Attachment> {
+    pub fn from_base64(
+        text: &str,
+        file_name: &str,
+        content_type: Option<&str>,
+    ) -> Result<Attachment> {
         let (uri_mime, payload) = split_data_uri(text)?;
-        let compact: String = payload.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let compact: String = payload
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
         let data = crate::config::decode_base64_lenient(&compact).ok_or_else(|| {
-            Error::invalid("malformed base64: expected the standard or URL-safe alphabet, padding optional")
+            Error::invalid(
+                "malformed base64: expected the standard or URL-safe alphabet, padding optional",
+            )
         })?;
         let explicit = content_type.filter(|t| !t.trim().is_empty()).or(uri_mime);
         Attachment::from_bytes(data, file_name, explicit)
     }
 
     /// An attachment with known parts (the outbox rebuilds attachments from its records).
-    pub(crate) fn from_parts(source: Source, file_name: String, content_type: String, size: u64) -> Attachment {
-        Attachment { source, file_name, content_type, size }
+    pub(crate) fn from_parts(
+        source: Source,
+        file_name: String,
+        content_type: String,
+        size: u64,
+    ) -> Attachment {
+        Attachment {
+            source,
+            file_name,
+            content_type,
+            size,
+        }
     }
 
     /// The same attachment, read from elsewhere.
     pub(crate) fn with_source(&self, source: Source, size: u64) -> Attachment {
-        Attachment { source, size, ..self.clone() }
+        Attachment {
+            source,
+            size,
+            ..self.clone()
+        }
     }
 
     pub fn source(&self) -> &Source {
@@ -134,7 +175,9 @@ fn split_data_uri(text: &str) -> Result<(Option<&str>, &str)> {
     let mut params = header.split(';');
     let mime = params.next().map(str::trim).filter(|m| !m.is_empty());
     if !params.any(|p| p.trim().eq_ignore_ascii_case("base64")) {
-        return Err(Error::invalid("data: URI is not base64-encoded (missing ';base64')"));
+        return Err(Error::invalid(
+            "data: URI is not base64-encoded (missing ';base64')",
+        ));
     }
     Ok((mime, payload))
 }
@@ -153,7 +196,10 @@ mod tests {
         let std_nopad = std_pad.trim_end_matches('=').to_string();
         let url = base64::engine::general_purpose::URL_SAFE.encode(PNG);
         let url_nopad = url.trim_end_matches('=').to_string();
-        assert_ne!(std_pad, url, "the sample must exercise the alphabet difference");
+        assert_ne!(
+            std_pad, url,
+            "the sample must exercise the alphabet difference"
+        );
         let wrapped = format!("{}\n{}", &std_pad[..8], &std_pad[8..]);
         let data_uri = format!("data:image/png;base64,{std_pad}");
         for text in [&std_pad, &std_nopad, &url, &url_nopad, &wrapped, &data_uri] {
@@ -162,7 +208,11 @@ mod tests {
                 Source::Memory(b) => assert_eq!(&b[..], PNG, "{text}"),
                 _ => unreachable!(),
             }
-            assert_eq!(a.content_type(), "image/png", "sniffed or from the data: URI");
+            assert_eq!(
+                a.content_type(),
+                "image/png",
+                "sniffed or from the data: URI"
+            );
         }
     }
 
@@ -170,14 +220,25 @@ mod tests {
     fn data_uri_mime_is_used_unless_explicit() {
         let a = Attachment::from_base64("data:text/markdown;base64,IyBoaQ==", "n", None).unwrap();
         assert_eq!(a.content_type(), "text/markdown");
-        let a = Attachment::from_base64("data:text/markdown;base64,IyBoaQ==", "n", Some("text/plain")).unwrap();
+        let a = Attachment::from_base64(
+            "data:text/markdown;base64,IyBoaQ==",
+            "n",
+            Some("text/plain"),
+        )
+        .unwrap();
         assert_eq!(a.content_type(), "text/plain");
         assert_eq!(a.size(), 4);
     }
 
     #[test]
     fn malformed_base64_is_invalid_argument() {
-        for bad in ["not base64!", "QUJD$", "data:image/png,QUJD", "data:image/png;base64", "A"] {
+        for bad in [
+            "not base64!",
+            "QUJD$",
+            "data:image/png,QUJD",
+            "data:image/png;base64",
+            "A",
+        ] {
             let e = Attachment::from_base64(bad, "x", None).unwrap_err();
             assert_eq!(e.status, Status::InvalidArgument, "{bad}");
         }
@@ -191,14 +252,27 @@ mod tests {
 
     #[test]
     fn file_name_rules() {
-        assert_eq!(Attachment::from_bytes(&b"x"[..], "", None).unwrap_err().status, Status::InvalidArgument);
-        assert_eq!(Attachment::from_bytes(&b"x"[..], "a/b", None).unwrap_err().status, Status::InvalidArgument);
+        assert_eq!(
+            Attachment::from_bytes(&b"x"[..], "", None)
+                .unwrap_err()
+                .status,
+            Status::InvalidArgument
+        );
+        assert_eq!(
+            Attachment::from_bytes(&b"x"[..], "a/b", None)
+                .unwrap_err()
+                .status,
+            Status::InvalidArgument
+        );
         let dir = std::env::temp_dir().join(format!("opik-att-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("report.pdf");
         std::fs::write(&path, b"%PDF-1.4 hello").unwrap();
         let a = Attachment::from_file(&path, None, None).unwrap();
-        assert_eq!((a.file_name(), a.content_type(), a.size()), ("report.pdf", "application/pdf", 14));
+        assert_eq!(
+            (a.file_name(), a.content_type(), a.size()),
+            ("report.pdf", "application/pdf", 14)
+        );
         let noext = dir.join("noext");
         std::fs::write(&noext, PNG).unwrap();
         let a = Attachment::from_file(&noext, Some("shown.name"), None).unwrap();
@@ -207,6 +281,9 @@ mod tests {
         let e = Attachment::from_file(dir.join("missing"), None, None).unwrap_err();
         assert_eq!(e.status, Status::Io);
         assert!(e.message.contains("missing"), "{}", e.message);
-        assert_eq!(Attachment::from_file(&dir, None, None).unwrap_err().status, Status::Io);
+        assert_eq!(
+            Attachment::from_file(&dir, None, None).unwrap_err().status,
+            Status::Io
+        );
     }
 }

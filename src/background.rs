@@ -41,7 +41,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_queued: DEFAULT_MAX_QUEUED, max_memory: DEFAULT_MAX_MEMORY }
+        Limits {
+            max_queued: DEFAULT_MAX_QUEUED,
+            max_memory: DEFAULT_MAX_MEMORY,
+        }
     }
 }
 
@@ -97,7 +100,11 @@ impl Operation {
         let mut st = lock(&self.state);
         loop {
             // The callback thread cannot wait for completions it has yet to run.
-            let done = if on_callback_thread { st.result.is_some() } else { st.completion_ran };
+            let done = if on_callback_thread {
+                st.result.is_some()
+            } else {
+                st.completion_ran
+            };
             if done {
                 return Ok(true);
             }
@@ -108,7 +115,10 @@ impl Operation {
                     if left.is_zero() {
                         return Ok(false);
                     }
-                    self.changed.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0
+                    self.changed
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
                 }
             };
         }
@@ -159,7 +169,13 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub fn new(handle: tokio::runtime::Handle, transport: Arc<Transport>, part_concurrency: u32, limits: Limits, outbox: Option<Outbox>) -> Result<Arc<Queue>> {
+    pub fn new(
+        handle: tokio::runtime::Handle,
+        transport: Arc<Transport>,
+        part_concurrency: u32,
+        limits: Limits,
+        outbox: Option<Outbox>,
+    ) -> Result<Arc<Queue>> {
         static QUEUE_IDS: AtomicU64 = AtomicU64::new(1);
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(Queue {
@@ -170,7 +186,13 @@ impl Queue {
             part_concurrency,
             limits,
             outbox,
-            counters: Mutex::new(Counters { running: 0, uncalled: 0, memory: 0, closed: false, ops: HashMap::new() }),
+            counters: Mutex::new(Counters {
+                running: 0,
+                uncalled: 0,
+                memory: 0,
+                closed: false,
+                ops: HashMap::new(),
+            }),
             changed: Condvar::new(),
             callbacks: Mutex::new(Some(tx)),
             callback_thread: Mutex::new(None),
@@ -205,7 +227,12 @@ impl Queue {
 
     /// Accepts an upload: checks the limits, records it in the outbox when there is one, and
     /// starts it. Does no network I/O and reads no file (with an outbox, writes the record).
-    pub fn submit(self: &Arc<Self>, target: Target, attachment: Attachment, completion: Option<Completion>) -> Result<Arc<Operation>> {
+    pub fn submit(
+        self: &Arc<Self>,
+        target: Target,
+        attachment: Attachment,
+        completion: Option<Completion>,
+    ) -> Result<Arc<Operation>> {
         if std::process::id() != self.pid {
             return Err(forked());
         }
@@ -230,7 +257,10 @@ impl Queue {
     fn admit(&self, memory: u64) -> Result<()> {
         let mut c = lock(&self.counters);
         if c.closed {
-            return Err(Error::new(Status::Shutdown, "the client is closing; no new uploads are accepted"));
+            return Err(Error::new(
+                Status::Shutdown,
+                "the client is closing; no new uploads are accepted",
+            ));
         }
         if c.uncalled >= self.limits.max_queued {
             return Err(Error::new(
@@ -271,7 +301,14 @@ impl Queue {
         self.changed.notify_all();
     }
 
-    fn spawn(self: &Arc<Self>, target: Target, attachment: Attachment, record: Option<Record>, completion: Option<Completion>, memory: u64) -> Arc<Operation> {
+    fn spawn(
+        self: &Arc<Self>,
+        target: Target,
+        attachment: Attachment,
+        record: Option<Record>,
+        completion: Option<Completion>,
+        memory: u64,
+    ) -> Arc<Operation> {
         let op = Arc::new(Operation {
             id: self.next_op.fetch_add(1, Ordering::Relaxed),
             queue_id: self.id,
@@ -281,9 +318,18 @@ impl Queue {
             cancel: CancellationToken::new(),
             progress: Arc::new(Progress::default()),
         });
-        op.progress.total.store(attachment.size(), Ordering::Relaxed);
+        op.progress
+            .total
+            .store(attachment.size(), Ordering::Relaxed);
         lock(&self.counters).ops.insert(op.id, op.clone());
-        let finisher = Finisher { queue: self.clone(), op: op.clone(), record, completion, memory, done: false };
+        let finisher = Finisher {
+            queue: self.clone(),
+            op: op.clone(),
+            record,
+            completion,
+            memory,
+            done: false,
+        };
         let queue = self.clone();
         let task_op = op.clone();
         // The task spawned here stays small: the upload's large state machine is boxed when the
@@ -303,22 +349,52 @@ impl Queue {
 
     fn cancelled_error(&self) -> Error {
         if self.shutting_down.load(Ordering::Relaxed) {
-            let kept = if self.outbox.is_some() { "; it stays in the outbox for the next client" } else { "" };
-            Error::new(Status::Shutdown, format!("the client was closed before the upload finished{kept}"))
+            let kept = if self.outbox.is_some() {
+                "; it stays in the outbox for the next client"
+            } else {
+                ""
+            };
+            Error::new(
+                Status::Shutdown,
+                format!("the client was closed before the upload finished{kept}"),
+            )
         } else {
-            Error::new(Status::Cancelled, "the upload was cancelled (opik_op_cancel)")
+            Error::new(
+                Status::Cancelled,
+                "the upload was cancelled (opik_op_cancel)",
+            )
         }
     }
 
     /// One upload, with a bounded number of files in flight. With an outbox, failures that a later
     /// try can fix (server unreachable, 5xx) are retried with backoff until cancelled.
-    async fn upload_until_settled(&self, target: &Target, attachment: &Attachment, op: &Operation) -> Result<()> {
-        let _permit = self.files_in_flight.acquire().await.map_err(|_| Error::new(Status::Shutdown, "the client is closing"))?;
+    async fn upload_until_settled(
+        &self,
+        target: &Target,
+        attachment: &Attachment,
+        op: &Operation,
+    ) -> Result<()> {
+        let _permit = self
+            .files_in_flight
+            .acquire()
+            .await
+            .map_err(|_| Error::new(Status::Shutdown, "the client is closing"))?;
         let mut wait = Duration::from_secs(1);
         loop {
-            let result = crate::upload::upload(&self.transport, self.part_concurrency, target, attachment, Some(&op.progress)).await;
+            let result = crate::upload::upload(
+                &self.transport,
+                self.part_concurrency,
+                target,
+                attachment,
+                Some(&op.progress),
+            )
+            .await;
             match result {
-                Err(e) if self.outbox.is_some() && matches!(e.status, Status::Network | Status::Timeout | Status::Http) && outbox::keep_after(&e) => {
+                Err(e)
+                    if self.outbox.is_some()
+                        && matches!(e.status, Status::Network | Status::Timeout | Status::Http)
+                        && outbox::keep_after(&e) =>
+                {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(OUTBOX_MAX_BACKOFF);
                 }
@@ -351,15 +427,28 @@ impl Queue {
             return Err(forked());
         }
         let from_callback = IN_CALLBACK.get().is_some_and(|(q, _)| q == self.id);
-        let done = self.wait_until(timeout, |c| if from_callback { c.running == 0 } else { c.uncalled == 0 });
+        let done = self.wait_until(timeout, |c| {
+            if from_callback {
+                c.running == 0
+            } else {
+                c.uncalled == 0
+            }
+        });
         if done {
             return Ok(());
         }
         let c = lock(&self.counters);
-        let kept = if self.outbox.is_some() { " (they are kept in the outbox)" } else { "" };
+        let kept = if self.outbox.is_some() {
+            " (they are kept in the outbox)"
+        } else {
+            ""
+        };
         Err(Error::new(
             Status::Timeout,
-            format!("flush timed out with {} uploads still pending, {} of them still running{kept}", c.uncalled, c.running),
+            format!(
+                "flush timed out with {} uploads still pending, {} of them still running{kept}",
+                c.uncalled, c.running
+            ),
         ))
     }
 
@@ -377,7 +466,11 @@ impl Queue {
             if left.is_zero() {
                 return false;
             }
-            c = self.changed.wait_timeout(c, left).unwrap_or_else(|p| p.into_inner()).0;
+            c = self
+                .changed
+                .wait_timeout(c, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
@@ -440,7 +533,11 @@ impl Finisher {
         lock(&self.op.state).result = Some(result.clone());
         self.op.changed.notify_all();
         self.queue.release(self.memory, Some(self.op.id), true);
-        let job = Job { op: self.op.clone(), result, completion: self.completion.take() };
+        let job = Job {
+            op: self.op.clone(),
+            result,
+            completion: self.completion.take(),
+        };
         let unsent = match &*lock(&self.queue.callbacks) {
             Some(tx) => tx.send(job).err().map(|e| e.0),
             None => Some(job),
@@ -456,7 +553,10 @@ impl Finisher {
 impl Drop for Finisher {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(Err(Error::new(Status::Shutdown, "the client was closed before the upload finished")));
+            self.finish(Err(Error::new(
+                Status::Shutdown,
+                "the client was closed before the upload finished",
+            )));
         }
     }
 }
@@ -464,7 +564,11 @@ impl Drop for Finisher {
 /// Runs the caller's completion (if any) and returns the operation, for
 /// [`Queue::completion_returned`].
 fn run_completion(queue_id: u64, job: Job) -> Arc<Operation> {
-    let Job { op, result, completion } = job;
+    let Job {
+        op,
+        result,
+        completion,
+    } = job;
     if let Some(f) = completion {
         let previous = IN_CALLBACK.replace(Some((queue_id, op.id)));
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&result)));

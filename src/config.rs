@@ -82,7 +82,9 @@ impl Environment for ProcessEnvironment {
         std::env::var(name).ok().filter(|v| !v.is_empty())
     }
     fn home_dir(&self) -> Option<PathBuf> {
-        std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
     }
 }
 
@@ -95,7 +97,10 @@ impl Config {
     pub fn resolve_with(options: &Options, env: &dyn Environment) -> Result<Config> {
         let file = ConfigFile::load(env)?;
         let pick = |explicit: &Option<String>, var: &str, key: &str| -> Option<String> {
-            explicit.clone().or_else(|| env.var(var)).or_else(|| file.get(key))
+            explicit
+                .clone()
+                .or_else(|| env.var(var))
+                .or_else(|| file.get(key))
         };
         let api_key = pick(&options.api_key, "OPIK_API_KEY", "api_key");
         let url = pick(&options.url, "OPIK_URL_OVERRIDE", "url_override")
@@ -109,14 +114,22 @@ impl Config {
         };
         let tls_verify = match options.tls_verify {
             Some(v) => v,
-            None => match env.var("OPIK_CHECK_TLS_CERTIFICATE").or_else(|| file.get("check_tls_certificate")) {
+            None => match env
+                .var("OPIK_CHECK_TLS_CERTIFICATE")
+                .or_else(|| file.get("check_tls_certificate"))
+            {
                 Some(v) => parse_bool(&v).ok_or_else(|| {
-                    Error::config(format!("OPIK_CHECK_TLS_CERTIFICATE: expected true or false, got {v:?}"))
+                    Error::config(format!(
+                        "OPIK_CHECK_TLS_CERTIFICATE: expected true or false, got {v:?}"
+                    ))
                 })?,
                 None => true,
             },
         };
-        let ca_file = options.ca_file.clone().or_else(|| env.var("SSL_CERT_FILE").map(PathBuf::from));
+        let ca_file = options
+            .ca_file
+            .clone()
+            .or_else(|| env.var("SSL_CERT_FILE").map(PathBuf::from));
         Ok(Config {
             base_url: normalize_base_url(&url)?,
             api_key,
@@ -125,12 +138,22 @@ impl Config {
             project_name: pick(&options.project_name, "OPIK_PROJECT_NAME", "project_name")
                 .unwrap_or_else(|| DEFAULT_PROJECT.to_owned()),
             timeout: options.timeout.unwrap_or(DEFAULT_TIMEOUT),
-            upload_concurrency: options.upload_concurrency.unwrap_or(DEFAULT_UPLOAD_CONCURRENCY),
+            upload_concurrency: options
+                .upload_concurrency
+                .unwrap_or(DEFAULT_UPLOAD_CONCURRENCY),
             tls_verify,
             ca_file,
-            queue_limits: options.queue_limits.map_or_else(Default::default, |(max_queued, max_memory)| crate::background::Limits { max_queued, max_memory }),
+            queue_limits: options.queue_limits.map_or_else(
+                Default::default,
+                |(max_queued, max_memory)| crate::background::Limits {
+                    max_queued,
+                    max_memory,
+                },
+            ),
             outbox_dir: options.outbox_dir.clone(),
-            shutdown_timeout: options.shutdown_timeout.unwrap_or(crate::background::DEFAULT_SHUTDOWN_TIMEOUT),
+            shutdown_timeout: options
+                .shutdown_timeout
+                .unwrap_or(crate::background::DEFAULT_SHUTDOWN_TIMEOUT),
         })
     }
 }
@@ -161,9 +184,15 @@ pub fn normalize_base_url(url: &str) -> Result<String> {
         return Err(Error::config(format!("Opik URL {url:?} has no host")));
     }
     if url.contains(['?', '#']) {
-        return Err(Error::config(format!("Opik URL {url:?} must not have a query or fragment")));
+        return Err(Error::config(format!(
+            "Opik URL {url:?} must not have a query or fragment"
+        )));
     }
-    Ok(if url.ends_with('/') { url.to_owned() } else { format!("{url}/") })
+    Ok(if url.ends_with('/') {
+        url.to_owned()
+    } else {
+        format!("{url}/")
+    })
 }
 
 /// An API key of the form `<key>*<base64 JSON>` may carry `"baseUrl"`; the API then lives at
@@ -178,7 +207,10 @@ pub fn url_from_api_key(api_key: &str) -> Option<String> {
     }
     // Keep scheme://host, then apply the join on the path.
     let after_scheme = base.find("://").map(|i| i + 3)?;
-    let path_start = base[after_scheme..].find('/').map(|i| i + after_scheme).unwrap_or(base.len());
+    let path_start = base[after_scheme..]
+        .find('/')
+        .map(|i| i + after_scheme)
+        .unwrap_or(base.len());
     let (origin, path) = base.split_at(path_start);
     let dir = match path.rfind('/') {
         Some(i) => &path[..=i],
@@ -208,16 +240,23 @@ impl ConfigFile {
         // An explicitly named file must be readable; the default one is optional.
         if let Some(path) = env.var("OPIK_CONFIG_PATH") {
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                Error::config(format!("cannot read the config file named by OPIK_CONFIG_PATH ({path}): {e}"))
+                Error::config(format!(
+                    "cannot read the config file named by OPIK_CONFIG_PATH ({path}): {e}"
+                ))
             })?;
             return Ok(ConfigFile::parse(&text));
         }
-        let Some(home) = env.home_dir() else { return Ok(ConfigFile::default()) };
+        let Some(home) = env.home_dir() else {
+            return Ok(ConfigFile::default());
+        };
         let path = home.join(".opik.config");
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(ConfigFile::parse(&text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
-            Err(e) => Err(Error::config(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => Err(Error::config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
         }
     }
 
@@ -247,7 +286,11 @@ impl ConfigFile {
     }
 
     fn get(&self, key: &str) -> Option<String> {
-        self.entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -283,7 +326,10 @@ mod tests {
             "[other]\nurl_override = http://wrong/\n[opik]\nurl_override = http://file:1/api\nworkspace = file-ws\napi_key = file-key\nproject_name = file-proj\n",
         )
         .unwrap();
-        let mut env = FakeEnv { vars: HashMap::new(), home: Some(home.clone()) };
+        let mut env = FakeEnv {
+            vars: HashMap::new(),
+            home: Some(home.clone()),
+        };
         let c = Config::resolve_with(&Options::default(), &env).unwrap();
         assert_eq!(c.base_url, "http://file:1/api/");
         assert_eq!(c.workspace, "file-ws");
@@ -297,11 +343,17 @@ mod tests {
         assert_eq!(c.workspace, "env-ws");
         assert_eq!(c.project_name, "file-proj");
 
-        let opts = Options { url: Some("https://explicit/opik/api".into()), ..Default::default() };
+        let opts = Options {
+            url: Some("https://explicit/opik/api".into()),
+            ..Default::default()
+        };
         let c = Config::resolve_with(&opts, &env).unwrap();
         assert_eq!(c.base_url, "https://explicit/opik/api/");
 
-        let env = FakeEnv { vars: HashMap::from([("OPIK_URL_OVERRIDE", "http://x/".to_string())]), home: None };
+        let env = FakeEnv {
+            vars: HashMap::from([("OPIK_URL_OVERRIDE", "http://x/".to_string())]),
+            home: None,
+        };
         let c = Config::resolve_with(&Options::default(), &env).unwrap();
         assert_eq!(c.workspace, DEFAULT_WORKSPACE);
         assert_eq!(c.project_name, DEFAULT_PROJECT);
@@ -318,9 +370,17 @@ mod tests {
             vars: HashMap::from([("OPIK_CONFIG_PATH", file.display().to_string())]),
             home: None,
         };
-        assert_eq!(Config::resolve_with(&Options::default(), &env).unwrap().base_url, "http://custom/");
+        assert_eq!(
+            Config::resolve_with(&Options::default(), &env)
+                .unwrap()
+                .base_url,
+            "http://custom/"
+        );
         let env = FakeEnv {
-            vars: HashMap::from([("OPIK_CONFIG_PATH", dir.join("missing").display().to_string())]),
+            vars: HashMap::from([(
+                "OPIK_CONFIG_PATH",
+                dir.join("missing").display().to_string(),
+            )]),
             home: None,
         };
         let e = Config::resolve_with(&Options::default(), &env).unwrap_err();
@@ -330,7 +390,10 @@ mod tests {
 
     #[test]
     fn no_url_is_a_config_error_naming_the_three_ways() {
-        let env = FakeEnv { vars: HashMap::new(), home: None };
+        let env = FakeEnv {
+            vars: HashMap::new(),
+            home: None,
+        };
         let e = Config::resolve_with(&Options::default(), &env).unwrap_err();
         assert_eq!(e.status, crate::Status::Config);
         for needle in ["opik_options_set_url", "OPIK_URL_OVERRIDE", ".opik.config"] {
@@ -340,9 +403,18 @@ mod tests {
 
     #[test]
     fn bad_scheme_is_a_config_error() {
-        let opts = Options { url: Some("ftp://host/".into()), ..Default::default() };
-        let env = FakeEnv { vars: HashMap::new(), home: None };
-        assert_eq!(Config::resolve_with(&opts, &env).unwrap_err().status, crate::Status::Config);
+        let opts = Options {
+            url: Some("ftp://host/".into()),
+            ..Default::default()
+        };
+        let env = FakeEnv {
+            vars: HashMap::new(),
+            home: None,
+        };
+        assert_eq!(
+            Config::resolve_with(&opts, &env).unwrap_err().status,
+            crate::Status::Config
+        );
         assert!(normalize_base_url("http://").is_err());
     }
 
@@ -352,25 +424,52 @@ mod tests {
         let payload = base64::engine::general_purpose::STANDARD_NO_PAD
             .encode(br#"{"baseUrl":"https://eu.example.com/","other":1}"#);
         let key = format!("abc123*{payload}");
-        assert_eq!(url_from_api_key(&key).as_deref(), Some("https://eu.example.com/opik/api/"));
-        let env = FakeEnv { vars: HashMap::from([("OPIK_API_KEY", key.clone())]), home: None };
+        assert_eq!(
+            url_from_api_key(&key).as_deref(),
+            Some("https://eu.example.com/opik/api/")
+        );
+        let env = FakeEnv {
+            vars: HashMap::from([("OPIK_API_KEY", key.clone())]),
+            home: None,
+        };
         let c = Config::resolve_with(&Options::default(), &env).unwrap();
         assert_eq!(c.base_url, "https://eu.example.com/opik/api/");
-        assert_eq!(c.api_key.as_deref(), Some(key.as_str()), "the whole key is kept for Authorization");
+        assert_eq!(
+            c.api_key.as_deref(),
+            Some(key.as_str()),
+            "the whole key is kept for Authorization"
+        );
         // An explicit URL still wins over the embedded one.
-        let opts = Options { url: Some("http://mine/".into()), ..Default::default() };
-        assert_eq!(Config::resolve_with(&opts, &env).unwrap().base_url, "http://mine/");
+        let opts = Options {
+            url: Some("http://mine/".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::resolve_with(&opts, &env).unwrap().base_url,
+            "http://mine/"
+        );
         // No host path, no trailing slash, and plain keys.
-        let p = base64::engine::general_purpose::URL_SAFE.encode(br#"{"baseUrl":"https://h.example"}"#);
-        assert_eq!(url_from_api_key(&format!("k*{p}")).as_deref(), Some("https://h.example/opik/api/"));
+        let p =
+            base64::engine::general_purpose::URL_SAFE.encode(br#"{"baseUrl":"https://h.example"}"#);
+        assert_eq!(
+            url_from_api_key(&format!("k*{p}")).as_deref(),
+            Some("https://h.example/opik/api/")
+        );
         assert_eq!(url_from_api_key("plainkey"), None);
         assert_eq!(url_from_api_key("k*!!notbase64"), None);
     }
 
     #[test]
     fn debug_output_hides_the_key() {
-        let opts = Options { url: Some("http://h/".into()), api_key: Some("s3cr3t".into()), ..Default::default() };
-        let env = FakeEnv { vars: HashMap::new(), home: None };
+        let opts = Options {
+            url: Some("http://h/".into()),
+            api_key: Some("s3cr3t".into()),
+            ..Default::default()
+        };
+        let env = FakeEnv {
+            vars: HashMap::new(),
+            home: None,
+        };
         let c = Config::resolve_with(&opts, &env).unwrap();
         assert!(!format!("{c:?}").contains("s3cr3t"));
     }

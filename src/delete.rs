@@ -6,7 +6,13 @@ use crate::transport::Transport;
 
 /// Removes the named attachments; names that do not exist are not an error. An empty list sends
 /// nothing.
-pub async fn delete(transport: &Transport, project_name: &str, entity_type: EntityType, entity_id: &str, file_names: &[&str]) -> Result<()> {
+pub async fn delete(
+    transport: &Transport,
+    project_name: &str,
+    entity_type: EntityType,
+    entity_id: &str,
+    file_names: &[&str],
+) -> Result<()> {
     if file_names.is_empty() {
         return Ok(());
     }
@@ -18,7 +24,12 @@ pub async fn delete(transport: &Transport, project_name: &str, entity_type: Enti
         .post_json_no_content(
             "attachment/delete",
             protocol::ATTACHMENT_DELETE,
-            &DeleteRequest { file_names: unique, entity_type, entity_id, container_id: &container_id },
+            &DeleteRequest {
+                file_names: unique,
+                entity_type,
+                entity_id,
+                container_id: &container_id,
+            },
         )
         .await
 }

@@ -24,9 +24,16 @@ async fn find(transport: &Transport, w: &Wanted<'_>) -> Result<AttachmentInfo> {
     let entries = crate::list::list(transport, &project_id, w.entity_type, w.entity_id).await?;
     entries
         .into_iter()
-        .find(|e| e.file_name == w.file_name && w.mime_type.map_or(true, |m| e.mime_type.as_deref() == Some(m)))
+        .find(|e| {
+            e.file_name == w.file_name
+                && w.mime_type
+                    .map_or(true, |m| e.mime_type.as_deref() == Some(m))
+        })
         .ok_or_else(|| {
-            let mime = w.mime_type.map(|m| format!(" with MIME type {m:?}")).unwrap_or_default();
+            let mime = w
+                .mime_type
+                .map(|m| format!(" with MIME type {m:?}"))
+                .unwrap_or_default();
             Error::new(
                 Status::NotFound,
                 format!(
@@ -46,14 +53,28 @@ async fn find(transport: &Transport, w: &Wanted<'_>) -> Result<AttachmentInfo> {
 /// Transient failures before the first byte are retried; an expired presigned link (403) is
 /// replaced by listing again, once. A failure after bytes were delivered is reported, never
 /// retried, so the sink never sees a byte twice.
-pub async fn download(transport: &Transport, w: &Wanted<'_>, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<u64> {
+pub async fn download(
+    transport: &Transport,
+    w: &Wanted<'_>,
+    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<u64> {
     let mut relisted = false;
     loop {
         let entry = find(transport, w).await?;
         let Some(link) = entry.link.as_deref() else {
-            return Err(Error::new(Status::NotFound, format!("attachment {:?} has no download link", w.file_name)));
+            return Err(Error::new(
+                Status::NotFound,
+                format!("attachment {:?} has no download link", w.file_name),
+            ));
         };
-        let resp = match transport.send("download", link, || Ok(transport.request(Method::GET, link))).await {
+        let resp = match transport
+            .send(
+                "download",
+                link,
+                || Ok(transport.request(Method::GET, link)),
+            )
+            .await
+        {
             Ok(resp) => resp,
             Err(e) if e.http_status == 403 && is_presigned(link) && !relisted => {
                 relisted = true;
@@ -77,7 +98,10 @@ pub async fn download(transport: &Transport, w: &Wanted<'_>, sink: &mut dyn FnMu
                     sink(&chunk)?;
                 }
                 Ok(None) => break,
-                Err(e) => return Err(error_from_reqwest("download", link, &e).context(format!("after {delivered} bytes"))),
+                Err(e) => {
+                    return Err(error_from_reqwest("download", link, &e)
+                        .context(format!("after {delivered} bytes")))
+                }
             }
         }
         if delivered != entry.file_size {
@@ -101,11 +125,23 @@ pub async fn download_to_file(transport: &Transport, w: &Wanted<'_>, dest: &Path
         .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), &e))?;
     let guard = RemoveOnDrop(Some(tmp.clone()));
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
-    let n = download(transport, w, &mut |chunk| out.write_all(chunk).map_err(|e| Error::io(format!("cannot write {}", tmp.display()), &e))).await?;
-    let file = out.into_inner().map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e.error()))?;
-    file.sync_all().map_err(|e| Error::io(format!("cannot write {}", tmp.display()), &e))?;
+    let n = download(transport, w, &mut |chunk| {
+        out.write_all(chunk)
+            .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), &e))
+    })
+    .await?;
+    let file = out
+        .into_inner()
+        .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e.error()))?;
+    file.sync_all()
+        .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), &e))?;
     drop(file);
-    std::fs::rename(&tmp, dest).map_err(|e| Error::io(format!("cannot move the download into {}", dest.display()), &e))?;
+    std::fs::rename(&tmp, dest).map_err(|e| {
+        Error::io(
+            format!("cannot move the download into {}", dest.display()),
+            &e,
+        )
+    })?;
     guard.disarm();
     Ok(n)
 }
@@ -121,7 +157,11 @@ fn temp_path_beside(dest: &Path) -> Result<PathBuf> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let unique = format!(".{name}.opik-part-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let unique = format!(
+        ".{name}.opik-part-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
     Ok(dir.join(unique))
 }
 

@@ -87,7 +87,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(status: Status, message: impl Into<String>) -> Error {
-        Error { status, message: message.into(), http_status: 0 }
+        Error {
+            status,
+            message: message.into(),
+            http_status: 0,
+        }
     }
     pub fn with_http_status(mut self, http_status: u16) -> Error {
         self.http_status = http_status;

@@ -57,7 +57,11 @@ pub(crate) fn read_at(file: &File, pos: u64, want: usize) -> io::Result<Bytes> {
     };
     let want = want.min(READ_CHUNK);
     while chunk.len < want {
-        let n = positioned_read(file, &mut chunk.buf[chunk.len..want], pos + chunk.len as u64)?;
+        let n = positioned_read(
+            file,
+            &mut chunk.buf[chunk.len..want],
+            pos + chunk.len as u64,
+        )?;
         if n == 0 {
             break;
         }

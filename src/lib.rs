@@ -21,8 +21,8 @@ pub mod delete;
 pub mod download;
 /// cbindgen:ignore
 pub mod error;
-mod file_reads;
 pub mod ffi;
+mod file_reads;
 /// cbindgen:ignore
 pub mod list;
 /// cbindgen:ignore

@@ -1,7 +1,9 @@
 //! Listing: project name → id (`projects/retrieve`), then every page of `attachment/list`.
 
 use crate::error::{Error, Result, Status};
-use crate::protocol::{self, AttachmentInfo, AttachmentPage, EntityType, Project, RetrieveProjectRequest};
+use crate::protocol::{
+    self, AttachmentInfo, AttachmentPage, EntityType, Project, RetrieveProjectRequest,
+};
 use crate::transport::Transport;
 
 /// Safety net against a server whose `total` never matches its pages.
@@ -10,23 +12,35 @@ const MAX_PAGES: u32 = 100_000;
 /// The id of the project called `name`; `OPIK_ERR_NOT_FOUND` when there is none.
 pub async fn project_id(transport: &Transport, name: &str) -> Result<String> {
     let project: Project = transport
-        .post_json("projects/retrieve", protocol::PROJECTS_RETRIEVE, &RetrieveProjectRequest { name })
+        .post_json(
+            "projects/retrieve",
+            protocol::PROJECTS_RETRIEVE,
+            &RetrieveProjectRequest { name },
+        )
         .await
         .map_err(|e| {
             if e.status == Status::NotFound {
-                Error::new(Status::NotFound, format!("project {name:?} not found")).with_http_status(e.http_status)
+                Error::new(Status::NotFound, format!("project {name:?} not found"))
+                    .with_http_status(e.http_status)
             } else {
                 e
             }
         })?;
     if project.id.is_empty() {
-        return Err(Error::protocol("projects/retrieve: the project has an empty id"));
+        return Err(Error::protocol(
+            "projects/retrieve: the project has an empty id",
+        ));
     }
     Ok(project.id)
 }
 
 /// Every attachment of the entity (all pages), in the server's order.
-pub async fn list(transport: &Transport, project_id: &str, entity_type: EntityType, entity_id: &str) -> Result<Vec<AttachmentInfo>> {
+pub async fn list(
+    transport: &Transport,
+    project_id: &str,
+    entity_type: EntityType,
+    entity_id: &str,
+) -> Result<Vec<AttachmentInfo>> {
     let endpoint = transport.endpoint(protocol::ATTACHMENT_LIST);
     let mut all: Vec<AttachmentInfo> = Vec::new();
     for page in 1..=MAX_PAGES {

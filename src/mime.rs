@@ -8,7 +8,10 @@ pub const SNIFF_LEN: usize = 1024;
 
 /// The MIME type for a file name's extension, if it has a well-known one.
 pub fn from_file_name(file_name: &str) -> Option<String> {
-    let ext = std::path::Path::new(file_name).extension()?.to_str()?.to_ascii_lowercase();
+    let ext = std::path::Path::new(file_name)
+        .extension()?
+        .to_str()?
+        .to_ascii_lowercase();
     // Opik previews these types; prefer the spellings its UI recognises.
     let preferred = match ext.as_str() {
         "wav" => Some("audio/wav"),
@@ -28,7 +31,9 @@ pub fn from_file_name(file_name: &str) -> Option<String> {
 /// The MIME type that the leading bytes of a file announce, if any.
 pub fn sniff(head: &[u8]) -> Option<&'static str> {
     let starts = |sig: &[u8]| head.starts_with(sig);
-    let at = |offset: usize, sig: &[u8]| head.len() >= offset + sig.len() && &head[offset..offset + sig.len()] == sig;
+    let at = |offset: usize, sig: &[u8]| {
+        head.len() >= offset + sig.len() && &head[offset..offset + sig.len()] == sig
+    };
     if starts(b"\x89PNG\r\n\x1a\n") {
         return Some("image/png");
     }
@@ -60,7 +65,9 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
     let text = match std::str::from_utf8(window) {
         Ok(t) => t,
         // A multi-byte character cut by the window is still text.
-        Err(e) if e.error_len().is_none() => std::str::from_utf8(&window[..e.valid_up_to()]).ok()?,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&window[..e.valid_up_to()]).ok()?
+        }
         Err(_) => return None,
     };
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
@@ -68,7 +75,10 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
         return Some("application/json");
     }
     let lower = trimmed.to_ascii_lowercase();
-    if lower.starts_with("<svg") || ((lower.starts_with("<?xml") || lower.starts_with("<!doctype svg")) && lower.contains("<svg")) {
+    if lower.starts_with("<svg")
+        || ((lower.starts_with("<?xml") || lower.starts_with("<!doctype svg"))
+            && lower.contains("<svg"))
+    {
         return Some("image/svg+xml");
     }
     None
@@ -102,8 +112,15 @@ mod tests {
 
     #[test]
     fn explicit_wins_over_everything() {
-        assert_eq!(infer(Some("image/x-custom"), "photo.png", b"\x89PNG\r\n\x1a\n"), "image/x-custom");
-        assert_eq!(infer(Some("  "), "photo.png", b""), "image/png", "blank counts as not given");
+        assert_eq!(
+            infer(Some("image/x-custom"), "photo.png", b"\x89PNG\r\n\x1a\n"),
+            "image/x-custom"
+        );
+        assert_eq!(
+            infer(Some("  "), "photo.png", b""),
+            "image/png",
+            "blank counts as not given"
+        );
     }
 
     #[test]
@@ -120,7 +137,10 @@ mod tests {
             (b"OggS\0\x02", "audio/ogg"),
             (b"  {\"a\": 1}", "application/json"),
             (b"[1,2]", "application/json"),
-            (b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>", "image/svg+xml"),
+            (
+                b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+                "image/svg+xml",
+            ),
             (b"<?xml version=\"1.0\"?>\n<svg/>", "image/svg+xml"),
         ];
         for (head, want) in cases {

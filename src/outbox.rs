@@ -51,21 +51,32 @@ impl Outbox {
     /// Opens (creating it if needed) and locks the directory; removes half-written leftovers.
     pub fn open(dir: &Path) -> Result<Outbox> {
         let shown = dir.display();
-        std::fs::create_dir_all(dir).map_err(|e| Error::config(format!("cannot create the outbox directory {shown}: {e}")))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::config(format!("cannot create the outbox directory {shown}: {e}"))
+        })?;
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(dir.join(".lock"))
             .map_err(|e| Error::config(format!("cannot open {shown}/.lock: {e}")))?;
-        lock_exclusive(&lock).map_err(|e| Error::config(format!("the outbox {shown} is in use by another client or process ({e})")))?;
-        let outbox = Outbox { dir: dir.to_path_buf(), _lock: lock };
+        lock_exclusive(&lock).map_err(|e| {
+            Error::config(format!(
+                "the outbox {shown} is in use by another client or process ({e})"
+            ))
+        })?;
+        let outbox = Outbox {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        };
         outbox.remove_leftovers();
         Ok(outbox)
     }
 
     fn remove_leftovers(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -79,14 +90,27 @@ impl Outbox {
     /// Records an upload. Bytes are written; a file is hard-linked (or copied when a link is not
     /// possible, e.g. across file systems), so deleting the original afterwards loses nothing.
     /// Returns the record and the attachment to upload (for a file: the outbox's link or copy).
-    pub fn persist(&self, target: &Target, attachment: &Attachment) -> Result<(Record, Attachment)> {
+    pub fn persist(
+        &self,
+        target: &Target,
+        attachment: &Attachment,
+    ) -> Result<(Record, Attachment)> {
         let id = new_id();
         let data_path = self.dir.join(format!("{id}.data"));
         let manifest_path = self.dir.join(format!("{id}.json"));
-        let record = Record { manifest_path: manifest_path.clone(), data_path: data_path.clone() };
+        let record = Record {
+            manifest_path: manifest_path.clone(),
+            data_path: data_path.clone(),
+        };
         let failed = |what: &str, e: std::io::Error| {
             let _ = std::fs::remove_file(&data_path);
-            Error::io(format!("cannot record the upload in the outbox ({what} {})", data_path.display()), &e)
+            Error::io(
+                format!(
+                    "cannot record the upload in the outbox ({what} {})",
+                    data_path.display()
+                ),
+                &e,
+            )
         };
         let size = match attachment.source() {
             Source::Memory(bytes) => {
@@ -97,7 +121,9 @@ impl Outbox {
                 if std::fs::hard_link(path, &data_path).is_err() {
                     std::fs::copy(path, &data_path).map_err(|e| failed("copying into", e))?;
                 }
-                std::fs::metadata(&data_path).map_err(|e| failed("reading", e))?.len()
+                std::fs::metadata(&data_path)
+                    .map_err(|e| failed("reading", e))?
+                    .len()
             }
         };
         let manifest = Manifest {
@@ -109,7 +135,8 @@ impl Outbox {
             content_type: attachment.content_type().to_owned(),
             size,
         };
-        let json = serde_json::to_vec(&manifest).map_err(|e| Error::internal(format!("outbox manifest: {e}")))?;
+        let json = serde_json::to_vec(&manifest)
+            .map_err(|e| Error::internal(format!("outbox manifest: {e}")))?;
         let tmp = manifest_path.with_extension("json.tmp");
         std::fs::write(&tmp, json)
             .and_then(|_| std::fs::rename(&tmp, &manifest_path))
@@ -133,23 +160,45 @@ impl Outbox {
     /// Every complete record, oldest first.
     pub fn pending(&self) -> Vec<Resumed> {
         let mut manifests: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
             .unwrap_or_default();
         manifests.sort();
         let mut out = Vec::new();
         for manifest_path in manifests {
             let data_path = manifest_path.with_extension("data");
-            let record = Record { manifest_path: manifest_path.clone(), data_path: data_path.clone() };
-            let parsed = std::fs::read(&manifest_path).ok().and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
+            let record = Record {
+                manifest_path: manifest_path.clone(),
+                data_path: data_path.clone(),
+            };
+            let parsed = std::fs::read(&manifest_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
             let (Some(m), true) = (parsed, data_path.is_file()) else {
                 // Unreadable or without data: nothing can be uploaded from it.
                 self.remove(&record);
                 continue;
             };
-            let size = std::fs::metadata(&data_path).map(|md| md.len()).unwrap_or(m.size);
-            let attachment = Attachment::from_parts(Source::File(data_path), m.file_name, m.content_type, size);
-            let target = Target { project_name: m.project_name, entity_type: m.entity_type, entity_id: m.entity_id };
-            out.push(Resumed { record, target, attachment });
+            let size = std::fs::metadata(&data_path)
+                .map(|md| md.len())
+                .unwrap_or(m.size);
+            let attachment =
+                Attachment::from_parts(Source::File(data_path), m.file_name, m.content_type, size);
+            let target = Target {
+                project_name: m.project_name,
+                entity_type: m.entity_type,
+                entity_id: m.entity_id,
+            };
+            out.push(Resumed {
+                record,
+                target,
+                attachment,
+            });
         }
         out
     }
@@ -158,8 +207,14 @@ impl Outbox {
 /// Sortable, unique across processes: nanoseconds since the epoch, pid, counter.
 fn new_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    format!("{nanos:020}-{}-{:06}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{nanos:020}-{}-{:06}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 #[cfg(unix)]
@@ -198,7 +253,11 @@ mod tests {
     }
 
     fn target() -> Target {
-        Target { project_name: "p".into(), entity_type: EntityType::Span, entity_id: "01a1fd85-70ca-7a3b-9c84-0027fde3f4aa".into() }
+        Target {
+            project_name: "p".into(),
+            entity_type: EntityType::Span,
+            entity_id: "01a1fd85-70ca-7a3b-9c84-0027fde3f4aa".into(),
+        }
     }
 
     #[test]
@@ -208,10 +267,22 @@ mod tests {
         std::fs::write(&src, b"\x89PNG\r\n\x1a\nabc").unwrap();
         {
             let ob = Outbox::open(&d).unwrap();
-            ob.persist(&target(), &Attachment::from_bytes(&b"one"[..], "1.txt", None).unwrap()).unwrap();
-            let (_, from) = ob.persist(&target(), &Attachment::from_file(&src, None, None).unwrap()).unwrap();
-            assert!(matches!(from.source(), Source::File(p) if p.starts_with(&d)), "uploads from the outbox copy");
-            assert!(Outbox::open(&d).is_err(), "a second client cannot share the outbox");
+            ob.persist(
+                &target(),
+                &Attachment::from_bytes(&b"one"[..], "1.txt", None).unwrap(),
+            )
+            .unwrap();
+            let (_, from) = ob
+                .persist(&target(), &Attachment::from_file(&src, None, None).unwrap())
+                .unwrap();
+            assert!(
+                matches!(from.source(), Source::File(p) if p.starts_with(&d)),
+                "uploads from the outbox copy"
+            );
+            assert!(
+                Outbox::open(&d).is_err(),
+                "a second client cannot share the outbox"
+            );
         }
         std::fs::remove_file(&src).unwrap(); // the original is gone; the record is not
         std::fs::write(d.join("junk.data"), b"orphan").unwrap();
@@ -232,8 +303,12 @@ mod tests {
     #[test]
     fn what_stays_for_a_later_try() {
         assert!(keep_after(&Error::new(Status::Network, "x")));
-        assert!(keep_after(&Error::new(Status::Http, "x").with_http_status(503)));
-        assert!(!keep_after(&Error::new(Status::Http, "x").with_http_status(400)));
+        assert!(keep_after(
+            &Error::new(Status::Http, "x").with_http_status(503)
+        ));
+        assert!(!keep_after(
+            &Error::new(Status::Http, "x").with_http_status(400)
+        ));
         assert!(!keep_after(&Error::new(Status::Cancelled, "x")));
         assert!(!keep_after(&Error::new(Status::TooLarge, "x")));
     }

@@ -120,9 +120,18 @@ mod tests {
 
     #[test]
     fn path_encoding_matches_the_backend_and_python_sdk() {
-        assert_eq!(encode_path("https://www.comet.com/opik/api/"), "aHR0cHM6Ly93d3cuY29tZXQuY29tL29waWsvYXBpLw==");
-        assert_eq!(encode_path("http://localhost:5173/api/"), "aHR0cDovL2xvY2FsaG9zdDo1MTczL2FwaS8=");
-        assert_eq!(encode_path("http://127.0.0.1:18080/"), "aHR0cDovLzEyNy4wLjAuMToxODA4MC8=");
+        assert_eq!(
+            encode_path("https://www.comet.com/opik/api/"),
+            "aHR0cHM6Ly93d3cuY29tZXQuY29tL29waWsvYXBpLw=="
+        );
+        assert_eq!(
+            encode_path("http://localhost:5173/api/"),
+            "aHR0cDovL2xvY2FsaG9zdDo1MTczL2FwaS8="
+        );
+        assert_eq!(
+            encode_path("http://127.0.0.1:18080/"),
+            "aHR0cDovLzEyNy4wLjAuMToxODA4MC8="
+        );
         // Bytes that give '+' and '/' in the standard alphabet use '-' and '_' here.
         let p = encode_path("http://h/?>?>");
         assert!(!p.contains('+') && !p.contains('/'), "{p}");
@@ -138,7 +147,10 @@ mod tests {
             file_size: 7,
             mime_type: Some("application/octet-stream"),
             upload_id: "u",
-            uploaded_file_parts: vec![UploadedPart { e_tag: "\"abc\"".into(), part_number: 1 }],
+            uploaded_file_parts: vec![UploadedPart {
+                e_tag: "\"abc\"".into(),
+                part_number: 1,
+            }],
         })
         .unwrap();
         assert_eq!(body["entity_type"], "span");
@@ -153,7 +165,10 @@ mod tests {
             container_id: "p",
         })
         .unwrap();
-        assert_eq!(del, serde_json::json!({"file_names": ["x"], "entity_type": "trace", "entity_id": "e", "container_id": "p"}));
+        assert_eq!(
+            del,
+            serde_json::json!({"file_names": ["x"], "entity_type": "trace", "entity_id": "e", "container_id": "p"})
+        );
     }
 
     #[test]

@@ -35,7 +35,11 @@ impl CallerGuard {
                 return CallerGuard { restore: None };
             }
             // Already blocked by the caller: nothing to undo, nothing of ours to consume.
-            let restore = if libc::sigismember(&old, libc::SIGPIPE) == 1 { None } else { Some(old) };
+            let restore = if libc::sigismember(&old, libc::SIGPIPE) == 1 {
+                None
+            } else {
+                Some(old)
+            };
             CallerGuard { restore }
         }
         #[cfg(not(unix))]
@@ -57,11 +61,16 @@ impl Drop for CallerGuard {
             // only dequeues a pending SIGPIPE, it never blocks.
             unsafe {
                 let mut pending: libc::sigset_t = std::mem::zeroed();
-                if libc::sigpending(&mut pending) == 0 && libc::sigismember(&pending, libc::SIGPIPE) == 1 {
+                if libc::sigpending(&mut pending) == 0
+                    && libc::sigismember(&pending, libc::SIGPIPE) == 1
+                {
                     let mut only: libc::sigset_t = std::mem::zeroed();
                     libc::sigemptyset(&mut only);
                     libc::sigaddset(&mut only, libc::SIGPIPE);
-                    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                    let zero = libc::timespec {
+                        tv_sec: 0,
+                        tv_nsec: 0,
+                    };
                     libc::sigtimedwait(&only, std::ptr::null_mut(), &zero);
                 }
                 libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());

@@ -4,7 +4,9 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result, Status};
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
+};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -14,8 +16,10 @@ use std::time::Duration;
 
 const WORKSPACE_HEADER: &str = "Comet-Workspace";
 const USER_AGENT: &str = concat!("opik-attachments-native/", env!("CARGO_PKG_VERSION"));
-/// JSON bodies at least this long are gzipped, like the Python SDK does.
-const GZIP_MIN_BYTES: usize = 256;
+/// JSON bodies at least this long are gzipped (upload-complete of about 900 parts or more). The
+/// Python SDK gzips from 256 bytes, the TypeScript SDK never: below this size the compressor's
+/// ~300 KiB of fresh state per request cost more CPU (and page faults) than the bytes it saves.
+const GZIP_MIN_BYTES: usize = 64 * 1024;
 /// How much of an error body is kept for the message.
 const ERROR_BODY_LIMIT: usize = 2048;
 
@@ -64,7 +68,9 @@ fn jitter(bound: u64) -> u64 {
     if bound == 0 {
         return 0;
     }
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let mut x = STATE.fetch_add(nanos | 1, Ordering::Relaxed) ^ nanos;
     // splitmix64 finaliser
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -116,7 +122,8 @@ impl Origin {
 
 /// Presigned S3 URLs carry their own signature (the test the Python SDK uses too).
 pub fn is_presigned(url: &str) -> bool {
-    url.contains("X-Amz-Signature=") || (url.contains("Signature=") && url.contains("AWSAccessKeyId="))
+    url.contains("X-Amz-Signature=")
+        || (url.contains("Signature=") && url.contains("AWSAccessKeyId="))
 }
 
 /// A URL fit for a message: presigned queries are credentials for storage, so the query is cut.
@@ -141,12 +148,17 @@ impl Transport {
         let mut backend = builder();
         let mut storage = builder().redirect(reqwest::redirect::Policy::none());
         if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::config(format!("cannot read CA file {}: {e}", path.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| Error::config(format!("CA file {} is not PEM: {e}", path.display())))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::config(format!("cannot read CA file {}: {e}", path.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::config(format!("CA file {} is not PEM: {e}", path.display()))
+            })?;
             if certs.is_empty() {
-                return Err(Error::config(format!("CA file {} holds no certificate", path.display())));
+                return Err(Error::config(format!(
+                    "CA file {} holds no certificate",
+                    path.display()
+                )));
             }
             for cert in certs {
                 backend = backend.add_root_certificate(cert.clone());
@@ -154,22 +166,31 @@ impl Transport {
             }
         }
         let build = |b: reqwest::ClientBuilder| {
-            b.build().map_err(|e| Error::config(format!("cannot set up HTTP: {e}")))
+            b.build()
+                .map_err(|e| Error::config(format!("cannot set up HTTP: {e}")))
         };
         let api_key = match &config.api_key {
             Some(k) => {
-                let mut v = HeaderValue::from_str(k)
-                    .map_err(|_| Error::config("the API key contains characters not allowed in an HTTP header"))?;
+                let mut v = HeaderValue::from_str(k).map_err(|_| {
+                    Error::config("the API key contains characters not allowed in an HTTP header")
+                })?;
                 v.set_sensitive(true);
                 Some(v)
             }
             None => None,
         };
-        let workspace = HeaderValue::from_str(&config.workspace)
-            .map_err(|_| Error::config("the workspace name contains characters not allowed in an HTTP header"))?;
-        let origin = reqwest::Url::parse(&config.base_url).ok().as_ref().and_then(Origin::of);
+        let workspace = HeaderValue::from_str(&config.workspace).map_err(|_| {
+            Error::config("the workspace name contains characters not allowed in an HTTP header")
+        })?;
+        let origin = reqwest::Url::parse(&config.base_url)
+            .ok()
+            .as_ref()
+            .and_then(Origin::of);
         if origin.is_none() {
-            return Err(Error::config(format!("Opik URL {:?} is not a valid URL", config.base_url)));
+            return Err(Error::config(format!(
+                "Opik URL {:?} is not a valid URL",
+                config.base_url
+            )));
         }
         Ok(Transport {
             backend: build(backend)?,
@@ -223,7 +244,12 @@ impl Transport {
     /// Sends the request that `build` makes (called again for each attempt), retrying connection
     /// errors, timeouts, 429 (honouring `Retry-After`) and 500/502/503/504. Returns the 2xx
     /// response or the mapped error of the last attempt.
-    pub async fn send(&self, step: &str, url: &str, mut build: impl FnMut() -> Result<RequestBuilder>) -> Result<Response> {
+    pub async fn send(
+        &self,
+        step: &str,
+        url: &str,
+        mut build: impl FnMut() -> Result<RequestBuilder>,
+    ) -> Result<Response> {
         let peer = self.peer_of(url);
         let mut retry = 0;
         loop {
@@ -253,21 +279,43 @@ impl Transport {
     }
 
     /// POSTs JSON (gzipped when large) to a backend endpoint and parses a JSON answer.
-    pub async fn post_json<B: Serialize, R: DeserializeOwned>(&self, step: &str, path: &str, body: &B) -> Result<R> {
+    pub async fn post_json<B: Serialize, R: DeserializeOwned>(
+        &self,
+        step: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<R> {
         let resp = self.post_json_raw(step, path, body).await?;
         read_json(step, resp).await
     }
 
     /// POSTs JSON to a backend endpoint and expects no particular body (204).
-    pub async fn post_json_no_content<B: Serialize>(&self, step: &str, path: &str, body: &B) -> Result<()> {
+    pub async fn post_json_no_content<B: Serialize>(
+        &self,
+        step: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<()> {
         self.post_json_raw(step, path, body).await.map(drop)
     }
 
-    async fn post_json_raw<B: Serialize>(&self, step: &str, path: &str, body: &B) -> Result<Response> {
-        let json = serde_json::to_vec(body).map_err(|e| Error::internal(format!("{step}: cannot encode JSON: {e}")))?;
+    async fn post_json_raw<B: Serialize>(
+        &self,
+        step: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<Response> {
+        let json = serde_json::to_vec(body)
+            .map_err(|e| Error::internal(format!("{step}: cannot encode JSON: {e}")))?;
         let (payload, gzipped) = if json.len() >= GZIP_MIN_BYTES {
-            let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 3), flate2::Compression::new(6));
-            enc.write_all(&json).and_then(|_| enc.finish()).map(|g| (g, true)).unwrap_or((json, false))
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(json.len() / 3),
+                flate2::Compression::new(6),
+            );
+            enc.write_all(&json)
+                .and_then(|_| enc.finish())
+                .map(|g| (g, true))
+                .unwrap_or((json, false))
         } else {
             (json, false)
         };
@@ -289,7 +337,11 @@ impl Transport {
 
     /// GETs a backend URL and parses the JSON answer.
     pub async fn get_json<R: DeserializeOwned>(&self, step: &str, url: &str) -> Result<R> {
-        let resp = self.send(step, url, || Ok(self.request(Method::GET, url).timeout(self.timeout))).await?;
+        let resp = self
+            .send(step, url, || {
+                Ok(self.request(Method::GET, url).timeout(self.timeout))
+            })
+            .await?;
         read_json(step, resp).await
     }
 }
@@ -301,15 +353,23 @@ fn is_retryable_status(s: StatusCode) -> bool {
 /// `Retry-After` in seconds (HTTP dates are rare from APIs and are treated as absent).
 fn retry_after(resp: &Response) -> Option<Duration> {
     let v = resp.headers().get(RETRY_AFTER)?.to_str().ok()?.trim();
-    v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
 }
 
 async fn read_json<R: DeserializeOwned>(step: &str, resp: Response) -> Result<R> {
     let url = display_url(resp.url().as_str()).to_owned();
-    let body = resp.bytes().await.map_err(|e| error_from_reqwest(step, &url, &e))?;
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| error_from_reqwest(step, &url, &e))?;
     serde_json::from_slice(&body).map_err(|e| {
         let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        Error::protocol(format!("{step}: the server's answer is not the JSON Opik specifies ({e}): {excerpt:?}"))
+        Error::protocol(format!(
+            "{step}: the server's answer is not the JSON Opik specifies ({e}): {excerpt:?}"
+        ))
     })
 }
 
@@ -323,7 +383,11 @@ pub fn error_from_reqwest(step: &str, url: &str, e: &reqwest::Error) -> Error {
         }
         source = s.source();
     }
-    let status = if e.is_timeout() { Status::Timeout } else { Status::Network };
+    let status = if e.is_timeout() {
+        Status::Timeout
+    } else {
+        Status::Network
+    };
     let mut detail = String::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
@@ -338,7 +402,10 @@ pub fn error_from_reqwest(step: &str, url: &str, e: &reqwest::Error) -> Error {
     } else {
         "connection failed"
     };
-    Error::new(status, format!("{step}: {what} ({}){detail}", display_url(url)))
+    Error::new(
+        status,
+        format!("{step}: {what} ({}){detail}", display_url(url)),
+    )
 }
 
 /// Maps a non-2xx answer to an error carrying the HTTP status and the server's own words.
@@ -364,7 +431,11 @@ pub async fn error_from_response(step: &str, url: &str, peer: Peer, resp: Respon
         Peer::Backend => "Opik",
         Peer::Storage => "storage",
     };
-    let mut message = format!("{step}: {who} answered HTTP {} ({})", code.as_u16(), display_url(url));
+    let mut message = format!(
+        "{step}: {who} answered HTTP {} ({})",
+        code.as_u16(),
+        display_url(url)
+    );
     if !detail.is_empty() {
         message.push_str(": ");
         message.push_str(&detail);
@@ -379,7 +450,14 @@ pub fn server_message(body: &[u8]) -> String {
     let text = text.trim();
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
         if let Some(errors) = v.get("errors").and_then(|e| e.as_array()) {
-            let joined: Vec<String> = errors.iter().map(|e| e.as_str().map(str::to_owned).unwrap_or_else(|| e.to_string())).collect();
+            let joined: Vec<String> = errors
+                .iter()
+                .map(|e| {
+                    e.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| e.to_string())
+                })
+                .collect();
             if !joined.is_empty() {
                 return joined.join("; ");
             }
@@ -448,7 +526,11 @@ mod tests {
     use super::*;
 
     fn transport(base: &str) -> Transport {
-        let opts = crate::config::Options { url: Some(base.into()), api_key: Some("k".into()), ..Default::default() };
+        let opts = crate::config::Options {
+            url: Some(base.into()),
+            api_key: Some("k".into()),
+            ..Default::default()
+        };
         struct NoEnv;
         impl crate::config::Environment for NoEnv {
             fn var(&self, _: &str) -> Option<String> {
@@ -464,23 +546,60 @@ mod tests {
     #[test]
     fn opik_headers_only_for_the_configured_backend() {
         let t = transport("http://127.0.0.1:8080/api");
-        assert_eq!(t.peer_of("http://127.0.0.1:8080/api/v1/private/attachment/upload?x=1"), Peer::Backend);
-        assert_eq!(t.peer_of("http://127.0.0.1:8080/s3/b/k?X-Amz-Signature=abc"), Peer::Storage);
-        assert_eq!(t.peer_of("https://bucket.s3.amazonaws.com/k?Signature=a&AWSAccessKeyId=b"), Peer::Storage);
-        assert_eq!(t.peer_of("http://localhost:8080/api/v1/x"), Peer::Storage, "another host name");
-        assert_eq!(t.peer_of("http://127.0.0.1:8081/api/v1/x"), Peer::Storage, "another port");
-        assert_eq!(t.peer_of("https://127.0.0.1:8080/api/v1/x"), Peer::Storage, "another scheme");
+        assert_eq!(
+            t.peer_of("http://127.0.0.1:8080/api/v1/private/attachment/upload?x=1"),
+            Peer::Backend
+        );
+        assert_eq!(
+            t.peer_of("http://127.0.0.1:8080/s3/b/k?X-Amz-Signature=abc"),
+            Peer::Storage
+        );
+        assert_eq!(
+            t.peer_of("https://bucket.s3.amazonaws.com/k?Signature=a&AWSAccessKeyId=b"),
+            Peer::Storage
+        );
+        assert_eq!(
+            t.peer_of("http://localhost:8080/api/v1/x"),
+            Peer::Storage,
+            "another host name"
+        );
+        assert_eq!(
+            t.peer_of("http://127.0.0.1:8081/api/v1/x"),
+            Peer::Storage,
+            "another port"
+        );
+        assert_eq!(
+            t.peer_of("https://127.0.0.1:8080/api/v1/x"),
+            Peer::Storage,
+            "another scheme"
+        );
         let https = transport("https://www.comet.com/opik/api/");
-        assert_eq!(https.peer_of("https://www.comet.com:443/opik/api/v1/x"), Peer::Backend, "default port");
+        assert_eq!(
+            https.peer_of("https://www.comet.com:443/opik/api/v1/x"),
+            Peer::Backend,
+            "default port"
+        );
     }
 
     #[test]
     fn presigned_requests_carry_no_opik_header() {
         let t = transport("http://127.0.0.1:8080/");
-        let req = t.request(Method::PUT, "http://127.0.0.1:8080/s3/b/k?X-Amz-Signature=abc").build().unwrap();
+        let req = t
+            .request(
+                Method::PUT,
+                "http://127.0.0.1:8080/s3/b/k?X-Amz-Signature=abc",
+            )
+            .build()
+            .unwrap();
         assert!(req.headers().get(AUTHORIZATION).is_none());
         assert!(req.headers().get(WORKSPACE_HEADER).is_none());
-        let req = t.request(Method::PUT, "http://127.0.0.1:8080/v1/private/attachment/upload?a=b").build().unwrap();
+        let req = t
+            .request(
+                Method::PUT,
+                "http://127.0.0.1:8080/v1/private/attachment/upload?a=b",
+            )
+            .build()
+            .unwrap();
         assert_eq!(req.headers().get(AUTHORIZATION).unwrap(), "k");
         assert_eq!(req.headers().get(WORKSPACE_HEADER).unwrap(), "default");
     }
@@ -490,8 +609,14 @@ mod tests {
         let p = RetryPolicy::default();
         for retry in 0..20 {
             let d = p.backoff(retry);
-            let full = p.base_delay.saturating_mul(1 << retry.min(16)).min(p.max_delay);
-            assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?} vs {full:?}");
+            let full = p
+                .base_delay
+                .saturating_mul(1 << retry.min(16))
+                .min(p.max_delay);
+            assert!(
+                d >= full / 2 && d <= full,
+                "retry {retry}: {d:?} vs {full:?}"
+            );
         }
     }
 
@@ -513,6 +638,9 @@ mod tests {
 
     #[test]
     fn urls_in_messages_lose_their_query() {
-        assert_eq!(display_url("http://s3/b/k?X-Amz-Signature=secret"), "http://s3/b/k");
+        assert_eq!(
+            display_url("http://s3/b/k?X-Amz-Signature=secret"),
+            "http://s3/b/k"
+        );
     }
 }

@@ -20,6 +20,8 @@ pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 pub const MAX_PARTS: u64 = 10_000;
 /// A storage 403 on a part (expired URL) restarts the upload with fresh URLs this many times.
 pub const MAX_RESTARTS: u32 = 2;
+/// File bodies up to this size are read in one go on the I/O thread instead of streamed.
+const INLINE_READ_MAX: usize = 64 * 1024;
 /// Reads in flight per streamed body (so memory per body is about READ_CHUNK × READ_AHEAD).
 const READ_AHEAD: usize = 2;
 
@@ -344,6 +346,20 @@ fn body_for_counted(
         Source::File(path) => {
             let file = std::fs::File::open(path)
                 .map_err(|e| Error::io(format!("cannot open {}", path.display()), &e))?;
+            if len <= INLINE_READ_MAX as u64 {
+                // A small body is read right here: a few microseconds from the page cache, less
+                // than handing the read to the blocking pool and back.
+                let chunk = read_at(&file, offset, len as usize)
+                    .map_err(|e| Error::io(format!("cannot read {}", path.display()), &e))?;
+                if chunk.len() as u64 != len {
+                    return Err(Error::new(
+                        Status::Io,
+                        format!("{} shrank while it was being uploaded", path.display()),
+                    ));
+                }
+                count(chunk.len());
+                return Ok(reqwest::Body::from(chunk));
+            }
             let file = Arc::new(file);
             let path = Arc::new(path.clone());
             let offsets = (offset..offset + len).step_by(READ_CHUNK);

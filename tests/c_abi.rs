@@ -36,12 +36,23 @@ fn build_shared_library() {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--lib", "-p", "opik-attachments", "--manifest-path"]).arg(repo().join("Cargo.toml"));
+        cmd.args([
+            "build",
+            "--lib",
+            "-p",
+            "opik-attachments",
+            "--manifest-path",
+        ])
+        .arg(repo().join("Cargo.toml"));
         if lib_dir().file_name().is_some_and(|p| p == "release") {
             cmd.arg("--release");
         }
         let out = cmd.output().expect("cargo");
-        assert!(out.status.success(), "building the shared library:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "building the shared library:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     });
 }
 
@@ -61,26 +72,44 @@ fn compile(name: &str, build: Build) -> PathBuf {
     let src = repo().join("tests/c").join(format!("{name}.c"));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let mut cmd = Command::new(cc);
-    cmd.args(["-std=c11", "-g", "-O1", "-Wall", "-Wextra", "-Werror", "-pedantic"])
-        .arg(format!("-I{}", repo().join("include").display()))
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .arg(format!("-L{}", lib_dir().display()))
-        .arg("-lopik_attachments")
-        .arg(format!("-Wl,-rpath,{}", lib_dir().display()))
-        .arg("-lpthread");
+    cmd.args([
+        "-std=c11",
+        "-g",
+        "-O1",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pedantic",
+    ])
+    .arg(format!("-I{}", repo().join("include").display()))
+    .arg(&src)
+    .arg("-o")
+    .arg(&exe)
+    .arg(format!("-L{}", lib_dir().display()))
+    .arg("-lopik_attachments")
+    .arg(format!("-Wl,-rpath,{}", lib_dir().display()))
+    .arg("-lpthread");
     match build {
         Build::Plain => {}
         Build::Asan => {
-            cmd.args(["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]);
+            cmd.args([
+                "-fsanitize=address,undefined",
+                "-fno-omit-frame-pointer",
+                "-fno-sanitize-recover=all",
+            ]);
         }
         Build::Tsan => {
             cmd.args(["-fsanitize=thread", "-fno-omit-frame-pointer"]);
         }
     }
-    let out = cmd.output().expect("a C compiler (cc) is needed for the C ABI tests");
-    assert!(out.status.success(), "compiling {name}:\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .output()
+        .expect("a C compiler (cc) is needed for the C ABI tests");
+    assert!(
+        out.status.success(),
+        "compiling {name}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     exe
 }
 
@@ -93,7 +122,12 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(server: Option<&'a TestServer>) -> Self {
-        Run { server, env: Vec::new(), args: Vec::new(), valgrind: false }
+        Run {
+            server,
+            env: Vec::new(),
+            args: Vec::new(),
+            valgrind: false,
+        }
     }
     fn arg(mut self, a: impl Into<String>) -> Self {
         self.args.push(a.into());
@@ -110,7 +144,13 @@ impl<'a> Run<'a> {
         std::fs::create_dir_all(&home).unwrap();
         let mut cmd = if self.valgrind {
             let mut c = Command::new("valgrind");
-            c.args(["--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite", "--quiet"]).arg(exe);
+            c.args([
+                "--error-exitcode=99",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite",
+                "--quiet",
+            ])
+            .arg(exe);
             c
         } else {
             Command::new(exe)
@@ -120,12 +160,25 @@ impl<'a> Run<'a> {
             .env_remove("OPIK_PROJECT_NAME")
             .env_remove("OPIK_WORKSPACE")
             .env("HOME", &home)
-            .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=98")
+            .env(
+                "ASAN_OPTIONS",
+                "detect_leaks=1:abort_on_error=0:exitcode=98",
+            )
             .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-            .env("TSAN_OPTIONS", format!("halt_on_error=1:exitcode=97:suppressions={}", repo().join("tests/c/tsan.supp").display()));
+            .env(
+                "TSAN_OPTIONS",
+                format!(
+                    "halt_on_error=1:exitcode=97:suppressions={}",
+                    repo().join("tests/c/tsan.supp").display()
+                ),
+            );
         match self.server {
-            Some(s) => cmd.env("OPIK_URL_OVERRIDE", s.base_url()).env("OPIK_API_KEY", API_KEY),
-            None => cmd.env_remove("OPIK_URL_OVERRIDE").env_remove("OPIK_API_KEY"),
+            Some(s) => cmd
+                .env("OPIK_URL_OVERRIDE", s.base_url())
+                .env("OPIK_API_KEY", API_KEY),
+            None => cmd
+                .env_remove("OPIK_URL_OVERRIDE")
+                .env_remove("OPIK_API_KEY"),
         };
         for (k, v) in &self.env {
             cmd.env(k, v);
@@ -135,9 +188,17 @@ impl<'a> Run<'a> {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         print!("{stdout}");
         eprint!("{stderr}");
-        assert!(out.status.success(), "{} {:?} failed ({}):\n{stdout}\n{stderr}", exe.display(), self.args, out.status);
         assert!(
-            !stderr.contains("ERROR: AddressSanitizer") && !stderr.contains("runtime error:") && !stderr.contains("WARNING: ThreadSanitizer"),
+            out.status.success(),
+            "{} {:?} failed ({}):\n{stdout}\n{stderr}",
+            exe.display(),
+            self.args,
+            out.status
+        );
+        assert!(
+            !stderr.contains("ERROR: AddressSanitizer")
+                && !stderr.contains("runtime error:")
+                && !stderr.contains("WARNING: ThreadSanitizer"),
             "sanitizer report"
         );
         stdout
@@ -145,11 +206,19 @@ impl<'a> Run<'a> {
 }
 
 fn server(mode: StorageMode) -> TestServer {
-    TestServer::start(Config { mode, api_key: Some(API_KEY.into()), ..Config::default() })
+    TestServer::start(Config {
+        mode,
+        api_key: Some(API_KEY.into()),
+        ..Config::default()
+    })
 }
 
 fn has(tool: &str) -> bool {
-    Command::new(tool).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 #[test]
@@ -161,7 +230,10 @@ fn contract_without_a_server() {
 #[test]
 fn contract_under_valgrind() {
     if !has("valgrind") {
-        assert!(std::env::var_os("CI").is_none(), "valgrind is required in CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "valgrind is required in CI"
+        );
         eprintln!("valgrind not installed: skipped here (CI installs it)");
         return;
     }
@@ -173,19 +245,43 @@ fn contract_under_valgrind() {
 fn roundtrip(mode: StorageMode, build: Build) {
     let s = server(mode);
     let name = format!("{mode:?}").to_lowercase();
-    Run::new(Some(&s)).env("OPIK_TEST_MODE", format!("roundtrip-{name}-{build:?}").to_lowercase()).run(&compile("test_roundtrip", build));
+    Run::new(Some(&s))
+        .env(
+            "OPIK_TEST_MODE",
+            format!("roundtrip-{name}-{build:?}").to_lowercase(),
+        )
+        .run(&compile("test_roundtrip", build));
     // What the server stored and how the client talked to it.
     let requests = s.requests();
-    for r in requests.iter().filter(|r| r.target == "part" || r.target == "storage_get") {
-        assert!(!r.headers.contains_key("authorization"), "Opik key sent to storage: {r:?}");
-        assert!(!r.headers.contains_key("comet-workspace"), "workspace sent to storage: {r:?}");
+    for r in requests
+        .iter()
+        .filter(|r| r.target == "part" || r.target == "storage_get")
+    {
+        assert!(
+            !r.headers.contains_key("authorization"),
+            "Opik key sent to storage: {r:?}"
+        );
+        assert!(
+            !r.headers.contains_key("comet-workspace"),
+            "workspace sent to storage: {r:?}"
+        );
     }
     for r in requests.iter().filter(|r| r.target == "part") {
-        assert!(r.headers.contains_key("content-length"), "part PUT without Content-Length: {r:?}");
+        assert!(
+            r.headers.contains_key("content-length"),
+            "part PUT without Content-Length: {r:?}"
+        );
     }
-    for r in requests.iter().filter(|r| r.target == "rest" || r.target == "direct_upload" || r.target == "download") {
+    for r in requests
+        .iter()
+        .filter(|r| r.target == "rest" || r.target == "direct_upload" || r.target == "download")
+    {
         if r.status != 401 {
-            assert_eq!(r.headers.get("authorization").map(String::as_str), Some(API_KEY), "{r:?}");
+            assert_eq!(
+                r.headers.get("authorization").map(String::as_str),
+                Some(API_KEY),
+                "{r:?}"
+            );
         }
     }
     let parts = requests.iter().filter(|r| r.target == "part").count();
@@ -222,22 +318,36 @@ fn scenario(mode: StorageMode, name: &str, faults: Vec<FaultRule>) -> (TestServe
         s.add_fault(f);
     }
     let id = "0193a7c2-5b1e-7d4f-8a2b-3c4d5e6f7a8b".to_string();
-    Run::new(Some(&s)).arg(name).env("OPIK_TEST_ENTITY_ID", id.clone()).run(&compile("test_faults", Build::Asan));
+    Run::new(Some(&s))
+        .arg(name)
+        .env("OPIK_TEST_ENTITY_ID", id.clone())
+        .run(&compile("test_faults", Build::Asan));
     (s, id)
 }
 
 const EXPIRED: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
 
 fn count(s: &TestServer, path_part: &str) -> usize {
-    s.requests().iter().filter(|r| r.path.contains(path_part)).count()
+    s.requests()
+        .iter()
+        .filter(|r| r.path.contains(path_part))
+        .count()
 }
 
 fn rule(target: Option<&str>, path: Option<&str>) -> FaultRule {
-    FaultRule { target: target.map(Into::into), path_contains: path.map(Into::into), times: 1, ..FaultRule::default() }
+    FaultRule {
+        target: target.map(Into::into),
+        path_contains: path.map(Into::into),
+        times: 1,
+        ..FaultRule::default()
+    }
 }
 
 fn stored_size(s: &TestServer, name: &str) -> Option<u64> {
-    s.attachments().iter().find(|a| a.file_name == name).map(|a| a.file_size)
+    s.attachments()
+        .iter()
+        .find(|a| a.file_name == name)
+        .map(|a| a.file_size)
 }
 
 #[test]
@@ -246,15 +356,43 @@ fn retries_recover_from_transient_faults_direct() {
         StorageMode::Direct,
         "recovers",
         vec![
-            FaultRule { status: Some(503), retry_after: Some("1".into()), ..rule(None, Some("upload-start")) },
-            FaultRule { drop_connection: true, drop_after_bytes: Some(1_000_000), ..rule(Some("direct_upload"), None) },
-            FaultRule { status: Some(502), ..rule(Some("direct_upload"), None) },
-            FaultRule { status: Some(503), ..rule(Some("download"), None) },
+            FaultRule {
+                status: Some(503),
+                retry_after: Some("1".into()),
+                ..rule(None, Some("upload-start"))
+            },
+            FaultRule {
+                drop_connection: true,
+                drop_after_bytes: Some(1_000_000),
+                ..rule(Some("direct_upload"), None)
+            },
+            FaultRule {
+                status: Some(502),
+                ..rule(Some("direct_upload"), None)
+            },
+            FaultRule {
+                status: Some(503),
+                ..rule(Some("download"), None)
+            },
         ],
     );
     assert_eq!(count(&s, "upload-start"), 2, "the 503 was retried");
-    assert_eq!(s.requests().iter().filter(|r| r.target == "download").count(), 2, "the download's 503 was retried");
-    assert_eq!(s.requests().iter().filter(|r| r.target == "direct_upload").count(), 3, "dropped, 502, then stored");
+    assert_eq!(
+        s.requests()
+            .iter()
+            .filter(|r| r.target == "download")
+            .count(),
+        2,
+        "the download's 503 was retried"
+    );
+    assert_eq!(
+        s.requests()
+            .iter()
+            .filter(|r| r.target == "direct_upload")
+            .count(),
+        3,
+        "dropped, 502, then stored"
+    );
     assert_eq!(stored_size(&s, "fault.bin"), Some(12_000_000));
 }
 
@@ -264,42 +402,100 @@ fn retries_and_expired_urls_recover_s3() {
         StorageMode::S3,
         "recovers",
         vec![
-            FaultRule { expire_urls: true, ..rule(None, Some("upload-start")) },
-            FaultRule { status: Some(503), ..rule(Some("part"), None) },
-            FaultRule { drop_connection: true, drop_after_bytes: Some(100_000), ..rule(Some("part"), None) },
-            FaultRule { status: Some(403), body: Some(EXPIRED.into()), ..rule(Some("storage_get"), None) },
+            FaultRule {
+                expire_urls: true,
+                ..rule(None, Some("upload-start"))
+            },
+            FaultRule {
+                status: Some(503),
+                ..rule(Some("part"), None)
+            },
+            FaultRule {
+                drop_connection: true,
+                drop_after_bytes: Some(100_000),
+                ..rule(Some("part"), None)
+            },
+            FaultRule {
+                status: Some(403),
+                body: Some(EXPIRED.into()),
+                ..rule(Some("storage_get"), None)
+            },
         ],
     );
-    let lists = s.requests().iter().filter(|r| r.path.contains("attachment/list")).count();
-    assert_eq!(lists, 2, "the expired download link was replaced by listing again");
-    assert_eq!(count(&s, "upload-start"), 2, "the expired URLs were replaced by a second upload-start");
+    let lists = s
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("attachment/list"))
+        .count();
+    assert_eq!(
+        lists, 2,
+        "the expired download link was replaced by listing again"
+    );
+    assert_eq!(
+        count(&s, "upload-start"),
+        2,
+        "the expired URLs were replaced by a second upload-start"
+    );
     assert_eq!(count(&s, "upload-complete"), 1);
     assert_eq!(stored_size(&s, "fault.bin"), Some(12_000_000));
 }
 
 #[test]
 fn persistent_server_error_is_reported_after_retries() {
-    let (s, _) = scenario(StorageMode::Direct, "persistent_500", vec![FaultRule { status: Some(500), times: 0, ..rule(None, Some("upload-start")) }]);
+    let (s, _) = scenario(
+        StorageMode::Direct,
+        "persistent_500",
+        vec![FaultRule {
+            status: Some(500),
+            times: 0,
+            ..rule(None, Some("upload-start"))
+        }],
+    );
     assert_eq!(count(&s, "upload-start"), 5, "five attempts in all");
 }
 
 #[test]
 fn client_errors_are_not_retried() {
-    let (s, _) = scenario(StorageMode::Direct, "too_large", vec![FaultRule { status: Some(413), times: 0, ..rule(None, Some("upload-start")) }]);
+    let (s, _) = scenario(
+        StorageMode::Direct,
+        "too_large",
+        vec![FaultRule {
+            status: Some(413),
+            times: 0,
+            ..rule(None, Some("upload-start"))
+        }],
+    );
     assert_eq!(count(&s, "upload-start"), 1);
     let body = format!("{{\"errors\":[\"bad request from key {API_KEY}\"]}}");
     let (s, _) = scenario(
         StorageMode::Direct,
         "bad_request_echoing_key",
-        vec![FaultRule { status: Some(400), body: Some(body), times: 0, ..rule(None, Some("upload-start")) }],
+        vec![FaultRule {
+            status: Some(400),
+            body: Some(body),
+            times: 0,
+            ..rule(None, Some("upload-start"))
+        }],
     );
     assert_eq!(count(&s, "upload-start"), 1);
 }
 
 #[test]
 fn storage_refusing_every_part_is_reported() {
-    let (s, _) = scenario(StorageMode::S3, "storage_forbidden", vec![FaultRule { status: Some(403), times: 0, ..rule(Some("part"), None) }]);
-    assert_eq!(count(&s, "upload-start"), 3, "one start and two restarts with fresh URLs");
+    let (s, _) = scenario(
+        StorageMode::S3,
+        "storage_forbidden",
+        vec![FaultRule {
+            status: Some(403),
+            times: 0,
+            ..rule(Some("part"), None)
+        }],
+    );
+    assert_eq!(
+        count(&s, "upload-start"),
+        3,
+        "one start and two restarts with fresh URLs"
+    );
     assert_eq!(count(&s, "upload-complete"), 0);
 }
 
@@ -309,27 +505,69 @@ fn storage_signature_refusal_is_reported_without_restarts() {
     let (s, _) = scenario(
         StorageMode::S3,
         "storage_forbidden",
-        vec![FaultRule { status: Some(403), body: Some(body.into()), times: 0, ..rule(Some("part"), None) }],
+        vec![FaultRule {
+            status: Some(403),
+            body: Some(body.into()),
+            times: 0,
+            ..rule(Some("part"), None)
+        }],
     );
-    assert_eq!(count(&s, "upload-start"), 1, "new URLs cannot fix a bad signature");
+    assert_eq!(
+        count(&s, "upload-start"),
+        1,
+        "new URLs cannot fix a bad signature"
+    );
 }
 
 #[test]
 fn malformed_answers_are_protocol_errors() {
-    for body in ["<html>proxy error</html>", "{\"upload_id\": \"x\", \"pre_sign_urls\": []}", "{\"upload_id\": 5}"] {
-        scenario(StorageMode::Direct, "protocol", vec![FaultRule { status: Some(200), body: Some(body.into()), times: 0, ..rule(None, Some("upload-start")) }]);
+    for body in [
+        "<html>proxy error</html>",
+        "{\"upload_id\": \"x\", \"pre_sign_urls\": []}",
+        "{\"upload_id\": 5}",
+    ] {
+        scenario(
+            StorageMode::Direct,
+            "protocol",
+            vec![FaultRule {
+                status: Some(200),
+                body: Some(body.into()),
+                times: 0,
+                ..rule(None, Some("upload-start"))
+            }],
+        );
     }
 }
 
 #[test]
 fn slow_server_times_out() {
-    scenario(StorageMode::Direct, "timeout", vec![FaultRule { delay_ms: 2000, times: 0, ..rule(None, Some("upload-start")) }]);
+    scenario(
+        StorageMode::Direct,
+        "timeout",
+        vec![FaultRule {
+            delay_ms: 2000,
+            times: 0,
+            ..rule(None, Some("upload-start"))
+        }],
+    );
 }
 
 #[test]
 fn interrupted_download_leaves_no_file() {
-    for (mode, target) in [(StorageMode::Direct, "download"), (StorageMode::S3, "storage_get")] {
-        scenario(mode, "download_interrupted", vec![FaultRule { drop_connection: true, drop_after_bytes: Some(1_000_000), times: 0, ..rule(Some(target), None) }]);
+    for (mode, target) in [
+        (StorageMode::Direct, "download"),
+        (StorageMode::S3, "storage_get"),
+    ] {
+        scenario(
+            mode,
+            "download_interrupted",
+            vec![FaultRule {
+                drop_connection: true,
+                drop_after_bytes: Some(1_000_000),
+                times: 0,
+                ..rule(Some(target), None)
+            }],
+        );
     }
 }
 
@@ -338,33 +576,56 @@ fn large_upload_and_download_in_bounded_memory() {
     let mib = std::env::var("OPIK_LARGE_TEST_MIB").unwrap_or_else(|_| "200".into());
     for mode in [StorageMode::Direct, StorageMode::S3] {
         let s = server(mode);
-        let out = Run::new(Some(&s)).arg(mib.clone()).run(&compile("test_large", Build::Plain));
+        let out = Run::new(Some(&s))
+            .arg(mib.clone())
+            .run(&compile("test_large", Build::Plain));
         assert!(out.contains("test_large: "), "{out}");
         let stored = s.attachments();
         let mib: u64 = mib.parse().unwrap();
-        assert_eq!(stored.iter().find(|a| a.file_name == "large.bin").map(|a| a.file_size), Some(mib << 20));
+        assert_eq!(
+            stored
+                .iter()
+                .find(|a| a.file_name == "large.bin")
+                .map(|a| a.file_size),
+            Some(mib << 20)
+        );
     }
 }
 
 // ---- background uploads (opik_upload_async, operations, flush, shutdown) ----
 
-fn background(mode: StorageMode, scenario: &str, build: Build, faults: Vec<FaultRule>) -> TestServer {
+fn background(
+    mode: StorageMode,
+    scenario: &str,
+    build: Build,
+    faults: Vec<FaultRule>,
+) -> TestServer {
     let s = server(mode);
     for f in faults {
         s.add_fault(f);
     }
-    Run::new(Some(&s)).arg(scenario).run(&compile("test_background", build));
+    Run::new(Some(&s))
+        .arg(scenario)
+        .run(&compile("test_background", build));
     s
 }
 
 fn slow_starts(ms: u64) -> Vec<FaultRule> {
-    vec![FaultRule { delay_ms: ms, times: 0, ..rule(None, Some("upload-start")) }]
+    vec![FaultRule {
+        delay_ms: ms,
+        times: 0,
+        ..rule(None, Some("upload-start"))
+    }]
 }
 
 #[test]
 fn background_thousands_from_several_threads() {
     let s = background(StorageMode::Direct, "many", Build::Plain, vec![]);
-    assert_eq!(s.attachments().len(), 3000, "every accepted upload arrived exactly once");
+    assert_eq!(
+        s.attachments().len(),
+        3000,
+        "every accepted upload arrived exactly once"
+    );
 }
 
 #[test]
@@ -375,15 +636,33 @@ fn background_thousands_under_tsan() {
 #[test]
 fn background_server_errors_complete_once() {
     for build in [Build::Asan, Build::Tsan] {
-        background(StorageMode::Direct, "server_errors", build, vec![FaultRule { status: Some(400), times: 0, ..rule(None, Some("upload-start")) }]);
+        background(
+            StorageMode::Direct,
+            "server_errors",
+            build,
+            vec![FaultRule {
+                status: Some(400),
+                times: 0,
+                ..rule(None, Some("upload-start"))
+            }],
+        );
     }
 }
 
 #[test]
 fn background_cancel_and_detach() {
     for build in [Build::Asan, Build::Tsan] {
-        let s = background(StorageMode::Direct, "cancel_detach", build, slow_starts(700));
-        assert_eq!(s.attachments().len(), 1, "the cancelled upload never arrived; the two others share one name");
+        let s = background(
+            StorageMode::Direct,
+            "cancel_detach",
+            build,
+            slow_starts(700),
+        );
+        assert_eq!(
+            s.attachments().len(),
+            1,
+            "the cancelled upload never arrived; the two others share one name"
+        );
     }
 }
 
@@ -410,7 +689,16 @@ fn background_backpressure_and_flush_timeout() {
 
 #[test]
 fn background_progress() {
-    background(StorageMode::S3, "progress", Build::Asan, vec![FaultRule { delay_ms: 300, times: 0, ..rule(Some("part"), None) }]);
+    background(
+        StorageMode::S3,
+        "progress",
+        Build::Asan,
+        vec![FaultRule {
+            delay_ms: 300,
+            times: 0,
+            ..rule(Some("part"), None)
+        }],
+    );
 }
 
 #[test]
@@ -434,14 +722,20 @@ fn xorshift_fill(len: usize, mut state: u64) -> Vec<u8> {
 
 fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What `test_outbox enqueue` queues: name → SHA-256 of the content.
 fn outbox_expected(big: usize, small: usize) -> std::collections::BTreeMap<String, String> {
     let mut m = std::collections::BTreeMap::new();
     for i in 0..big {
-        m.insert(format!("big-{i}.bin"), sha256_hex(&xorshift_fill(12_000_000, 1000 + i as u64)));
+        m.insert(
+            format!("big-{i}.bin"),
+            sha256_hex(&xorshift_fill(12_000_000, 1000 + i as u64)),
+        );
     }
     for i in 0..small {
         let name = format!("small-{i:02}.txt");
@@ -452,9 +746,19 @@ fn outbox_expected(big: usize, small: usize) -> std::collections::BTreeMap<Strin
 
 fn assert_arrived_once(s: &TestServer, expected: &std::collections::BTreeMap<String, String>) {
     let rows = s.attachments();
-    assert_eq!(rows.len(), expected.len(), "one row per attachment: {:?}", rows.iter().map(|r| &r.file_name).collect::<Vec<_>>());
+    assert_eq!(
+        rows.len(),
+        expected.len(),
+        "one row per attachment: {:?}",
+        rows.iter().map(|r| &r.file_name).collect::<Vec<_>>()
+    );
     for row in rows {
-        assert_eq!(Some(&row.sha256.clone().unwrap_or_default()), expected.get(&row.file_name), "{} is not byte-identical", row.file_name);
+        assert_eq!(
+            Some(&row.sha256.clone().unwrap_or_default()),
+            expected.get(&row.file_name),
+            "{} is not byte-identical",
+            row.file_name
+        );
     }
 }
 
@@ -478,7 +782,10 @@ fn wait_for_line(child: &mut std::process::Child, needle: &str) -> String {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "the program ended before printing {needle}");
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the program ended before printing {needle}"
+        );
         print!("{line}");
         if line.contains(needle) {
             // Keep reading, so the program never writes into a closed pipe.
@@ -496,11 +803,17 @@ fn wait_for_line(child: &mut std::process::Child, needle: &str) -> String {
 fn outbox_survives_sigkill_mid_upload() {
     let s = server(StorageMode::S3);
     // Slow parts, so the kill lands while multi-part uploads are in flight.
-    s.add_fault(FaultRule { delay_ms: 1500, times: 0, ..rule(Some("part"), None) });
+    s.add_fault(FaultRule {
+        delay_ms: 1500,
+        times: 0,
+        ..rule(Some("part"), None)
+    });
     let dir = std::env::temp_dir().join(format!("opik-outbox-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let exe = compile("test_outbox", Build::Asan);
-    let mut child = outbox_command(&exe, &s.base_url(), "enqueue", &dir).spawn().unwrap();
+    let mut child = outbox_command(&exe, &s.base_url(), "enqueue", &dir)
+        .spawn()
+        .unwrap();
     let line = wait_for_line(&mut child, "ENQUEUED");
     assert!(line.contains(" 0 failed"), "{line}");
     std::thread::sleep(std::time::Duration::from_millis(700));
@@ -508,10 +821,15 @@ fn outbox_survives_sigkill_mid_upload() {
     child.wait().unwrap();
     let parts_before = s.requests().iter().filter(|r| r.target == "part").count();
     assert!(parts_before > 0, "the kill must land mid-upload");
-    assert!(s.attachments().len() < 23, "not everything had arrived before the kill");
+    assert!(
+        s.attachments().len() < 23,
+        "not everything had arrived before the kill"
+    );
 
     s.clear_faults();
-    let out = outbox_command(&exe, &s.base_url(), "resume", &dir).output().unwrap();
+    let out = outbox_command(&exe, &s.base_url(), "resume", &dir)
+        .output()
+        .unwrap();
     print!("{}", String::from_utf8_lossy(&out.stdout));
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "resume failed");
@@ -521,15 +839,26 @@ fn outbox_survives_sigkill_mid_upload() {
 
 #[test]
 fn outbox_waits_for_a_server_that_is_down() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = std::env::temp_dir().join(format!("opik-outbox-down-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let exe = compile("test_outbox", Build::Asan);
     let base = format!("http://127.0.0.1:{port}/");
-    let mut child = outbox_command(&exe, &base, "down_up", &dir).spawn().unwrap();
+    let mut child = outbox_command(&exe, &base, "down_up", &dir)
+        .spawn()
+        .unwrap();
     wait_for_line(&mut child, "ENQUEUED");
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    let s = TestServer::start(Config { mode: StorageMode::S3, api_key: Some(API_KEY.into()), port, ..Config::default() });
+    let s = TestServer::start(Config {
+        mode: StorageMode::S3,
+        api_key: Some(API_KEY.into()),
+        port,
+        ..Config::default()
+    });
     let status = child.wait().unwrap();
     assert!(status.success(), "down_up failed: {status}");
     assert_arrived_once(&s, &outbox_expected(1, 5));

@@ -8,8 +8,14 @@ fn read(rel: &str) -> String {
 
 fn macro_value(header: &str, name: &str) -> u32 {
     let prefix = format!("#define {name} ");
-    let line = header.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{name} missing"));
-    line[prefix.len()..].trim().parse().unwrap_or_else(|_| panic!("{name} is not a number: {line}"))
+    let line = header
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("{name} missing"));
+    line[prefix.len()..]
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not a number: {line}"))
 }
 
 #[test]
@@ -25,7 +31,8 @@ fn version_macros_equal_cargo_toml() {
     assert_eq!(macro_value(&header, "OPIK_VERSION_MAJOR"), parts[0]);
     assert_eq!(macro_value(&header, "OPIK_VERSION_MINOR"), parts[1]);
     assert_eq!(macro_value(&header, "OPIK_VERSION_PATCH"), parts[2]);
-    let runtime = unsafe { std::ffi::CStr::from_ptr(opik_attachments::ffi::status::opik_version()) };
+    let runtime =
+        unsafe { std::ffi::CStr::from_ptr(opik_attachments::ffi::status::opik_version()) };
     assert_eq!(runtime.to_str().unwrap(), version);
 }
 
@@ -35,17 +42,31 @@ fn every_declaration_has_a_doc_comment() {
     let lines: Vec<&str> = header.lines().collect();
     let mut undocumented = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let declares = line.starts_with("OPIK_API") || line.starts_with("typedef") || (line.starts_with("#define OPIK_") && !line.starts_with("#define OPIK_VERSION") && !line.starts_with("#define OPIK_API") && !line.starts_with("#define OPIK_ATTACHMENTS_H"));
+        let declares = line.starts_with("OPIK_API")
+            || line.starts_with("typedef")
+            || (line.starts_with("#define OPIK_")
+                && !line.starts_with("#define OPIK_VERSION")
+                && !line.starts_with("#define OPIK_API")
+                && !line.starts_with("#define OPIK_ATTACHMENTS_H"));
         if !declares {
             continue;
         }
         // The comment is on the lines right above (a multi-line declaration starts at OPIK_API).
-        let above = lines[..i].iter().rev().find(|l| !l.trim().is_empty()).copied().unwrap_or("");
+        let above = lines[..i]
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .copied()
+            .unwrap_or("");
         if !above.trim_start().starts_with("//") {
             undocumented.push(line.to_string());
         }
     }
-    assert!(undocumented.is_empty(), "declarations without documentation:\n{}", undocumented.join("\n"));
+    assert!(
+        undocumented.is_empty(),
+        "declarations without documentation:\n{}",
+        undocumented.join("\n")
+    );
 }
 
 #[test]

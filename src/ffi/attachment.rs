@@ -1,6 +1,8 @@
 //! `opik_attachment`: what to upload.
 
-use super::boundary::{bytes_arg, c_string, call, call_infallible, free_handle, opt_str_arg, str_arg, Out};
+use super::boundary::{
+    bytes_arg, c_string, call, call_infallible, free_handle, opt_str_arg, str_arg, Out,
+};
 use super::error::opik_error;
 use super::status::opik_status;
 use crate::attachment::Attachment;
@@ -17,7 +19,11 @@ pub struct opik_attachment {
 
 impl From<Attachment> for opik_attachment {
     fn from(inner: Attachment) -> Self {
-        opik_attachment { file_name: c_string(inner.file_name()), content_type: c_string(inner.content_type()), inner }
+        opik_attachment {
+            file_name: c_string(inner.file_name()),
+            content_type: c_string(inner.content_type()),
+            inner,
+        }
     }
 }
 
@@ -26,10 +32,22 @@ impl From<Attachment> for opik_attachment {
 /// path's base name; `content_type` (may be NULL) is inferred from the name's extension, then the
 /// file's first bytes, then `application/octet-stream`. Missing or unreadable file: `OPIK_ERR_IO`.
 #[no_mangle]
-pub extern "C" fn opik_attachment_from_file(path: *const c_char, file_name: *const c_char, content_type: *const c_char, out: *mut *mut opik_attachment, err: *mut *mut opik_error) -> opik_status {
+pub extern "C" fn opik_attachment_from_file(
+    path: *const c_char,
+    file_name: *const c_char,
+    content_type: *const c_char,
+    out: *mut *mut opik_attachment,
+    err: *mut *mut opik_error,
+) -> opik_status {
     call("opik_attachment_from_file", err, || {
         let out = unsafe { Out::new(out, "out") }?;
-        let (path, name, ctype) = unsafe { (str_arg(path, "path")?, opt_str_arg(file_name, "file_name")?, opt_str_arg(content_type, "content_type")?) };
+        let (path, name, ctype) = unsafe {
+            (
+                str_arg(path, "path")?,
+                opt_str_arg(file_name, "file_name")?,
+                opt_str_arg(content_type, "content_type")?,
+            )
+        };
         out.set(Attachment::from_file(path, name, ctype)?.into());
         Ok(())
     })
@@ -38,10 +56,23 @@ pub extern "C" fn opik_attachment_from_file(path: *const c_char, file_name: *con
 /// An attachment from `len` bytes at `data` (copied; `data` may be NULL when `len` is 0).
 /// `file_name` is required; `content_type` may be NULL (inferred as for files).
 #[no_mangle]
-pub extern "C" fn opik_attachment_from_bytes(data: *const u8, len: usize, file_name: *const c_char, content_type: *const c_char, out: *mut *mut opik_attachment, err: *mut *mut opik_error) -> opik_status {
+pub extern "C" fn opik_attachment_from_bytes(
+    data: *const u8,
+    len: usize,
+    file_name: *const c_char,
+    content_type: *const c_char,
+    out: *mut *mut opik_attachment,
+    err: *mut *mut opik_error,
+) -> opik_status {
     call("opik_attachment_from_bytes", err, || {
         let out = unsafe { Out::new(out, "out") }?;
-        let (data, name, ctype) = unsafe { (bytes_arg(data, len, "data")?, str_arg(file_name, "file_name")?, opt_str_arg(content_type, "content_type")?) };
+        let (data, name, ctype) = unsafe {
+            (
+                bytes_arg(data, len, "data")?,
+                str_arg(file_name, "file_name")?,
+                opt_str_arg(content_type, "content_type")?,
+            )
+        };
         out.set(Attachment::from_bytes(bytes::Bytes::copy_from_slice(data), name, ctype)?.into());
         Ok(())
     })
@@ -51,10 +82,22 @@ pub extern "C" fn opik_attachment_from_bytes(data: *const u8, len: usize, file_n
 /// line breaks ignored, optionally prefixed by `data:<mime>;base64,` (whose MIME type is used when
 /// `content_type` is NULL). Malformed base64: `OPIK_ERR_INVALID_ARGUMENT`. `file_name` is required.
 #[no_mangle]
-pub extern "C" fn opik_attachment_from_base64(base64: *const c_char, file_name: *const c_char, content_type: *const c_char, out: *mut *mut opik_attachment, err: *mut *mut opik_error) -> opik_status {
+pub extern "C" fn opik_attachment_from_base64(
+    base64: *const c_char,
+    file_name: *const c_char,
+    content_type: *const c_char,
+    out: *mut *mut opik_attachment,
+    err: *mut *mut opik_error,
+) -> opik_status {
     call("opik_attachment_from_base64", err, || {
         let out = unsafe { Out::new(out, "out") }?;
-        let (text, name, ctype) = unsafe { (str_arg(base64, "base64")?, str_arg(file_name, "file_name")?, opt_str_arg(content_type, "content_type")?) };
+        let (text, name, ctype) = unsafe {
+            (
+                str_arg(base64, "base64")?,
+                str_arg(file_name, "file_name")?,
+                opt_str_arg(content_type, "content_type")?,
+            )
+        };
         out.set(Attachment::from_base64(text, name, ctype)?.into());
         Ok(())
     })
@@ -63,13 +106,17 @@ pub extern "C" fn opik_attachment_from_base64(base64: *const c_char, file_name: 
 /// The attachment's file name. Borrowed from `a` (valid until it is freed); NULL when `a` is NULL.
 #[no_mangle]
 pub extern "C" fn opik_attachment_file_name(a: *const opik_attachment) -> *const c_char {
-    call_infallible(std::ptr::null(), || unsafe { a.as_ref() }.map_or(std::ptr::null(), |a| a.file_name.as_ptr()))
+    call_infallible(std::ptr::null(), || {
+        unsafe { a.as_ref() }.map_or(std::ptr::null(), |a| a.file_name.as_ptr())
+    })
 }
 
 /// The attachment's MIME type. Borrowed from `a`; NULL when `a` is NULL.
 #[no_mangle]
 pub extern "C" fn opik_attachment_content_type(a: *const opik_attachment) -> *const c_char {
-    call_infallible(std::ptr::null(), || unsafe { a.as_ref() }.map_or(std::ptr::null(), |a| a.content_type.as_ptr()))
+    call_infallible(std::ptr::null(), || {
+        unsafe { a.as_ref() }.map_or(std::ptr::null(), |a| a.content_type.as_ptr())
+    })
 }
 
 /// The size in bytes recorded when the attachment was made (a file is measured again when an

@@ -1,7 +1,9 @@
 //! Background operations: `opik_upload_async`, operation handles, flush.
 
 use super::attachment::opik_attachment;
-use super::boundary::{call, call_infallible, call_status, entity_type_arg, opt_str_arg, ref_arg, str_arg, Out};
+use super::boundary::{
+    call, call_infallible, call_status, entity_type_arg, opt_str_arg, ref_arg, str_arg, Out,
+};
 use super::client::opik_client;
 use super::error::opik_error;
 use super::operations::opik_entity_type;
@@ -25,7 +27,9 @@ pub struct opik_op {
 /// borrowed for the duration of the call (NULL on success; do not free it). It may call any
 /// library function: `opik_op_wait` on its own operation returns `OPIK_ERR_INVALID_ARGUMENT`, and
 /// `opik_client_free` returns at once and finishes closing on another thread.
-pub type opik_done_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, status: opik_status, err: *const opik_error)>;
+pub type opik_done_fn = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, status: opik_status, err: *const opik_error),
+>;
 
 /// Releases `user_data`: called exactly once per accepted operation, after `on_done`, on the same
 /// thread.
@@ -88,11 +92,31 @@ pub extern "C" fn opik_upload_async(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_upload_async", err, || {
-        let out = if out_op.is_null() { None } else { Some(unsafe { Out::new(out_op, "out_op") }?) };
+        let out = if out_op.is_null() {
+            None
+        } else {
+            Some(unsafe { Out::new(out_op, "out_op") }?)
+        };
         let (client, attachment) = unsafe { (ref_arg(c, "client")?, ref_arg(a, "attachment")?) };
-        let (project, id) = unsafe { (opt_str_arg(project_name, "project_name")?, str_arg(entity_id, "entity_id")?) };
-        let completion = UserCallbacks { on_done, user_data, user_data_free }.into_completion();
-        let op = client.inner.upload_async(project, entity_type_arg(type_)?, id, &attachment.inner, Some(completion))?;
+        let (project, id) = unsafe {
+            (
+                opt_str_arg(project_name, "project_name")?,
+                str_arg(entity_id, "entity_id")?,
+            )
+        };
+        let completion = UserCallbacks {
+            on_done,
+            user_data,
+            user_data_free,
+        }
+        .into_completion();
+        let op = client.inner.upload_async(
+            project,
+            entity_type_arg(type_)?,
+            id,
+            &attachment.inner,
+            Some(completion),
+        )?;
         if let Some(out) = out {
             out.set(opik_op { inner: op });
         }
@@ -133,11 +157,18 @@ pub extern "C" fn opik_op_status(op: *const opik_op) -> opik_status {
 /// Bytes of the operation handed to the network so far and its total size. A retried part counts
 /// again from its start, so `bytes_sent` may go down. Both out-parameters are required.
 #[no_mangle]
-pub extern "C" fn opik_op_progress(op: *const opik_op, bytes_sent: *mut u64, bytes_total: *mut u64, err: *mut *mut opik_error) -> opik_status {
+pub extern "C" fn opik_op_progress(
+    op: *const opik_op,
+    bytes_sent: *mut u64,
+    bytes_total: *mut u64,
+    err: *mut *mut opik_error,
+) -> opik_status {
     call("opik_op_progress", err, || {
         let op = unsafe { ref_arg(op, "op") }?;
         if bytes_sent.is_null() || bytes_total.is_null() {
-            return Err(Error::invalid("bytes_sent and bytes_total must not be NULL"));
+            return Err(Error::invalid(
+                "bytes_sent and bytes_total must not be NULL",
+            ));
         }
         let total = op.inner.progress.total.load(Ordering::Relaxed);
         let sent = op.inner.progress.sent.load(Ordering::Relaxed).min(total);
@@ -172,8 +203,16 @@ pub extern "C" fn opik_op_free(op: *mut opik_op) {
 /// or `timeout_ms` passed: then `OPIK_ERR_TIMEOUT`, with the number still pending in the message.
 /// From inside an `on_done` it waits only for the uploads themselves.
 #[no_mangle]
-pub extern "C" fn opik_client_flush(c: *mut opik_client, timeout_ms: u64, err: *mut *mut opik_error) -> opik_status {
-    call("opik_client_flush", err, || unsafe { ref_arg(c, "client") }?.inner.flush(Duration::from_millis(timeout_ms)))
+pub extern "C" fn opik_client_flush(
+    c: *mut opik_client,
+    timeout_ms: u64,
+    err: *mut *mut opik_error,
+) -> opik_status {
+    call("opik_client_flush", err, || {
+        unsafe { ref_arg(c, "client") }?
+            .inner
+            .flush(Duration::from_millis(timeout_ms))
+    })
 }
 
 /// Background uploads accepted and not yet completed (their `on_done` not yet returned). 0 for NULL.

@@ -9,7 +9,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Runs the body of a fallible exported function: catches a panic (→ `OPIK_ERR_INTERNAL` naming
 /// `function`), and on failure hands a new error object to `*err` when `err` is not NULL.
-pub(crate) fn call(function: &'static str, err: *mut *mut opik_error, body: impl FnOnce() -> Result<()>) -> opik_status {
+pub(crate) fn call(
+    function: &'static str,
+    err: *mut *mut opik_error,
+    body: impl FnOnce() -> Result<()>,
+) -> opik_status {
     match guarded(function, body) {
         Ok(()) => OPIK_OK,
         Err(e) => {
@@ -24,7 +28,10 @@ pub(crate) fn call(function: &'static str, err: *mut *mut opik_error, body: impl
 }
 
 /// Like [`call`], for functions without an `err` parameter.
-pub(crate) fn call_status(function: &'static str, body: impl FnOnce() -> Result<()>) -> opik_status {
+pub(crate) fn call_status(
+    function: &'static str,
+    body: impl FnOnce() -> Result<()>,
+) -> opik_status {
     match guarded(function, body) {
         Ok(()) => OPIK_OK,
         Err(e) => e.status as opik_status,
@@ -43,7 +50,9 @@ fn guarded<T>(function: &'static str, body: impl FnOnce() -> Result<T>) -> Resul
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_owned());
-        Err(Error::internal(format!("internal error in {function}: {what} (please report this bug)")))
+        Err(Error::internal(format!(
+            "internal error in {function}: {what} (please report this bug)"
+        )))
     })
 }
 
@@ -63,10 +72,12 @@ pub(crate) unsafe fn opt_str_arg<'a>(p: *const c_char, name: &str) -> Result<Opt
     if p.is_null() {
         return Ok(None);
     }
-    CStr::from_ptr(p)
-        .to_str()
-        .map(Some)
-        .map_err(|e| Error::invalid(format!("{name} is not valid UTF-8 (byte {})", e.valid_up_to())))
+    CStr::from_ptr(p).to_str().map(Some).map_err(|e| {
+        Error::invalid(format!(
+            "{name} is not valid UTF-8 (byte {})",
+            e.valid_up_to()
+        ))
+    })
 }
 
 /// A required handle, borrowed.
@@ -74,7 +85,8 @@ pub(crate) unsafe fn opt_str_arg<'a>(p: *const c_char, name: &str) -> Result<Opt
 /// # Safety
 /// `p` is NULL or a live handle of type `T` made by this library.
 pub(crate) unsafe fn ref_arg<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
-    p.as_ref().ok_or_else(|| Error::invalid(format!("{name} must not be NULL")))
+    p.as_ref()
+        .ok_or_else(|| Error::invalid(format!("{name} must not be NULL")))
 }
 
 /// A required handle, borrowed mutably.
@@ -82,7 +94,8 @@ pub(crate) unsafe fn ref_arg<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
 /// # Safety
 /// As [`ref_arg`], and no other reference to `*p` is in use.
 pub(crate) unsafe fn mut_arg<'a, T>(p: *mut T, name: &str) -> Result<&'a mut T> {
-    p.as_mut().ok_or_else(|| Error::invalid(format!("{name} must not be NULL")))
+    p.as_mut()
+        .ok_or_else(|| Error::invalid(format!("{name} must not be NULL")))
 }
 
 /// `const uint8_t *data, size_t len`: NULL is allowed only with `len == 0`.
@@ -97,12 +110,24 @@ pub(crate) unsafe fn bytes_arg<'a>(data: *const u8, len: usize, name: &str) -> R
 ///
 /// # Safety
 /// `items` is NULL or points to `count` readable elements that outlive `'a`.
-pub(crate) unsafe fn array_arg<'a, T>(items: *const T, count: usize, name: &str) -> Result<&'a [T]> {
+pub(crate) unsafe fn array_arg<'a, T>(
+    items: *const T,
+    count: usize,
+    name: &str,
+) -> Result<&'a [T]> {
     if items.is_null() {
-        return if count == 0 { Ok(&[]) } else { Err(Error::invalid(format!("{name} is NULL but count is {count}"))) };
+        return if count == 0 {
+            Ok(&[])
+        } else {
+            Err(Error::invalid(format!(
+                "{name} is NULL but count is {count}"
+            )))
+        };
     }
     if count > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
-        return Err(Error::invalid(format!("{name}: count {count} is too large")));
+        return Err(Error::invalid(format!(
+            "{name}: count {count} is too large"
+        )));
     }
     Ok(std::slice::from_raw_parts(items, count))
 }
@@ -145,7 +170,9 @@ pub(crate) fn entity_type_arg(value: i32) -> Result<EntityType> {
     match value {
         0 => Ok(EntityType::Trace),
         1 => Ok(EntityType::Span),
-        v => Err(Error::invalid(format!("entity type {v} is neither OPIK_ENTITY_TRACE (0) nor OPIK_ENTITY_SPAN (1)"))),
+        v => Err(Error::invalid(format!(
+            "entity type {v} is neither OPIK_ENTITY_TRACE (0) nor OPIK_ENTITY_SPAN (1)"
+        ))),
     }
 }
 
@@ -154,4 +181,3 @@ pub(crate) fn entity_type_arg(value: i32) -> Result<EntityType> {
 pub(crate) fn c_string(s: &str) -> CString {
     CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default()
 }
-

@@ -18,12 +18,18 @@ pub struct opik_client {
 /// `OPIK_ERR_CONFIG` when no URL is configured anywhere, the URL is not http(s), or the CA file
 /// cannot be read. On success `*out` receives the client; free it with `opik_client_free`.
 #[no_mangle]
-pub extern "C" fn opik_client_new(o: *const opik_options, out: *mut *mut opik_client, err: *mut *mut opik_error) -> opik_status {
+pub extern "C" fn opik_client_new(
+    o: *const opik_options,
+    out: *mut *mut opik_client,
+    err: *mut *mut opik_error,
+) -> opik_status {
     call("opik_client_new", err, || {
         let out = unsafe { Out::new(out, "out") }?;
         let default = Options::default();
         let options = unsafe { o.as_ref() }.map_or(&default, |o| &o.inner);
-        out.set(opik_client { inner: Client::new(options)? });
+        out.set(opik_client {
+            inner: Client::new(options)?,
+        });
         Ok(())
     })
 }

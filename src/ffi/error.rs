@@ -16,7 +16,11 @@ pub struct opik_error {
 
 impl From<Error> for opik_error {
     fn from(e: Error) -> opik_error {
-        opik_error { status: e.status as opik_status, message: c_string(&e.message), http_status: i32::from(e.http_status) }
+        opik_error {
+            status: e.status as opik_status,
+            message: c_string(&e.message),
+            http_status: i32::from(e.http_status),
+        }
     }
 }
 
@@ -24,14 +28,18 @@ impl From<Error> for opik_error {
 #[no_mangle]
 pub extern "C" fn opik_error_status(e: *const opik_error) -> opik_status {
     // SAFETY: NULL or an error from this library.
-    call_infallible(OPIK_ERR_INVALID_ARGUMENT, || unsafe { e.as_ref() }.map_or(OPIK_ERR_INVALID_ARGUMENT, |e| e.status))
+    call_infallible(OPIK_ERR_INVALID_ARGUMENT, || {
+        unsafe { e.as_ref() }.map_or(OPIK_ERR_INVALID_ARGUMENT, |e| e.status)
+    })
 }
 
 /// A human-readable message (UTF-8; never contains the API key). Borrowed from `e`: valid until
 /// `opik_error_free(e)`. An empty string when `e` is NULL.
 #[no_mangle]
 pub extern "C" fn opik_error_message(e: *const opik_error) -> *const c_char {
-    call_infallible(c"".as_ptr(), || unsafe { e.as_ref() }.map_or(c"".as_ptr(), |e| e.message.as_ptr()))
+    call_infallible(c"".as_ptr(), || {
+        unsafe { e.as_ref() }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
+    })
 }
 
 /// The HTTP status the server answered with, or 0 when none applies (or `e` is NULL).

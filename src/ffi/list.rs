@@ -45,14 +45,24 @@ pub extern "C" fn opik_attachment_list_len(l: *const opik_attachment_list) -> us
 
 /// File name of entry `i`, borrowed from `l`; NULL when `i` is out of range or `l` is NULL.
 #[no_mangle]
-pub extern "C" fn opik_attachment_list_file_name(l: *const opik_attachment_list, i: usize) -> *const c_char {
-    call_infallible(std::ptr::null(), || entry(l, i).map_or(std::ptr::null(), |e| e.file_name.as_ptr()))
+pub extern "C" fn opik_attachment_list_file_name(
+    l: *const opik_attachment_list,
+    i: usize,
+) -> *const c_char {
+    call_infallible(std::ptr::null(), || {
+        entry(l, i).map_or(std::ptr::null(), |e| e.file_name.as_ptr())
+    })
 }
 
 /// MIME type of entry `i` (empty when the server gave none), borrowed from `l`; NULL when out of range.
 #[no_mangle]
-pub extern "C" fn opik_attachment_list_mime_type(l: *const opik_attachment_list, i: usize) -> *const c_char {
-    call_infallible(std::ptr::null(), || entry(l, i).map_or(std::ptr::null(), |e| e.mime_type.as_ptr()))
+pub extern "C" fn opik_attachment_list_mime_type(
+    l: *const opik_attachment_list,
+    i: usize,
+) -> *const c_char {
+    call_infallible(std::ptr::null(), || {
+        entry(l, i).map_or(std::ptr::null(), |e| e.mime_type.as_ptr())
+    })
 }
 
 /// Size in bytes of entry `i`; 0 when out of range.
@@ -64,8 +74,15 @@ pub extern "C" fn opik_attachment_list_file_size(l: *const opik_attachment_list,
 /// Download link of entry `i` (a presigned storage URL, valid for a limited time, or a backend URL
 /// that needs the Opik headers); NULL when the server gave none or `i` is out of range.
 #[no_mangle]
-pub extern "C" fn opik_attachment_list_link(l: *const opik_attachment_list, i: usize) -> *const c_char {
-    call_infallible(std::ptr::null(), || entry(l, i).and_then(|e| e.link.as_ref()).map_or(std::ptr::null(), |l| l.as_ptr()))
+pub extern "C" fn opik_attachment_list_link(
+    l: *const opik_attachment_list,
+    i: usize,
+) -> *const c_char {
+    call_infallible(std::ptr::null(), || {
+        entry(l, i)
+            .and_then(|e| e.link.as_ref())
+            .map_or(std::ptr::null(), |l| l.as_ptr())
+    })
 }
 
 /// Frees a list. NULL is a no-op.

@@ -5,9 +5,9 @@
 
 #![allow(non_camel_case_types)]
 
-pub mod boundary;
 pub mod attachment;
 pub mod background;
+pub mod boundary;
 pub mod client;
 pub mod error;
 pub mod list;

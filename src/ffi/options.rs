@@ -18,7 +18,11 @@ pub struct opik_options {
 /// A new, empty set of options. NULL only when out of memory. Free with `opik_options_free`.
 #[no_mangle]
 pub extern "C" fn opik_options_new() -> *mut opik_options {
-    super::boundary::call_infallible(std::ptr::null_mut(), || Box::into_raw(Box::new(opik_options { inner: Options::default() })))
+    super::boundary::call_infallible(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(opik_options {
+            inner: Options::default(),
+        }))
+    })
 }
 
 /// Frees options. NULL is a no-op.
@@ -27,8 +31,14 @@ pub extern "C" fn opik_options_free(o: *mut opik_options) {
     super::boundary::call_infallible((), || unsafe { super::boundary::free_handle(o) })
 }
 
-fn set(function: &'static str, o: *mut opik_options, apply: impl FnOnce(&mut Options) -> crate::Result<()>) -> opik_status {
-    call_status(function, || apply(&mut unsafe { mut_arg(o, "options") }?.inner))
+fn set(
+    function: &'static str,
+    o: *mut opik_options,
+    apply: impl FnOnce(&mut Options) -> crate::Result<()>,
+) -> opik_status {
+    call_status(function, || {
+        apply(&mut unsafe { mut_arg(o, "options") }?.inner)
+    })
 }
 
 /// The Opik API base URL, e.g. `"https://www.comet.com/opik/api/"` or
@@ -43,7 +53,10 @@ pub extern "C" fn opik_options_set_url(o: *mut opik_options, url: *const c_char)
 
 /// The API key (sent as-is in the `Authorization` header to the Opik backend only).
 #[no_mangle]
-pub extern "C" fn opik_options_set_api_key(o: *mut opik_options, api_key: *const c_char) -> opik_status {
+pub extern "C" fn opik_options_set_api_key(
+    o: *mut opik_options,
+    api_key: *const c_char,
+) -> opik_status {
     set("opik_options_set_api_key", o, |opts| {
         opts.api_key = Some(unsafe { str_arg(api_key, "api_key") }?.to_owned());
         Ok(())
@@ -52,18 +65,30 @@ pub extern "C" fn opik_options_set_api_key(o: *mut opik_options, api_key: *const
 
 /// The workspace name (default `"default"`).
 #[no_mangle]
-pub extern "C" fn opik_options_set_workspace(o: *mut opik_options, workspace: *const c_char) -> opik_status {
+pub extern "C" fn opik_options_set_workspace(
+    o: *mut opik_options,
+    workspace: *const c_char,
+) -> opik_status {
     set("opik_options_set_workspace", o, |opts| {
-        opts.workspace = Some(non_empty(unsafe { str_arg(workspace, "workspace") }?, "workspace")?);
+        opts.workspace = Some(non_empty(
+            unsafe { str_arg(workspace, "workspace") }?,
+            "workspace",
+        )?);
         Ok(())
     })
 }
 
 /// The project used when an operation's `project_name` is NULL (default `"Default Project"`).
 #[no_mangle]
-pub extern "C" fn opik_options_set_project_name(o: *mut opik_options, project_name: *const c_char) -> opik_status {
+pub extern "C" fn opik_options_set_project_name(
+    o: *mut opik_options,
+    project_name: *const c_char,
+) -> opik_status {
     set("opik_options_set_project_name", o, |opts| {
-        opts.project_name = Some(non_empty(unsafe { str_arg(project_name, "project_name") }?, "project_name")?);
+        opts.project_name = Some(non_empty(
+            unsafe { str_arg(project_name, "project_name") }?,
+            "project_name",
+        )?);
         Ok(())
     })
 }
@@ -71,7 +96,10 @@ pub extern "C" fn opik_options_set_project_name(o: *mut opik_options, project_na
 /// Time limit for connecting and for each wait on the server (a large upload may take longer in
 /// all; the limit applies to silence, not to total time). Default 60,000 ms. 0 is invalid.
 #[no_mangle]
-pub extern "C" fn opik_options_set_timeout_ms(o: *mut opik_options, timeout_ms: u64) -> opik_status {
+pub extern "C" fn opik_options_set_timeout_ms(
+    o: *mut opik_options,
+    timeout_ms: u64,
+) -> opik_status {
     set("opik_options_set_timeout_ms", o, |opts| {
         if timeout_ms == 0 {
             return Err(Error::invalid("timeout_ms must be greater than 0"));
@@ -84,10 +112,15 @@ pub extern "C" fn opik_options_set_timeout_ms(o: *mut opik_options, timeout_ms: 
 /// How many parts of one multi-part upload are sent at once (default 4, 1 to 64). Memory used by
 /// an upload grows with this number, not with the file size.
 #[no_mangle]
-pub extern "C" fn opik_options_set_upload_concurrency(o: *mut opik_options, parts_in_flight: u32) -> opik_status {
+pub extern "C" fn opik_options_set_upload_concurrency(
+    o: *mut opik_options,
+    parts_in_flight: u32,
+) -> opik_status {
     set("opik_options_set_upload_concurrency", o, |opts| {
         if parts_in_flight == 0 || parts_in_flight > MAX_UPLOAD_CONCURRENCY {
-            return Err(Error::invalid(format!("parts_in_flight must be between 1 and {MAX_UPLOAD_CONCURRENCY}")));
+            return Err(Error::invalid(format!(
+                "parts_in_flight must be between 1 and {MAX_UPLOAD_CONCURRENCY}"
+            )));
         }
         opts.upload_concurrency = Some(parts_in_flight);
         Ok(())
@@ -107,7 +140,10 @@ pub extern "C" fn opik_options_set_tls_verify(o: *mut opik_options, verify: bool
 /// A PEM file of extra CA certificates to trust (for self-hosted Opik with a private CA). Read by
 /// `opik_client_new` (`OPIK_ERR_CONFIG` if unreadable).
 #[no_mangle]
-pub extern "C" fn opik_options_set_ca_file(o: *mut opik_options, pem_path: *const c_char) -> opik_status {
+pub extern "C" fn opik_options_set_ca_file(
+    o: *mut opik_options,
+    pem_path: *const c_char,
+) -> opik_status {
     set("opik_options_set_ca_file", o, |opts| {
         opts.ca_file = Some(unsafe { str_arg(pem_path, "pem_path") }?.into());
         Ok(())
@@ -126,10 +162,16 @@ fn non_empty(v: &str, name: &str) -> crate::Result<String> {
 /// or base64 (default 256 MiB; file attachments count 0). Past either, `opik_upload_async` fails
 /// at once with `OPIK_ERR_TOO_LARGE`. Both must be greater than 0.
 #[no_mangle]
-pub extern "C" fn opik_options_set_queue_limits(o: *mut opik_options, max_queued: u32, max_memory_bytes: u64) -> opik_status {
+pub extern "C" fn opik_options_set_queue_limits(
+    o: *mut opik_options,
+    max_queued: u32,
+    max_memory_bytes: u64,
+) -> opik_status {
     set("opik_options_set_queue_limits", o, |opts| {
         if max_queued == 0 || max_memory_bytes == 0 {
-            return Err(Error::invalid("max_queued and max_memory_bytes must be greater than 0"));
+            return Err(Error::invalid(
+                "max_queued and max_memory_bytes must be greater than 0",
+            ));
         }
         opts.queue_limits = Some((max_queued as usize, max_memory_bytes));
         Ok(())
@@ -143,7 +185,10 @@ pub extern "C" fn opik_options_set_queue_limits(o: *mut opik_options, max_queued
 /// resumes what a killed process left; while the server is unreachable, uploads wait and retry.
 /// Records survive a process crash, not an operating-system crash (they are not fsync'ed).
 #[no_mangle]
-pub extern "C" fn opik_options_set_outbox_dir(o: *mut opik_options, dir: *const c_char) -> opik_status {
+pub extern "C" fn opik_options_set_outbox_dir(
+    o: *mut opik_options,
+    dir: *const c_char,
+) -> opik_status {
     set("opik_options_set_outbox_dir", o, |opts| {
         opts.outbox_dir = Some(unsafe { str_arg(dir, "dir") }?.into());
         Ok(())
@@ -154,7 +199,10 @@ pub extern "C" fn opik_options_set_outbox_dir(o: *mut opik_options, dir: *const 
 /// (default 5,000 ms; 0 cancels at once). Cancelled uploads complete with `OPIK_ERR_SHUTDOWN`;
 /// with an outbox they stay on disk for the next client.
 #[no_mangle]
-pub extern "C" fn opik_options_set_shutdown_timeout_ms(o: *mut opik_options, timeout_ms: u64) -> opik_status {
+pub extern "C" fn opik_options_set_shutdown_timeout_ms(
+    o: *mut opik_options,
+    timeout_ms: u64,
+) -> opik_status {
     set("opik_options_set_shutdown_timeout_ms", o, |opts| {
         opts.shutdown_timeout = Some(Duration::from_millis(timeout_ms));
         Ok(())

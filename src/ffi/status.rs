@@ -45,9 +45,11 @@ pub const OPIK_ERR_INTERNAL: opik_status = 15;
 /// this version does not know. The string is static: never free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn opik_status_str(status: i32) -> *const c_char {
-    super::boundary::call_infallible(c"OPIK_ERR_UNKNOWN".as_ptr(), || match Status::from_i32(status) {
-        Some(s) => status_name_c(s),
-        None => c"OPIK_ERR_UNKNOWN".as_ptr(),
+    super::boundary::call_infallible(c"OPIK_ERR_UNKNOWN".as_ptr(), || {
+        match Status::from_i32(status) {
+            Some(s) => status_name_c(s),
+            None => c"OPIK_ERR_UNKNOWN".as_ptr(),
+        }
     })
 }
 
@@ -88,9 +90,22 @@ mod tests {
     #[test]
     fn c_constants_equal_the_rust_statuses() {
         let c = [
-            OPIK_OK, OPIK_ERR_INVALID_ARGUMENT, OPIK_ERR_IO, OPIK_ERR_NOT_FOUND, OPIK_ERR_AUTH, OPIK_ERR_HTTP,
-            OPIK_ERR_NETWORK, OPIK_ERR_TIMEOUT, OPIK_ERR_CANCELLED, OPIK_ERR_ABORTED_BY_CALLBACK, OPIK_ERR_PROTOCOL,
-            OPIK_ERR_TOO_LARGE, OPIK_ERR_CONFIG, OPIK_ERR_SHUTDOWN, OPIK_ERR_FORKED, OPIK_ERR_INTERNAL,
+            OPIK_OK,
+            OPIK_ERR_INVALID_ARGUMENT,
+            OPIK_ERR_IO,
+            OPIK_ERR_NOT_FOUND,
+            OPIK_ERR_AUTH,
+            OPIK_ERR_HTTP,
+            OPIK_ERR_NETWORK,
+            OPIK_ERR_TIMEOUT,
+            OPIK_ERR_CANCELLED,
+            OPIK_ERR_ABORTED_BY_CALLBACK,
+            OPIK_ERR_PROTOCOL,
+            OPIK_ERR_TOO_LARGE,
+            OPIK_ERR_CONFIG,
+            OPIK_ERR_SHUTDOWN,
+            OPIK_ERR_FORKED,
+            OPIK_ERR_INTERNAL,
         ];
         for (value, status) in c.iter().zip(Status::ALL) {
             assert_eq!(*value, status as i32, "{}", status.name());
@@ -100,11 +115,18 @@ mod tests {
     #[test]
     fn every_status_has_its_own_name() {
         for s in Status::ALL {
-            let name = unsafe { CStr::from_ptr(opik_status_str(s as i32)) }.to_str().unwrap();
+            let name = unsafe { CStr::from_ptr(opik_status_str(s as i32)) }
+                .to_str()
+                .unwrap();
             assert_eq!(name, s.name());
         }
         for unknown in [-1, 16, i32::MAX, i32::MIN] {
-            assert_eq!(unsafe { CStr::from_ptr(opik_status_str(unknown)) }.to_str().unwrap(), "OPIK_ERR_UNKNOWN");
+            assert_eq!(
+                unsafe { CStr::from_ptr(opik_status_str(unknown)) }
+                    .to_str()
+                    .unwrap(),
+                "OPIK_ERR_UNKNOWN"
+            );
         }
     }
 }
