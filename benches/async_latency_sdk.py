@@ -60,25 +60,9 @@ import urllib.request
 from array import array
 from typing import Dict, List, Optional
 
+from sdk_env import isolate_environment
+
 SMALL_LEN = 64
-
-
-def _isolate_environment() -> str:
-    """Sets the SDK's environment before `opik` is imported; returns the temp HOME made (or "")."""
-    home = ""
-    if not os.environ.get("OPIK_CONFIG_PATH"):
-        home = tempfile.mkdtemp(prefix="opik-bench-sdk-home-")
-        config = os.path.join(home, ".opik.config")
-        with open(config, "w") as f:
-            f.write("[opik]\n")
-        os.environ["HOME"] = home
-        os.environ["OPIK_CONFIG_PATH"] = config
-    os.environ.setdefault("OPIK_WORKSPACE", "default")
-    os.environ.setdefault("OPIK_SENTRY_ENABLE", "false")
-    os.environ.setdefault("OPIK_ANALYTICS_ENABLE", "false")
-    os.environ.setdefault("OPIK_API_KEY", "dummy-key")
-    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
-    return home
 
 
 def parse_size(text: str) -> Optional[int]:
@@ -144,7 +128,7 @@ def main() -> int:
     ap.add_argument("--flush-timeout", type=int, default=3600, help="seconds per flush")
     args = ap.parse_args()
 
-    temp_home = _isolate_environment()
+    temp_home = isolate_environment()
     url = os.environ.get("OPIK_URL_OVERRIDE")
     if not url:
         print("async_latency_sdk: set OPIK_URL_OVERRIDE to the test server's base URL", file=sys.stderr)

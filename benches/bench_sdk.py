@@ -94,31 +94,14 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 from typing import List, Optional
 
+from sdk_env import isolate_environment
+
 MIME = "application/octet-stream"
 PROG = "bench_sdk"
-
-
-def _isolate_environment() -> str:
-    """Sets the SDK's environment before `opik` is imported; returns the temp HOME made (or "")."""
-    home = ""
-    if not os.environ.get("OPIK_CONFIG_PATH"):
-        home = tempfile.mkdtemp(prefix="opik-bench-sdk-home-")
-        config = os.path.join(home, ".opik.config")
-        with open(config, "w") as f:
-            f.write("[opik]\n")
-        os.environ["HOME"] = home
-        os.environ["OPIK_CONFIG_PATH"] = config
-    os.environ.setdefault("OPIK_WORKSPACE", "default")
-    os.environ.setdefault("OPIK_SENTRY_ENABLE", "false")
-    os.environ.setdefault("OPIK_ANALYTICS_ENABLE", "false")
-    os.environ.setdefault("OPIK_API_KEY", "dummy-key")
-    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
-    return home
 
 
 def _trust_ca() -> Optional[str]:
@@ -183,7 +166,7 @@ def main(argv: List[str]) -> int:
     real_stdout = sys.stdout
     sys.stdout = sys.stderr  # only the RESULT line goes to stdout
 
-    temp_home = _isolate_environment()
+    temp_home = isolate_environment()
     try:
         return _run(args, real_stdout)
     finally:
