@@ -26,6 +26,21 @@ static long find(const opik_attachment_list *l, const char *name) {
     return -1;
 }
 
+/* Records whether every download chunk arrived on the thread that called opik_download. */
+struct thread_check {
+    pthread_t caller;
+    int calls, elsewhere;
+};
+
+static int32_t check_thread(void *user, const uint8_t *chunk, size_t len) {
+    (void)chunk;
+    (void)len;
+    struct thread_check *tc = user;
+    tc->calls++;
+    if (!pthread_equal(pthread_self(), tc->caller)) tc->elsewhere++;
+    return 0;
+}
+
 static int download_equals(opik_client *c, opik_entity_type type, const char *id, const char *name,
                            const uint8_t *want, size_t len) {
     t_buffer b = {0};
@@ -104,6 +119,11 @@ static void test_all_sources_to_trace_and_span(opik_client *c) {
         CHECK_STATUS(OPIK_ERR_NOT_FOUND, opik_download_to_file(c, PROJECT, types[t], id, "missing.bin", NULL, missing_dest, ERR));
         CHECK(access(missing_dest, F_OK) != 0);
         CHECK_STATUS(OPIK_ERR_IO, opik_download_to_file(c, PROJECT, types[t], id, "blob.bin", NULL, "/nonexistent-dir/x.bin", ERR));
+
+        /* The callback runs on the calling thread (documented; the I/O happens elsewhere). */
+        struct thread_check tc = {.caller = pthread_self()};
+        CHECK_STATUS(OPIK_OK, opik_download(c, PROJECT, types[t], id, "blob.bin", NULL, check_thread, &tc, ERR));
+        CHECK(tc.calls >= 1 && tc.elsewhere == 0);
 
         /* A callback that stops the download. */
         t_buffer stop = {0};
