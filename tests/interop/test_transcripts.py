@@ -52,6 +52,7 @@ DELIBERATE: Dict[str, str] = {
     "*/header-only-sdk:*:x-opik-client-id": "SDK diagnostic header, optional (§2): no server may require it",
     "*/header-only-sdk:*:x-fern-language": "SDK diagnostic header, optional (§2): no server may require it",
     "*/header-only-sdk:*:accept-encoding": "the SDK offers gzip/deflate responses (optional, §2); we ask for identity bodies",
+    "*/header-only-sdk:upload-complete:content-encoding": "the SDK gzips JSON bodies from 256 bytes; we gzip from 64 KiB (upload-complete of ~900+ parts): below that the compressor's fresh state costs more CPU than the bytes it saves (gzip is optional, §2)",
     "*/header-only-sdk:*:connection": "httpx sends `Connection: keep-alive`, the HTTP/1.1 default; we keep connections alive without saying so",
     "noext-upload/body-type:upload-start:mime_type": "mime_type always filled: we infer a type (name, magic bytes, else application/octet-stream) where the SDK sends null",
     "noext-upload/body-type:upload-complete:mime_type": "mime_type always filled: we infer a type (name, magic bytes, else application/octet-stream) where the SDK sends null",
