@@ -99,19 +99,25 @@ impl Client {
             .map_err(|e| e.redact(self.shared.config.api_key.as_deref()))
     }
 
-    /// Like [`Client::run`], but the future runs as a task on the I/O threads and the caller only
-    /// waits for its end. Every socket event is then handled on the thread that polls the sockets;
-    /// polled from the caller's thread, each one cost a cross-thread wake-up (a third of the CPU of
-    /// a small upload went to futex calls and context switches).
+    /// Like [`Client::run`], but the future runs as a task on the I/O threads while the caller
+    /// runs `on_caller` (a download's sink) and then waits for the task's end. Every socket event
+    /// is then handled on the thread that polls the sockets; polled from the caller's thread, each
+    /// one cost a cross-thread wake-up (a third of the CPU of a small upload went to futex calls
+    /// and context switches). An error from `on_caller` wins over the task's.
     fn run_on_workers<T: Send + 'static>(
         &self,
         fut: impl Future<Output = Result<T>> + Send + 'static,
+        on_caller: impl FnOnce() -> Result<()>,
     ) -> Result<T> {
         let runtime = self.check_usable()?;
         let _sigpipe = crate::sigpipe::CallerGuard::new();
-        runtime
-            .block_on(runtime.spawn(fut))
-            .unwrap_or_else(|e| Err(Error::internal(format!("the upload task failed: {e}"))))
+        let task = runtime.spawn(fut);
+        let caller = on_caller();
+        let outcome = runtime
+            .block_on(task)
+            .unwrap_or_else(|e| Err(Error::internal(format!("the I/O task failed: {e}"))));
+        caller
+            .and(outcome)
             .map_err(|e| e.redact(self.shared.config.api_key.as_deref()))
     }
 
@@ -150,7 +156,7 @@ impl Client {
         let transport = self.shared.transport.clone();
         let concurrency = self.shared.config.upload_concurrency;
         let (attachment, progress) = (attachment.clone(), progress.cloned());
-        self.run_on_workers(async move {
+        let upload = async move {
             crate::upload::upload(
                 &transport,
                 concurrency,
@@ -159,7 +165,8 @@ impl Client {
                 progress.as_ref(),
             )
             .await
-        })
+        };
+        self.run_on_workers(upload, || Ok(()))
     }
 
     /// Queues an upload and returns at once: validation, limits and (with an outbox) the durable
@@ -228,8 +235,6 @@ impl Client {
         mut sink: impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<u64> {
         let wanted = self.wanted(project_name, entity_type, entity_id, file_name, mime_type)?;
-        let runtime = self.check_usable()?;
-        let _sigpipe = crate::sigpipe::CallerGuard::new();
         let owned = (
             wanted.project_name.to_owned(),
             wanted.entity_id.to_owned(),
@@ -238,7 +243,7 @@ impl Client {
         );
         let transport = self.shared.transport.clone();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(DOWNLOAD_QUEUE);
-        let task = runtime.spawn(async move {
+        let fetch = async move {
             let (project_name, entity_id, file_name, mime_type) = &owned;
             let wanted = Wanted {
                 project_name,
@@ -248,29 +253,14 @@ impl Client {
                 mime_type: mime_type.as_deref(),
             };
             crate::download::download(&transport, &wanted, Sink::Channel(tx)).await
-        });
-        let mut stopped = None;
-        let mut received = 0u64;
-        while let Some(chunk) = rx.blocking_recv() {
-            received += chunk.len() as u64;
-            if let Err(e) = sink(&chunk) {
-                stopped = Some(e);
-                break;
+        };
+        // Dropping `rx` (when the sink stops) ends the download at its next chunk.
+        self.run_on_workers(fetch, move || {
+            while let Some(chunk) = rx.blocking_recv() {
+                sink(&chunk)?;
             }
-        }
-        drop(rx); // a download stopped by the sink ends at its next chunk
-        let outcome = runtime
-            .block_on(task)
-            .unwrap_or_else(|e| Err(Error::internal(format!("the download task failed: {e}"))));
-        let redact = |e: Error| e.redact(self.shared.config.api_key.as_deref());
-        match (stopped, outcome) {
-            (Some(e), _) => Err(redact(e)),
-            (None, Ok(n)) if n == received => Ok(n),
-            (None, Ok(n)) => Err(Error::internal(format!(
-                "the download sent {n} bytes but {received} arrived"
-            ))),
-            (None, Err(e)) => Err(redact(e)),
-        }
+            Ok(())
+        })
     }
 
     /// Downloads an attachment into `dest` atomically (temporary file, then rename).

@@ -12,8 +12,8 @@ use crate::storage::{self, ReceiveError, Segment, StoredObject};
 
 type Reply = Result<Response<RespBody>, Response<RespBody>>;
 
-fn bad_request(message: &str) -> Response<RespBody> {
-    errors(StatusCode::BAD_REQUEST, message)
+fn bad_request(message: impl AsRef<str>) -> Response<RespBody> {
+    errors(StatusCode::BAD_REQUEST, message.as_ref())
 }
 
 /// `PUT v1/private/attachment/upload?file_name&mime_type&entity_type&entity_id[&project_name]`:
@@ -30,22 +30,13 @@ async fn upload_reply(ctx: &Ctx, body: &mut ReqBody) -> Reply {
             "Direct attachment upload is forbidden for S3, please use multi-part upload with presigned urls",
         ));
     }
-    let q = params::query_map(ctx.parts.uri.query());
-    let param = |name: &str| {
-        q.get(name)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
-    };
-    let file_name = param("file_name").ok_or_else(|| bad_request("file_name must not be blank"))?;
-    let entity_type = param("entity_type")
-        .and_then(params::entity_type)
-        .ok_or_else(|| bad_request("entity_type must be one of [trace, span]"))?;
-    let entity_id = param("entity_id")
-        .and_then(params::uuid)
-        .ok_or_else(|| bad_request("entity_id must be a UUID"))?;
-    let mime = params::resolve_mime(param("mime_type"), file_name);
+    let q = params::Query::of(ctx.parts.uri.query());
+    let file_name = q.required("file_name").map_err(bad_request)?;
+    let entity_type = q.entity_type().map_err(bad_request)?;
+    let entity_id = q.uuid("entity_id").map_err(bad_request)?;
+    let mime = params::resolve_mime(q.get("mime_type"), file_name);
     let project = state.get_or_create_project(
-        param("project_name")
+        q.get("project_name")
             .map(str::trim)
             .unwrap_or(DEFAULT_PROJECT),
     );
@@ -101,23 +92,12 @@ fn download_reply(ctx: &Ctx) -> Reply {
             "Direct attachment download is forbidden for S3, please use presigned url",
         ));
     }
-    let q = params::query_map(ctx.parts.uri.query());
-    let param = |name: &str| {
-        q.get(name)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
-    };
-    let container_id = param("container_id")
-        .and_then(params::uuid)
-        .ok_or_else(|| bad_request("container_id must be a UUID"))?;
-    let entity_type = param("entity_type")
-        .and_then(params::entity_type)
-        .ok_or_else(|| bad_request("entity_type must be one of [trace, span]"))?;
-    let entity_id = param("entity_id")
-        .and_then(params::uuid)
-        .ok_or_else(|| bad_request("entity_id must be a UUID"))?;
-    let file_name = param("file_name").ok_or_else(|| bad_request("file_name must not be blank"))?;
-    let mime = param("mime_type").ok_or_else(|| bad_request("mime_type must not be blank"))?;
+    let q = params::Query::of(ctx.parts.uri.query());
+    let container_id = q.uuid("container_id").map_err(bad_request)?;
+    let entity_type = q.entity_type().map_err(bad_request)?;
+    let entity_id = q.uuid("entity_id").map_err(bad_request)?;
+    let file_name = q.required("file_name").map_err(bad_request)?;
+    let mime = q.required("mime_type").map_err(bad_request)?;
     let key = state.object_key(&container_id, entity_type, &entity_id, file_name);
     let object = state
         .local_object(&key)

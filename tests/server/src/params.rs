@@ -16,6 +16,41 @@ const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
+/// The query parameters of a request, read the way the backend validates them; an `Err` is the
+/// message of the 400 answer.
+pub(crate) struct Query(HashMap<String, String>);
+
+impl Query {
+    pub fn of(query: Option<&str>) -> Query {
+        Query(query_map(query))
+    }
+
+    /// The value, unless it is missing or blank.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn required(&self, name: &str) -> Result<&str, String> {
+        self.get(name)
+            .ok_or_else(|| format!("{name} must not be blank"))
+    }
+
+    pub fn uuid(&self, name: &str) -> Result<String, String> {
+        self.get(name)
+            .and_then(uuid)
+            .ok_or_else(|| format!("{name} must be a UUID"))
+    }
+
+    pub fn entity_type(&self) -> Result<&'static str, String> {
+        self.get("entity_type")
+            .and_then(entity_type)
+            .ok_or_else(|| "entity_type must be one of [trace, span]".to_string())
+    }
+}
+
 /// Builds `k1=v1&k2=v2` with percent-encoded values.
 pub(crate) fn encode_query(pairs: &[(&str, &str)]) -> String {
     pairs

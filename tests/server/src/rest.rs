@@ -348,24 +348,14 @@ pub(crate) fn list(ctx: &Ctx) -> Response<RespBody> {
 
 fn list_reply(ctx: &Ctx) -> Reply {
     let state = &ctx.state;
-    let q = params::query_map(ctx.parts.uri.query());
-    let param = |name: &str| {
-        q.get(name)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
-    };
-    let project_id = param("project_id")
-        .and_then(params::uuid)
-        .ok_or_else(|| bad_request("project_id must be a UUID"))?;
-    let entity_type = param("entity_type")
-        .and_then(params::entity_type)
-        .ok_or_else(|| bad_request("entity_type must be one of [trace, span]"))?;
-    let entity_id = param("entity_id")
-        .and_then(params::uuid)
-        .ok_or_else(|| bad_request("entity_id must be a UUID"))?;
-    let path = param("path").ok_or_else(|| bad_request("path must not be blank"))?;
+    let q = params::Query::of(ctx.parts.uri.query());
+    let bad = |message: String| bad_request(&message);
+    let project_id = q.uuid("project_id").map_err(bad)?;
+    let entity_type = q.entity_type().map_err(bad)?;
+    let entity_id = q.uuid("entity_id").map_err(bad)?;
+    let path = q.required("path").map_err(bad)?;
     let positive = |name: &str, default: u64| -> Result<u64, Response<RespBody>> {
-        match param(name) {
+        match q.get(name) {
             None => Ok(default),
             Some(v) => match v.trim().parse::<i64>() {
                 Ok(n) if n >= 1 => Ok(n as u64),
