@@ -3,7 +3,8 @@
 use crate::attachment::Attachment;
 use crate::background::{Completion, Operation, Queue};
 use crate::config::{Config, Options};
-use crate::download::{Sink, Wanted};
+use crate::download::Wanted;
+use crate::lanes::{Lane, Lanes};
 use crate::error::{Error, Result, Status};
 use crate::outbox::Outbox;
 use crate::protocol::{AttachmentInfo, EntityType};
@@ -13,15 +14,13 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Chunks a download may have in flight between the I/O threads and the caller's sink.
-const DOWNLOAD_QUEUE: usize = 1;
-
 /// A connection to one Opik installation. Thread-safe: every method may be called from any number
 /// of threads at once. Blocking methods must not be called from inside the client's own runtime.
 pub struct Client {
     runtime: Option<tokio::runtime::Runtime>,
     shared: Arc<Shared>,
     queue: Arc<Queue>,
+    lanes: Lanes,
     pid: u32,
 }
 
@@ -62,6 +61,7 @@ impl Client {
             runtime: Some(runtime),
             shared: Arc::new(Shared { config, transport }),
             queue,
+            lanes: Lanes::default(),
             pid: std::process::id(),
         })
     }
@@ -84,40 +84,35 @@ impl Client {
             return Err(Error::new(Status::Forked, "this client was created in another process (before fork()); create a new client in the child"));
         }
         if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::invalid("blocking call from inside the library's I/O threads; use the async API or another thread"));
+            return Err(Error::invalid("blocking call from inside the library's I/O threads or a download's on_data; use the async API or another thread"));
         }
         self.runtime
             .as_ref()
             .ok_or_else(|| Error::new(Status::Shutdown, "the client is closed"))
     }
 
-    fn run<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
-        let runtime = self.check_usable()?;
+    /// Runs a blocking call's HTTP on the calling thread, in a lane (see [`crate::lanes`]).
+    fn run<T>(&self, call: impl AsyncFnOnce(&Arc<Transport>) -> Result<T>) -> Result<T> {
+        self.check_usable()?;
         let _sigpipe = crate::sigpipe::CallerGuard::new();
-        runtime
-            .block_on(fut)
-            .map_err(|e| e.redact(self.shared.config.api_key.as_deref()))
+        let lane: Lane = self.lanes.take(&self.shared.transport)?;
+        let outcome = lane.block_on(call(&lane.transport));
+        self.lanes.give_back(lane);
+        outcome.map_err(|e| e.redact(self.shared.config.api_key.as_deref()))
     }
 
-    /// Like [`Client::run`], but the future runs as a task on the I/O threads while the caller
-    /// runs `on_caller` (a download's sink) and then waits for the task's end. Every socket event
-    /// is then handled on the thread that polls the sockets; polled from the caller's thread, each
-    /// one cost a cross-thread wake-up (a third of the CPU of a small upload went to futex calls
-    /// and context switches). An error from `on_caller` wins over the task's.
+    /// Runs `fut` as a task on the I/O threads and waits for it: for uploads whose parts go out in
+    /// parallel, where using every core matters more than a wake-up per request.
     fn run_on_workers<T: Send + 'static>(
         &self,
         fut: impl Future<Output = Result<T>> + Send + 'static,
-        on_caller: impl FnOnce() -> Result<()>,
     ) -> Result<T> {
         let runtime = self.check_usable()?;
         let _sigpipe = crate::sigpipe::CallerGuard::new();
         let task = runtime.spawn(fut);
-        let caller = on_caller();
-        let outcome = runtime
+        runtime
             .block_on(task)
-            .unwrap_or_else(|e| Err(Error::internal(format!("the I/O task failed: {e}"))));
-        caller
-            .and(outcome)
+            .unwrap_or_else(|e| Err(Error::internal(format!("the I/O task failed: {e}"))))
             .map_err(|e| e.redact(self.shared.config.api_key.as_deref()))
     }
 
@@ -153,10 +148,15 @@ impl Client {
             entity_type,
             entity_id: validate_entity_id(entity_id)?.to_owned(),
         };
-        let transport = self.shared.transport.clone();
         let concurrency = self.shared.config.upload_concurrency;
+        if crate::upload::is_small(attachment) {
+            return self.run(async |transport| {
+                crate::upload::upload(transport, concurrency, &target, attachment, progress).await
+            });
+        }
+        let transport = self.shared.transport.clone();
         let (attachment, progress) = (attachment.clone(), progress.cloned());
-        let upload = async move {
+        self.run_on_workers(async move {
             crate::upload::upload(
                 &transport,
                 concurrency,
@@ -165,8 +165,7 @@ impl Client {
                 progress.as_ref(),
             )
             .await
-        };
-        self.run_on_workers(upload, || Ok(()))
+        })
     }
 
     /// Queues an upload and returns at once: validation, limits and (with an outbox) the durable
@@ -213,18 +212,13 @@ impl Client {
     ) -> Result<Vec<AttachmentInfo>> {
         let project = self.project(project_name)?;
         let entity_id = validate_entity_id(entity_id)?;
-        let t = &self.shared.transport;
-        self.run(async move {
+        self.run(async |t| {
             let id = crate::list::project_id(t, project).await?;
             crate::list::list(t, &id, entity_type, entity_id).await
         })
     }
 
     /// Streams an attachment to `sink` on the calling thread; returns the byte count.
-    ///
-    /// The HTTP work runs as a task on the I/O threads and hands chunks over through a short
-    /// queue: polled from the caller's thread, every socket event cost a cross-thread wake-up, and
-    /// a 1 GiB download spent more CPU in futex and epoll calls than in receiving.
     pub fn download(
         &self,
         project_name: Option<&str>,
@@ -235,32 +229,7 @@ impl Client {
         mut sink: impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<u64> {
         let wanted = self.wanted(project_name, entity_type, entity_id, file_name, mime_type)?;
-        let owned = (
-            wanted.project_name.to_owned(),
-            wanted.entity_id.to_owned(),
-            wanted.file_name.to_owned(),
-            wanted.mime_type.map(str::to_owned),
-        );
-        let transport = self.shared.transport.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(DOWNLOAD_QUEUE);
-        let fetch = async move {
-            let (project_name, entity_id, file_name, mime_type) = &owned;
-            let wanted = Wanted {
-                project_name,
-                entity_type,
-                entity_id,
-                file_name,
-                mime_type: mime_type.as_deref(),
-            };
-            crate::download::download(&transport, &wanted, Sink::Channel(tx)).await
-        };
-        // Dropping `rx` (when the sink stops) ends the download at its next chunk.
-        self.run_on_workers(fetch, move || {
-            while let Some(chunk) = rx.blocking_recv() {
-                sink(&chunk)?;
-            }
-            Ok(())
-        })
+        self.run(async |t| crate::download::download(t, &wanted, &mut sink).await)
     }
 
     /// Downloads an attachment into `dest` atomically (temporary file, then rename).
@@ -274,11 +243,7 @@ impl Client {
         dest: &Path,
     ) -> Result<u64> {
         let wanted = self.wanted(project_name, entity_type, entity_id, file_name, mime_type)?;
-        self.run(crate::download::download_to_file(
-            &self.shared.transport,
-            &wanted,
-            dest,
-        ))
+        self.run(async |t| crate::download::download_to_file(t, &wanted, dest).await)
     }
 
     fn wanted<'a>(
@@ -314,13 +279,9 @@ impl Client {
         if file_names.iter().any(|n| n.is_empty()) {
             return Err(Error::invalid("file_names must not contain an empty name"));
         }
-        self.run(crate::delete::delete(
-            &self.shared.transport,
-            project,
-            entity_type,
-            entity_id,
-            file_names,
-        ))
+        self.run(async |t| {
+            crate::delete::delete(t, project, entity_type, entity_id, file_names).await
+        })
     }
 }
 
@@ -338,6 +299,7 @@ impl Drop for Client {
             // touch nothing, join nothing.
             std::mem::forget(runtime);
             std::mem::forget(self.queue.clone());
+            self.lanes.abandon();
             return;
         }
         let queue = self.queue.clone();

@@ -47,35 +47,16 @@ async fn find(transport: &Transport, w: &Wanted<'_>) -> Result<AttachmentInfo> {
         })
 }
 
-/// Where downloaded chunks go.
-pub enum Sink<'a> {
-    /// Called on the current task; an error stops the download.
-    Call(&'a mut (dyn FnMut(&[u8]) -> Result<()> + Send)),
-    /// Sent to another thread; the download stops when the receiver is dropped.
-    Channel(tokio::sync::mpsc::Sender<bytes::Bytes>),
-}
-
-impl Sink<'_> {
-    async fn deliver(&mut self, chunk: bytes::Bytes) -> Result<()> {
-        match self {
-            Sink::Call(f) => f(&chunk),
-            Sink::Channel(tx) => tx.send(chunk).await.map_err(|_| {
-                Error::new(
-                    Status::AbortedByCallback,
-                    "the download's receiver went away",
-                )
-            }),
-        }
-    }
-}
+/// Where downloaded chunks go; an error stops the download.
+pub type Sink<'a> = &'a mut dyn FnMut(&[u8]) -> Result<()>;
 
 /// Streams the attachment to `sink`, chunk by chunk. `sink` stops the download by returning an
-/// error (or dropping its receiver). Returns the number of bytes delivered.
+/// error. Returns the number of bytes delivered.
 ///
 /// Transient failures before the first byte are retried; an expired presigned link (403) is
 /// replaced by listing again, once. A failure after bytes were delivered is reported, never
 /// retried, so the sink never sees a byte twice.
-pub async fn download(transport: &Transport, w: &Wanted<'_>, mut sink: Sink<'_>) -> Result<u64> {
+pub async fn download(transport: &Transport, w: &Wanted<'_>, sink: Sink<'_>) -> Result<u64> {
     let mut relisted = false;
     loop {
         let entry = find(transport, w).await?;
@@ -113,7 +94,7 @@ pub async fn download(transport: &Transport, w: &Wanted<'_>, mut sink: Sink<'_>)
                             w.file_name, entry.file_size
                         )));
                     }
-                    sink.deliver(chunk).await?;
+                    sink(&chunk)?;
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -147,7 +128,7 @@ pub async fn download_to_file(transport: &Transport, w: &Wanted<'_>, dest: &Path
         out.write_all(chunk)
             .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), &e))
     };
-    let n = download(transport, w, Sink::Call(&mut write)).await?;
+    let n = download(transport, w, &mut write).await?;
     let file = out
         .into_inner()
         .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e.error()))?;

@@ -19,6 +19,7 @@ pub mod config;
 pub mod delete;
 /// cbindgen:ignore
 pub mod download;
+mod lanes;
 /// cbindgen:ignore
 pub mod error;
 pub mod ffi;

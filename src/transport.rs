@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 const WORKSPACE_HEADER: &str = "Comet-Workspace";
@@ -101,9 +102,10 @@ pub struct Transport {
     pub retry: RetryPolicy,
     timeout: Duration,
     path_param: String,
+    settings: Arc<HttpSettings>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Origin {
     scheme: String,
     host: String,
@@ -131,44 +133,70 @@ pub fn display_url(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
-impl Transport {
-    pub fn new(config: &Config) -> Result<Transport> {
-        let builder = || {
-            let mut b = reqwest::Client::builder()
-                .user_agent(USER_AGENT)
-                .connect_timeout(config.timeout)
-                .read_timeout(config.timeout)
-                .pool_max_idle_per_host(config.upload_concurrency as usize + 4)
-                .tcp_nodelay(true);
-            if !config.tls_verify {
-                b = b.danger_accept_invalid_certs(true);
-            }
-            b
-        };
-        let mut backend = builder();
-        let mut storage = builder().redirect(reqwest::redirect::Policy::none());
+/// What the HTTP clients are built from, read once per client (a lane builds its own HTTP
+/// clients from it; parsing a system CA bundle again cost about 3 ms per lane).
+struct HttpSettings {
+    timeout: Duration,
+    idle_per_host: usize,
+    tls_verify: bool,
+    extra_roots: Vec<reqwest::Certificate>,
+}
+
+impl HttpSettings {
+    fn of(config: &Config) -> Result<HttpSettings> {
+        let mut extra_roots = Vec::new();
         if let Some(path) = &config.ca_file {
             let pem = std::fs::read(path).map_err(|e| {
                 Error::config(format!("cannot read CA file {}: {e}", path.display()))
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            extra_roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 Error::config(format!("CA file {} is not PEM: {e}", path.display()))
             })?;
-            if certs.is_empty() {
+            if extra_roots.is_empty() {
                 return Err(Error::config(format!(
                     "CA file {} holds no certificate",
                     path.display()
                 )));
             }
-            for cert in certs {
-                backend = backend.add_root_certificate(cert.clone());
-                storage = storage.add_root_certificate(cert);
-            }
         }
-        let build = |b: reqwest::ClientBuilder| {
+        Ok(HttpSettings {
+            timeout: config.timeout,
+            idle_per_host: config.upload_concurrency as usize + 4,
+            tls_verify: config.tls_verify,
+            extra_roots,
+        })
+    }
+
+    /// The client for the backend and the one for storage (which follows no redirect).
+    fn clients(&self) -> Result<(reqwest::Client, reqwest::Client)> {
+        let build = |redirects: reqwest::redirect::Policy| {
+            let mut b = reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .connect_timeout(self.timeout)
+                .read_timeout(self.timeout)
+                .pool_max_idle_per_host(self.idle_per_host)
+                .tcp_nodelay(true)
+                .redirect(redirects);
+            if !self.tls_verify {
+                b = b.danger_accept_invalid_certs(true);
+            }
+            for cert in &self.extra_roots {
+                b = b.add_root_certificate(cert.clone());
+            }
             b.build()
                 .map_err(|e| Error::config(format!("cannot set up HTTP: {e}")))
         };
+        Ok((
+            build(reqwest::redirect::Policy::default())?,
+            build(reqwest::redirect::Policy::none())?,
+        ))
+    }
+}
+
+impl Transport {
+    pub fn new(config: &Config) -> Result<Transport> {
+        let settings = Arc::new(HttpSettings::of(config)?);
+        let (backend, storage) = settings.clients()?;
         let api_key = match &config.api_key {
             Some(k) => {
                 let mut v = HeaderValue::from_str(k).map_err(|_| {
@@ -193,8 +221,9 @@ impl Transport {
             )));
         }
         Ok(Transport {
-            backend: build(backend)?,
-            storage: build(storage)?,
+            backend,
+            storage,
+            settings,
             base_url: config.base_url.clone(),
             origin,
             api_key,
@@ -202,6 +231,24 @@ impl Transport {
             retry: RetryPolicy::default(),
             timeout: config.timeout,
             path_param: crate::protocol::encode_path(&config.base_url),
+        })
+    }
+
+    /// The same transport with HTTP clients (and so connections) of its own: for use on another
+    /// runtime, since a connection belongs to the runtime that opened it.
+    pub fn sibling(&self) -> Result<Transport> {
+        let (backend, storage) = self.settings.clients()?;
+        Ok(Transport {
+            backend,
+            storage,
+            settings: self.settings.clone(),
+            base_url: self.base_url.clone(),
+            origin: self.origin.clone(),
+            api_key: self.api_key.clone(),
+            workspace: self.workspace.clone(),
+            retry: self.retry.clone(),
+            timeout: self.timeout,
+            path_param: self.path_param.clone(),
         })
     }
 
@@ -217,27 +264,39 @@ impl Transport {
     /// Opik headers go only to the configured backend (same scheme, host and port), never to a
     /// presigned URL nor to any other host.
     pub fn peer_of(&self, url: &str) -> Peer {
+        match reqwest::Url::parse(url) {
+            Ok(parsed) => self.peer_of_parsed(url, &parsed),
+            Err(_) => Peer::Storage,
+        }
+    }
+
+    fn peer_of_parsed(&self, url: &str, parsed: &reqwest::Url) -> Peer {
         if is_presigned(url) {
             return Peer::Storage;
         }
-        match reqwest::Url::parse(url).ok().as_ref().and_then(Origin::of) {
+        match Origin::of(parsed) {
             Some(o) if Some(&o) == self.origin.as_ref() => Peer::Backend,
             _ => Peer::Storage,
         }
     }
 
-    /// A request to `url` on the right client, with the Opik headers only for the backend.
+    /// A request to `url` on the right client, with the Opik headers only for the backend. The URL
+    /// is parsed once here and handed over parsed (a small upload's URL parses were a third of its
+    /// CPU); one that does not parse goes out with no Opik header and fails when sent.
     pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
-        match self.peer_of(url) {
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return self.storage.request(method, url);
+        };
+        match self.peer_of_parsed(url, &parsed) {
             Peer::Backend => {
                 let mut headers = HeaderMap::new();
                 if let Some(k) = &self.api_key {
                     headers.insert(AUTHORIZATION, k.clone());
                 }
                 headers.insert(WORKSPACE_HEADER, self.workspace.clone());
-                self.backend.request(method, url).headers(headers)
+                self.backend.request(method, parsed).headers(headers)
             }
-            Peer::Storage => self.storage.request(method, url),
+            Peer::Storage => self.storage.request(method, parsed),
         }
     }
 
@@ -250,7 +309,6 @@ impl Transport {
         url: &str,
         mut build: impl FnMut() -> Result<RequestBuilder>,
     ) -> Result<Response> {
-        let peer = self.peer_of(url);
         let mut retry = 0;
         loop {
             let last = retry + 1 >= self.retry.attempts;
@@ -260,6 +318,7 @@ impl Transport {
                 Ok(resp) => {
                     let status = resp.status();
                     if last || !is_retryable_status(status) {
+                        let peer = self.peer_of(url);
                         return Err(error_from_response(step, url, peer, resp).await);
                     }
                     let after = retry_after(&resp).map(|d| d.min(self.retry.max_retry_after));

@@ -1,0 +1,79 @@
+//! Lanes: blocking calls do their HTTP on the calling thread.
+//!
+//! A lane is a single-threaded runtime with its own HTTP connection pool. A blocking call borrows
+//! an idle lane from its client (or builds one), drives its requests to the end on the calling
+//! thread, and gives the lane back. Nothing crosses threads: the sockets are polled, the response
+//! bodies decoded and a download's `on_data` called on the caller's own thread, so a chunk reaches
+//! `on_data` straight from the socket read and a small upload's three requests cost no wake-up of
+//! another thread. Run on the shared I/O threads instead, a 1 GiB download handed every chunk
+//! across threads (0.55 x curl's throughput, against 0.6 x wanted) and a small upload spent about
+//! half its time waking threads (2,900 uploads/s at one at a time).
+//!
+//! Each lane needs its own connections: a connection belongs to the runtime that opened it, and a
+//! lane's runtime runs only while a caller is in it.
+
+use crate::error::{Error, Result};
+use crate::transport::Transport;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+/// Idle lanes a client keeps (with their connections) for the next blocking calls; beyond that,
+/// a lane is closed when its call ends. One per thread that makes blocking calls at the same time.
+const LANES_KEPT: usize = 16;
+
+pub(crate) struct Lane {
+    runtime: tokio::runtime::Runtime,
+    pub transport: Arc<Transport>,
+}
+
+impl Lane {
+    fn new(template: &Transport) -> Result<Lane> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::internal(format!("cannot start a runtime for this call: {e}")))?;
+        Ok(Lane {
+            runtime,
+            transport: Arc::new(template.sibling()?),
+        })
+    }
+
+    /// Runs `fut` to completion on the calling thread. The caller must not be inside a runtime
+    /// (the client checks that before taking a lane).
+    pub fn block_on<T>(&self, fut: impl Future<Output = T>) -> T {
+        self.runtime.block_on(fut)
+    }
+}
+
+/// A client's idle lanes.
+#[derive(Default)]
+pub(crate) struct Lanes {
+    idle: Mutex<Vec<Lane>>,
+}
+
+impl Lanes {
+    /// An idle lane, or a new one whose transport is a sibling of `template`.
+    pub fn take(&self, template: &Transport) -> Result<Lane> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(lane) => Ok(lane),
+            None => Lane::new(template),
+        }
+    }
+
+    /// Keeps `lane` for the next call (or closes it when enough are kept).
+    pub fn give_back(&self, lane: Lane) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < LANES_KEPT {
+            idle.push(lane);
+        }
+    }
+
+    /// In a forked child the lanes' sockets and event queues are shared with the parent: they are
+    /// left alone, never closed from here.
+    pub fn abandon(&self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        std::mem::forget(idle);
+    }
+}
