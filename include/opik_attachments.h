@@ -91,7 +91,9 @@ typedef void (*opik_free_fn)(void *user_data);
 
 // Receives downloaded bytes: `chunk` holds `len` bytes (chunks of unspecified size), borrowed for
 // the duration of the call. Runs on the thread that called the download. Return 0 to go on;
-// anything else stops the download with `OPIK_ERR_ABORTED_BY_CALLBACK`.
+// anything else stops the download with `OPIK_ERR_ABORTED_BY_CALLBACK`. It must not block for
+// long (the connection waits meanwhile). The library's blocking functions called from it return
+// `OPIK_ERR_INVALID_ARGUMENT`; `opik_upload_async` and the other non-blocking ones work.
 typedef int32_t (*opik_write_fn)(void *user_data, const uint8_t *chunk, size_t len);
 
 // A trace.
@@ -329,6 +331,8 @@ opik_status opik_list(opik_client *c,
 // `on_data`, on the calling thread. `on_data` returning non-zero stops the download with
 // `OPIK_ERR_ABORTED_BY_CALLBACK`. Unknown attachment: `OPIK_ERR_NOT_FOUND`. A failure after some
 // bytes were delivered is reported, never retried, so `on_data` never sees a byte twice.
+// The HTTP work of this and the other blocking functions runs on the calling thread itself, so
+// chunks go from the socket to `on_data` without a hand-over between threads.
 OPIK_API
 opik_status opik_download(opik_client *c,
                           const char *project_name,

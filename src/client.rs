@@ -4,8 +4,8 @@ use crate::attachment::Attachment;
 use crate::background::{Completion, Operation, Queue};
 use crate::config::{Config, Options};
 use crate::download::Wanted;
-use crate::lanes::{Lane, Lanes};
 use crate::error::{Error, Result, Status};
+use crate::lanes::{Lane, Lanes};
 use crate::outbox::Outbox;
 use crate::protocol::{AttachmentInfo, EntityType};
 use crate::transport::Transport;
@@ -68,14 +68,6 @@ impl Client {
 
     pub fn config(&self) -> &Config {
         &self.shared.config
-    }
-
-    /// Overrides the retry policy (tests use short delays).
-    pub fn set_retry_policy(&mut self, policy: crate::transport::RetryPolicy) {
-        if let Some(t) = Arc::get_mut(&mut self.shared).and_then(|s| Arc::get_mut(&mut s.transport))
-        {
-            t.retry = policy;
-        }
     }
 
     /// Checks that the client may be used from this thread in this process.

@@ -29,6 +29,8 @@ pub struct Options {
     pub outbox_dir: Option<PathBuf>,
     /// How long closing the client waits for background uploads before cancelling them.
     pub shutdown_timeout: Option<Duration>,
+    /// Retries of transient failures (not settable from C; tests shorten the delays).
+    pub retry: Option<crate::transport::RetryPolicy>,
 }
 
 /// Resolved configuration of one client.
@@ -46,6 +48,7 @@ pub struct Config {
     pub queue_limits: crate::background::Limits,
     pub outbox_dir: Option<PathBuf>,
     pub shutdown_timeout: Duration,
+    pub retry: crate::transport::RetryPolicy,
 }
 
 // Debug by hand: the API key must never reach a log line.
@@ -63,6 +66,7 @@ impl std::fmt::Debug for Config {
             .field("queue_limits", &self.queue_limits)
             .field("outbox_dir", &self.outbox_dir)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -154,6 +158,7 @@ impl Config {
             shutdown_timeout: options
                 .shutdown_timeout
                 .unwrap_or(crate::background::DEFAULT_SHUTDOWN_TIMEOUT),
+            retry: options.retry.clone().unwrap_or_default(),
         })
     }
 }

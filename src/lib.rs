@@ -19,11 +19,11 @@ pub mod config;
 pub mod delete;
 /// cbindgen:ignore
 pub mod download;
-mod lanes;
 /// cbindgen:ignore
 pub mod error;
 pub mod ffi;
 mod file_reads;
+mod lanes;
 /// cbindgen:ignore
 pub mod list;
 /// cbindgen:ignore

@@ -99,7 +99,7 @@ pub struct Transport {
     origin: Option<Origin>,
     api_key: Option<HeaderValue>,
     workspace: HeaderValue,
-    pub retry: RetryPolicy,
+    retry: RetryPolicy,
     timeout: Duration,
     path_param: String,
     settings: Arc<HttpSettings>,
@@ -228,7 +228,7 @@ impl Transport {
             origin,
             api_key,
             workspace,
-            retry: RetryPolicy::default(),
+            retry: config.retry.clone(),
             timeout: config.timeout,
             path_param: crate::protocol::encode_path(&config.base_url),
         })

@@ -20,7 +20,9 @@ pub const OPIK_ENTITY_SPAN: opik_entity_type = 1;
 
 /// Receives downloaded bytes: `chunk` holds `len` bytes (chunks of unspecified size), borrowed for
 /// the duration of the call. Runs on the thread that called the download. Return 0 to go on;
-/// anything else stops the download with `OPIK_ERR_ABORTED_BY_CALLBACK`.
+/// anything else stops the download with `OPIK_ERR_ABORTED_BY_CALLBACK`. It must not block for
+/// long (the connection waits meanwhile). The library's blocking functions called from it return
+/// `OPIK_ERR_INVALID_ARGUMENT`; `opik_upload_async` and the other non-blocking ones work.
 pub type opik_write_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void, chunk: *const u8, len: usize) -> i32>;
 
@@ -85,6 +87,8 @@ pub extern "C" fn opik_list(
 /// `on_data`, on the calling thread. `on_data` returning non-zero stops the download with
 /// `OPIK_ERR_ABORTED_BY_CALLBACK`. Unknown attachment: `OPIK_ERR_NOT_FOUND`. A failure after some
 /// bytes were delivered is reported, never retried, so `on_data` never sees a byte twice.
+/// The HTTP work of this and the other blocking functions runs on the calling thread itself, so
+/// chunks go from the socket to `on_data` without a hand-over between threads.
 #[no_mangle]
 pub extern "C" fn opik_download(
     c: *mut opik_client,

@@ -41,6 +41,35 @@ static int32_t check_thread(void *user, const uint8_t *chunk, size_t len) {
     return 0;
 }
 
+/* Calls the library from inside on_data: blocking calls are refused (they would have to run a
+ * second call inside the first one's), a background upload is accepted. */
+struct nested {
+    opik_client *c;
+    const char *id;
+    opik_entity_type type;
+    opik_status list, upload_async;
+    char list_message[256];
+    opik_op *op;
+};
+
+static int32_t call_from_on_data(void *user, const uint8_t *chunk, size_t len) {
+    (void)chunk;
+    (void)len;
+    struct nested *n = user;
+    if (n->op) return 0; /* once */
+    opik_attachment_list *l = NULL;
+    opik_error *err = NULL;
+    n->list = opik_list(n->c, PROJECT, n->type, n->id, &l, &err);
+    snprintf(n->list_message, sizeof n->list_message, "%s", err ? opik_error_message(err) : "");
+    opik_error_free(err);
+    opik_attachment_list_free(l);
+    opik_attachment *a = NULL;
+    if (opik_attachment_from_bytes((const uint8_t *)"nested", 6, "nested.txt", NULL, &a, NULL) == OPIK_OK)
+        n->upload_async = opik_upload_async(n->c, PROJECT, n->type, n->id, a, NULL, NULL, NULL, &n->op, NULL);
+    opik_attachment_free(a);
+    return 0;
+}
+
 static int download_equals(opik_client *c, opik_entity_type type, const char *id, const char *name,
                            const uint8_t *want, size_t len) {
     t_buffer b = {0};
@@ -125,6 +154,17 @@ static void test_all_sources_to_trace_and_span(opik_client *c) {
         CHECK_STATUS(OPIK_OK, opik_download(c, PROJECT, types[t], id, "blob.bin", NULL, check_thread, &tc, ERR));
         CHECK(tc.calls >= 1 && tc.elsewhere == 0);
 
+        /* The library called from inside on_data. */
+        struct nested nest = {.c = c, .id = id, .type = types[t], .list = OPIK_OK, .upload_async = -1};
+        CHECK_STATUS(OPIK_OK, opik_download(c, PROJECT, types[t], id, "blob.bin", NULL, call_from_on_data, &nest, ERR));
+        CHECK(nest.list == OPIK_ERR_INVALID_ARGUMENT && strstr(nest.list_message, "on_data") != NULL);
+        CHECK(nest.upload_async == OPIK_OK && nest.op != NULL);
+        if (nest.op) {
+            CHECK_STATUS(OPIK_OK, opik_op_wait(nest.op, 30000));
+            CHECK(opik_op_status(nest.op) == OPIK_OK);
+            opik_op_free(nest.op);
+        }
+
         /* A callback that stops the download. */
         t_buffer stop = {0};
         stop.abort_after = 1;
@@ -135,9 +175,9 @@ static void test_all_sources_to_trace_and_span(opik_client *c) {
         opik_error_free(err);
         free(stop.data);
 
-        /* Delete two (and one that does not exist): the others remain. */
-        const char *gone[] = {"blob.bin", "notes", "never-existed.txt"};
-        CHECK_STATUS(OPIK_OK, opik_delete(c, PROJECT, types[t], id, gone, 3, ERR));
+        /* Delete three (and one that does not exist): the others remain. */
+        const char *gone[] = {"blob.bin", "notes", "never-existed.txt", "nested.txt"};
+        CHECK_STATUS(OPIK_OK, opik_delete(c, PROJECT, types[t], id, gone, 4, ERR));
         CHECK_STATUS(OPIK_OK, opik_list(c, PROJECT, types[t], id, &l, ERR));
         CHECK(opik_attachment_list_len(l) == 2 && find(l, "blob.bin") < 0 && find(l, "frame.png") >= 0);
         opik_attachment_list_free(l);

@@ -24,6 +24,10 @@ pub(crate) async fn handle(
             reset(state).await;
             empty(StatusCode::NO_CONTENT)
         }
+        (&Method::POST, "/_test/close-idle") => {
+            state.close_idle.notify_waiters();
+            empty(StatusCode::NO_CONTENT)
+        }
         (&Method::POST, "/_test/faults") => match read_rules(parts, &mut body).await {
             Ok(rules) => {
                 state.add_faults(rules);

@@ -163,6 +163,12 @@ impl TestServer {
         self.state.stats()
     }
 
+    /// Makes every open connection close as soon as it is idle (as a keep-alive timeout would).
+    pub fn close_idle_connections(&self) {
+        let state = self.state.clone();
+        self.run(async move { state.close_idle.notify_waiters() });
+    }
+
     /// Clears projects, attachments, objects, uploads, faults, transcript and counters.
     pub fn reset(&self) {
         let state = self.state.clone();

@@ -90,6 +90,7 @@ pub(crate) async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
+                let close_state = state.clone();
                 let tls = listener.tls.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |req| dispatch::handle(state.clone(), req));
@@ -98,11 +99,13 @@ pub(crate) async fn serve(
                     // DropConnection fault; either way the connection is simply closed.
                     match tls {
                         None => {
-                            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                            let _ = serve_until_closed(conn, &close_state).await;
                         }
                         Some(acceptor) => {
                             if let Ok(stream) = acceptor.accept(stream).await {
-                                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                                let _ = serve_until_closed(conn, &close_state).await;
                             }
                         }
                     }
@@ -113,4 +116,23 @@ pub(crate) async fn serve(
     }
     connections.abort_all();
     while connections.join_next().await.is_some() {}
+}
+
+/// Serves one connection; `POST /_test/close-idle` makes it close as soon as it is idle (as a
+/// server's keep-alive timeout would), so clients can be tested against stale pooled connections.
+async fn serve_until_closed<I, S>(conn: http1::Connection<I, S>, state: &State) -> hyper::Result<()>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::pin!(conn);
+    loop {
+        tokio::select! {
+            done = conn.as_mut() => return done,
+            _ = state.close_idle.notified() => conn.as_mut().graceful_shutdown(),
+        }
+    }
 }

@@ -114,6 +114,8 @@ pub(crate) struct State {
     pub inner: Mutex<Inner>,
     pub bytes_received: Arc<AtomicU64>,
     file_counter: AtomicU64,
+    /// Fired by `POST /_test/close-idle`: every connection closes once it is idle.
+    pub close_idle: tokio::sync::Notify,
 }
 
 impl State {
@@ -135,6 +137,7 @@ impl State {
             inner: Mutex::new(Inner::default()),
             bytes_received: Arc::new(AtomicU64::new(0)),
             file_counter: AtomicU64::new(0),
+            close_idle: tokio::sync::Notify::new(),
         })
     }
 
