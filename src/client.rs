@@ -5,7 +5,7 @@ use crate::background::{Completion, Operation, Queue};
 use crate::config::{Config, Options};
 use crate::download::Wanted;
 use crate::error::{Error, Result, Status};
-use crate::lanes::{Lane, Lanes};
+use crate::lanes::Lanes;
 use crate::outbox::Outbox;
 use crate::protocol::{AttachmentInfo, EntityType};
 use crate::transport::Transport;
@@ -15,7 +15,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// A connection to one Opik installation. Thread-safe: every method may be called from any number
-/// of threads at once. Blocking methods must not be called from inside the client's own runtime.
+/// of threads at once. Blocking methods do their HTTP on the calling thread (see [`crate::lanes`]),
+/// except uploads over 64 KiB, which run on the client's I/O threads; they must not be called from
+/// those threads nor from a download's sink (both get `OPIK_ERR_INVALID_ARGUMENT`).
 pub struct Client {
     runtime: Option<tokio::runtime::Runtime>,
     shared: Arc<Shared>,
@@ -87,7 +89,7 @@ impl Client {
     fn run<T>(&self, call: impl AsyncFnOnce(&Arc<Transport>) -> Result<T>) -> Result<T> {
         self.check_usable()?;
         let _sigpipe = crate::sigpipe::CallerGuard::new();
-        let lane: Lane = self.lanes.take(&self.shared.transport)?;
+        let lane = self.lanes.take(&self.shared.transport)?;
         let outcome = lane.block_on(call(&lane.transport));
         self.lanes.give_back(lane);
         outcome.map_err(|e| e.redact(self.shared.config.api_key.as_deref()))
