@@ -17,23 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static double cpu(void) {
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec / 1e6 + (double)u.ru_stime.tv_sec +
-           (double)u.ru_stime.tv_usec / 1e6;
-}
+#include "timing.h"
 
 /* Sends the request and reads one whole response (headers and Content-Length body). */
 static int exchange(int fd, const char *req, size_t req_len) {
@@ -78,14 +65,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "http_floor: the warm-up exchange failed\n");
         return 1;
     }
-    double t0 = now(), c0 = cpu();
+    double t0 = now_s(), c0 = cpu_s();
     for (long i = 0; i < 3 * count; i++) {
         if (exchange(fd, req, (size_t)n) != 0) {
             fprintf(stderr, "http_floor: exchange %ld failed\n", i);
             return 1;
         }
     }
-    double t1 = now(), c1 = cpu();
+    double t1 = now_s(), c1 = cpu_s();
     close(fd);
     printf("RESULT {\"tool\": \"floor\", \"seconds\": %.6f, \"cpu_seconds\": %.6f, \"bytes\": 0, \"count\": %ld}\n",
            t1 - t0, c1 - c0, count);

@@ -180,11 +180,12 @@ fn is_signature_refusal(e: &Error) -> bool {
     .any(|code| e.message.contains(code))
 }
 
-/// Whether the attachment is small enough to be read in one go. Such an upload is three short
-/// requests in a row, best run on the calling thread (see `crate::lanes`); a larger one gains more
-/// from parallel parts on the I/O threads.
+/// Whether the attachment was small enough to be read in one go when it was made (no new `stat`:
+/// the upload measures a file again anyway). Such an upload is three short requests in a row,
+/// best run on the calling thread (see `crate::lanes`); a larger one gains more from parallel
+/// parts on the I/O threads.
 pub fn is_small(attachment: &Attachment) -> bool {
-    current_size(attachment).is_ok_and(|size| size <= INLINE_READ_MAX as u64)
+    attachment.size() <= INLINE_READ_MAX as u64
 }
 
 fn current_size(attachment: &Attachment) -> Result<u64> {

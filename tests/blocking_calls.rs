@@ -42,19 +42,7 @@ fn client(server: &TestServer, attempts: u32) -> Client {
 }
 
 fn entity() -> String {
-    let n: u128 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let h = format!("{:032x}", n ^ (u128::from(std::process::id()) << 64));
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn download_all(c: &Client, id: &str, name: &str) -> Vec<u8> {

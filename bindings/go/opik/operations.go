@@ -42,6 +42,20 @@ func target(cs *cstrings, project, entityID string) (proj, id *C.char, err error
 	return proj, id, nil
 }
 
+// wanted converts the arguments that name one attachment to download.
+func wanted(cs *cstrings, project, entityID, fileName, mimeType string) (proj, id, name, mime *C.char, err error) {
+	if proj, id, err = target(cs, project, entityID); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if name, err = cs.str(fileName, "fileName"); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if mime, err = cs.optional(mimeType, "mimeType"); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return proj, id, name, mime, nil
+}
+
 // Upload uploads att to the trace or span entityID and returns once the server has all of it
 // (the project is created if needed). The flow follows the server: one streamed PUT to the
 // backend, or parts in parallel to presigned storage URLs; transient failures are retried.
@@ -131,15 +145,7 @@ func (c *Client) Download(ctx context.Context, project string, typ EntityType, e
 	}
 	var cs cstrings
 	defer cs.free()
-	proj, id, err := target(&cs, project, entityID)
-	if err != nil {
-		return err
-	}
-	name, err := cs.str(fileName, "fileName")
-	if err != nil {
-		return err
-	}
-	mime, err := cs.optional(mimeType, "mimeType")
+	proj, id, name, mime, err := wanted(&cs, project, entityID, fileName, mimeType)
 	if err != nil {
 		return err
 	}
@@ -178,15 +184,7 @@ func (c *Client) DownloadToFile(ctx context.Context, project string, typ EntityT
 	}
 	var cs cstrings
 	defer cs.free()
-	proj, id, err := target(&cs, project, entityID)
-	if err != nil {
-		return err
-	}
-	name, err := cs.str(fileName, "fileName")
-	if err != nil {
-		return err
-	}
-	mime, err := cs.optional(mimeType, "mimeType")
+	proj, id, name, mime, err := wanted(&cs, project, entityID, fileName, mimeType)
 	if err != nil {
 		return err
 	}
