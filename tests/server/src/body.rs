@@ -3,6 +3,7 @@
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -20,6 +21,13 @@ pub(crate) struct ReqBody {
     incoming: Incoming,
     request_bytes: Arc<AtomicU64>,
     server_bytes: Option<Arc<AtomicU64>>,
+    /// Hostile modes: pause once after this many bytes (`stall_after_bytes`, `stall_ms`).
+    stall: Option<(u64, Duration)>,
+    /// Hostile modes: read no faster than this many bytes per second.
+    rate: Option<u64>,
+    /// Bytes delivered so far, and when the first was asked for (for `rate`).
+    delivered: u64,
+    started: Option<Instant>,
 }
 
 /// Reading a whole body failed.
@@ -39,11 +47,42 @@ impl ReqBody {
             incoming,
             request_bytes,
             server_bytes,
+            stall: None,
+            rate: None,
+            delivered: 0,
+            started: None,
         }
+    }
+
+    /// Makes the reader slow: one pause of `stall.1` once `stall.0` bytes were read, and at most
+    /// `rate` bytes per second.
+    pub fn set_hostile(&mut self, stall: Option<(u64, Duration)>, rate: Option<u64>) {
+        self.stall = stall;
+        self.rate = rate.filter(|r| *r > 0);
     }
 
     /// Next data chunk, `None` at the end of the body.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, hyper::Error> {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        if let Some((after, pause)) = self.stall {
+            if self.delivered >= after {
+                self.stall = None;
+                tokio::time::sleep(pause).await;
+            }
+        }
+        if let Some(rate) = self.rate {
+            // Sleep until the bytes already read are "due" at this rate, then read on.
+            let due = Duration::from_secs_f64(self.delivered as f64 / rate as f64);
+            tokio::time::sleep_until((started + due).into()).await;
+        }
+        let chunk = self.next_raw_chunk().await?;
+        if let Some(c) = &chunk {
+            self.delivered += c.len() as u64;
+        }
+        Ok(chunk)
+    }
+
+    async fn next_raw_chunk(&mut self) -> Result<Option<Bytes>, hyper::Error> {
         loop {
             match self.incoming.frame().await {
                 None => return Ok(None),

@@ -58,6 +58,30 @@ pub(crate) async fn handle(
         (&Method::GET, "/_test/attachments") => {
             json_response(StatusCode::OK, &json!(state.attachments().await))
         }
+        (&Method::POST, "/_test/recorder") => {
+            let origin = crate::hostile::recorder(state).origin.clone();
+            json_response(StatusCode::OK, &json!({"url": format!("{origin}/")}))
+        }
+        (&Method::GET, "/_test/recorder") => {
+            let r = state
+                .recorder
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let requests = r.map(|r| r.requests()).unwrap_or_default();
+            json_response(StatusCode::OK, &json!(requests))
+        }
+        (&Method::DELETE, "/_test/recorder") => {
+            let r = state
+                .recorder
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(r) = r {
+                r.clear();
+            }
+            empty(StatusCode::NO_CONTENT)
+        }
         (&Method::GET, "/_test/stats") => json_response(StatusCode::OK, &json!(state.stats())),
         _ => code_message(StatusCode::NOT_FOUND, "unknown test control"),
     }
@@ -66,6 +90,14 @@ pub(crate) async fn handle(
 /// Clears all state; with external S3, also deletes the objects of the known rows.
 pub(crate) async fn reset(state: &State) {
     let keys = state.reset();
+    let recorder = state
+        .recorder
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Some(r) = recorder {
+        r.clear();
+    }
     if let Some(ext) = &state.external {
         for key in keys {
             let _ = ext.delete(&key).await;

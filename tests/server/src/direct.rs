@@ -47,7 +47,7 @@ async fn upload_reply(ctx: &Ctx, body: &mut ReqBody) -> Reply {
         .await
         .map_err(|e| match e {
             ReceiveError::Client(msg) => {
-                bad_request(&format!("request body could not be read: {msg}"))
+                bad_request(format!("request body could not be read: {msg}"))
             }
             ReceiveError::Io(err) => code_message(
                 StatusCode::INTERNAL_SERVER_ERROR,

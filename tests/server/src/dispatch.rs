@@ -19,7 +19,7 @@ use crate::body::{
 };
 use crate::faults::{FaultRule, Target};
 use crate::state::State;
-use crate::{control, direct, params, rest, s3_builtin};
+use crate::{control, direct, hostile, params, rest, s3_builtin};
 
 /// Largest JSON body accepted (compressed or not, and after gunzip).
 const JSON_LIMIT: usize = 64 * 1024 * 1024;
@@ -34,6 +34,8 @@ pub(crate) struct Ctx {
     pub expire_urls: bool,
     /// A fault asked for presigned URLs with a corrupted signature.
     pub tamper_urls: bool,
+    /// A fault asked for upload URLs and list links that cannot be requested (this one).
+    pub bad_link: Option<String>,
 }
 
 /// Returned to hyper to close the connection without a response.
@@ -111,10 +113,50 @@ pub(crate) async fn handle(
     };
     let mut expire_urls = false;
     let mut tamper_urls = false;
+    let mut bad_link = None;
     let mut cut_response_after = None;
+    let mut echo_key = false;
+    let mut slow_response = None;
     if let Some(rule) = state.take_fault(parts.method.as_str(), &path_and_query, target) {
         if rule.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(rule.delay_ms)).await;
+        }
+        echo_key = rule.echo_key;
+        let stall = rule
+            .stall_after_bytes
+            .filter(|_| rule.stall_ms > 0)
+            .map(|n| (n, Duration::from_millis(rule.stall_ms)));
+        if has_body(&parts) {
+            body.set_hostile(stall, rule.read_bytes_per_sec);
+            if rule.write_bytes_per_sec.is_some() {
+                slow_response = Some((None, rule.write_bytes_per_sec));
+            }
+        } else if stall.is_some() || rule.write_bytes_per_sec.is_some() {
+            slow_response = Some((stall, rule.write_bytes_per_sec));
+        }
+        if let Some(to) = &rule.redirect_to {
+            // Read the whole body first, so the client sees the answer rather than a reset.
+            body.consume(u64::MAX).await;
+            let resp = hostile::redirect(&state, &rule, to, &parts);
+            finish(resp.status().as_u16());
+            return Ok(resp);
+        }
+        if rule.huge_body_bytes.is_some() || rule.endless_body {
+            let len = if rule.endless_body {
+                None
+            } else {
+                rule.huge_body_bytes
+            };
+            let resp = hostile::huge_body(&rule, &path, len);
+            finish(resp.status().as_u16());
+            return Ok(resp);
+        }
+        if (rule.endless_pages || rule.endless_distinct_pages)
+            && path == "/v1/private/attachment/list"
+        {
+            let resp = hostile::endless_page(&state, &rule, parts.uri.query());
+            finish(resp.status().as_u16());
+            return Ok(resp);
         }
         if rule.drop_connection {
             match rule.drop_after_bytes {
@@ -130,14 +172,24 @@ pub(crate) async fn handle(
                 }
             }
         } else if let Some(status) = rule.status {
-            let resp = fault_response(&rule, status, target, &path);
+            let mut resp = fault_response(&rule, status, target, &path);
+            if rule.echo_key {
+                let echoed = hostile::echo_response(resp.status(), &parts, target);
+                let retry_after = resp.headers().get(RETRY_AFTER).cloned();
+                resp = echoed;
+                if let Some(v) = retry_after {
+                    resp.headers_mut().insert(RETRY_AFTER, v);
+                }
+            }
             finish(resp.status().as_u16());
             return Ok(resp);
         }
         expire_urls = rule.expire_urls;
         tamper_urls = rule.tamper_urls;
+        bad_link = rule.bad_link();
     }
 
+    let echo_parts = echo_key.then(|| parts.clone());
     let mut resp = match early_response {
         Some(resp) => resp,
         None => match check_auth(&state, &parts, target) {
@@ -149,11 +201,21 @@ pub(crate) async fn handle(
                     json,
                     expire_urls,
                     tamper_urls,
+                    bad_link,
                 };
                 route(&ctx, &mut body).await
             }
         },
     };
+    if let Some(parts) = echo_parts {
+        if resp.status().as_u16() >= 400 {
+            resp = hostile::echo_response(resp.status(), &parts, target);
+        }
+    }
+    if let Some((stall, rate)) = slow_response {
+        let (head, inner) = resp.into_parts();
+        resp = Response::from_parts(head, hostile::slow_body(inner, stall, rate));
+    }
     if let Some(n) = cut_response_after {
         let (head, inner) = resp.into_parts();
         resp = Response::from_parts(head, truncate_body(inner, n));

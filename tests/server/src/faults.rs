@@ -87,6 +87,49 @@ pub struct FaultRule {
     /// `SignatureDoesNotMatch` (built-in emulator and external S3 alike). Backend URLs (direct
     /// mode) carry no signature and are left as they are.
     pub tamper_urls: bool,
+
+    // ---- hostile modes (issue 11): a misbehaving server ----
+    /// Answer 200 (or `status`) with a JSON body that starts validly for the endpoint
+    /// (`{"upload_id":"x","pre_sign_urls":["` for upload-start, `{"page":1,...,"content":[{"file_name":"`
+    /// for list, `{"id":"` otherwise) and goes on with filler for this many bytes in all, with a
+    /// `Content-Length`. Generated while streaming, never held in memory.
+    pub huge_body_bytes: Option<u64>,
+    /// Like `huge_body_bytes`, but chunked and never ending (streams until the client goes away).
+    pub endless_body: bool,
+    /// On `attachment/list`: answer a page of `page_entries` entries whose `total` is always larger
+    /// than what was sent so far, with the same entries on every page (a server that repeats one
+    /// page forever).
+    pub endless_pages: bool,
+    /// Like `endless_pages`, but every page has fresh, distinct entries (a list that never ends).
+    pub endless_distinct_pages: bool,
+    /// Entries per page of `endless_pages` / `endless_distinct_pages`; default 10.
+    pub page_entries: Option<u32>,
+    /// Answer `redirect_status` (default 307) with `Location` set to this, after reading the whole
+    /// request body (so the client sees the answer, not a reset). Placeholders: `{recorder}` is
+    /// the origin of the recording listener (started on first use, see `/_test/recorder`),
+    /// `{self}` the origin of this server, `{path}` the request's path and `?query`. So
+    /// `"{self}{path}"` is a redirect loop and `"{recorder}{path}"` a redirect to another port.
+    pub redirect_to: Option<String>,
+    /// Status of a `redirect_to` answer (301, 302, 303, 307, 308); default 307.
+    pub redirect_status: Option<u16>,
+    /// Error answers to this request (the `status` answer, or any answer of 400 or more the
+    /// server gives) carry the request's `Authorization` value and every request header in their
+    /// body: JSON `{"code","message"}` for backend targets, S3 XML for storage targets.
+    pub echo_key: bool,
+    /// After this many request-body bytes (or, for a request without a body, response-body
+    /// bytes), stop reading (sending) for `stall_ms`, then go on.
+    pub stall_after_bytes: Option<u64>,
+    /// Length of the `stall_after_bytes` pause; default 0 (no stall).
+    pub stall_ms: u64,
+    /// Read the request body no faster than this (a slow uplink on the server side).
+    pub read_bytes_per_sec: Option<u64>,
+    /// Send the response body no faster than this (a slow downlink).
+    pub write_bytes_per_sec: Option<u64>,
+    /// `upload-start` answers upload URLs that cannot be requested and `attachment/list` answers
+    /// links that cannot be requested: `bad_link`, or `"not a url"` when unset.
+    pub bad_links: bool,
+    /// The unusable link of `bad_links` (e.g. `"http://[::1"`, `"ftp://x/y"`).
+    pub bad_link: Option<String>,
 }
 
 impl Default for FaultRule {
@@ -104,6 +147,20 @@ impl Default for FaultRule {
             drop_after_bytes: None,
             expire_urls: false,
             tamper_urls: false,
+            huge_body_bytes: None,
+            endless_body: false,
+            endless_pages: false,
+            endless_distinct_pages: false,
+            page_entries: None,
+            redirect_to: None,
+            redirect_status: None,
+            echo_key: false,
+            stall_after_bytes: None,
+            stall_ms: 0,
+            read_bytes_per_sec: None,
+            write_bytes_per_sec: None,
+            bad_links: false,
+            bad_link: None,
         }
     }
 }
@@ -125,12 +182,31 @@ impl FaultRule {
 
     /// Checks that `target` names a known request kind.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        match self.target.as_deref() {
-            Some(t) if !TARGETS.contains(&t) => Err(format!(
-                "unknown fault target {t:?}; expected one of {TARGETS:?}"
-            )),
-            _ => Ok(()),
+        if let Some(t) = self.target.as_deref() {
+            if !TARGETS.contains(&t) {
+                return Err(format!(
+                    "unknown fault target {t:?}; expected one of {TARGETS:?}"
+                ));
+            }
         }
+        if let Some(s) = self.redirect_status {
+            if !matches!(s, 301 | 302 | 303 | 307 | 308) {
+                return Err(format!("redirect_status {s} is not a redirect status"));
+            }
+        }
+        if self.read_bytes_per_sec == Some(0) || self.write_bytes_per_sec == Some(0) {
+            return Err("read_bytes_per_sec and write_bytes_per_sec must be positive".into());
+        }
+        if self.page_entries == Some(0) {
+            return Err("page_entries must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The link given by `bad_links`, if set.
+    pub(crate) fn bad_link(&self) -> Option<String> {
+        self.bad_links
+            .then(|| self.bad_link.clone().unwrap_or_else(|| "not a url".into()))
     }
 }
 

@@ -27,6 +27,7 @@ mod control;
 mod direct;
 mod dispatch;
 mod faults;
+mod hostile;
 mod params;
 mod presign;
 mod rest;
@@ -45,6 +46,7 @@ use std::time::Duration;
 
 pub use config::{Config, ExternalS3, StorageMode, TlsPem};
 pub use faults::{FaultRule, TARGETS};
+pub use hostile::RecorderRequest;
 pub use state::{AttachmentRow, Stats};
 pub use transcript::RecordedRequest;
 
@@ -167,6 +169,25 @@ impl TestServer {
     pub fn close_idle_connections(&self) {
         let state = self.state.clone();
         self.run(async move { state.close_idle.notify_waiters() });
+    }
+
+    /// The origin (`http://127.0.0.1:PORT`, no trailing slash) of the recorder: a second
+    /// listener, started on first use, that answers every request 200 `{}` and records it (the
+    /// `{recorder}` of [`FaultRule::redirect_to`]).
+    pub fn recorder_url(&self) -> String {
+        let state = self.state.clone();
+        self.run(async move { hostile::recorder(&state).origin.clone() })
+    }
+
+    /// What the recorder received, in arrival order (empty if it was never started).
+    pub fn recorder_requests(&self) -> Vec<RecorderRequest> {
+        let r = self
+            .state
+            .recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        r.map(|r| r.requests()).unwrap_or_default()
     }
 
     /// Clears projects, attachments, objects, uploads, faults, transcript and counters.

@@ -98,6 +98,7 @@ async fn upload_start_reply(ctx: &Ctx) -> Reply {
             params::join_base(&base, "v1/private/attachment/upload"),
             params::encode_query(&query)
         );
+        let url = ctx.bad_link.clone().unwrap_or(url);
         return Ok(json_response(
             StatusCode::OK,
             &json!({"upload_id": "BEMinIO", "pre_sign_urls": [url]}),
@@ -143,6 +144,10 @@ async fn upload_start_reply(ctx: &Ctx) -> Reply {
         };
         state.lock().uploads.insert(upload_id.clone(), upload);
         (upload_id, urls)
+    };
+    let urls: Vec<String> = match &ctx.bad_link {
+        Some(bad) => urls.iter().map(|_| bad.clone()).collect(),
+        None => urls,
     };
     Ok(json_response(
         StatusCode::OK,
@@ -412,6 +417,7 @@ fn list_reply(ctx: &Ctx) -> Reply {
                 (None, None, Some(builtin)) => tampered_if(ctx, builtin.get_object_url(key, ctx.expire_urls)),
                 (None, None, None) => unreachable!("S3 mode has a storage backend"),
             };
+            let link = ctx.bad_link.clone().unwrap_or(link);
             json!({"link": link, "file_name": row.file_name, "file_size": row.file_size, "mime_type": row.mime_type})
         })
         .collect();

@@ -116,6 +116,8 @@ pub(crate) struct State {
     file_counter: AtomicU64,
     /// Fired by `POST /_test/close-idle`: every connection closes once it is idle.
     pub close_idle: tokio::sync::Notify,
+    /// The recording second listener of the hostile modes, once started.
+    pub recorder: Mutex<Option<Arc<crate::hostile::Recorder>>>,
 }
 
 impl State {
@@ -138,6 +140,7 @@ impl State {
             bytes_received: Arc::new(AtomicU64::new(0)),
             file_counter: AtomicU64::new(0),
             close_idle: tokio::sync::Notify::new(),
+            recorder: Mutex::new(None),
         })
     }
 
