@@ -265,10 +265,12 @@ OPIK_API opik_status opik_client_new(const opik_options *o, opik_client **out, o
 // (`opik_options_set_shutdown_timeout_ms`, default 5 s) to finish, then the rest are cancelled
 // (their `on_done` runs with `OPIK_ERR_SHUTDOWN`; with an outbox they stay on disk for the next
 // client); every thread is joined before it returns, and no callback or other library code runs
-// after it returns. Exception: called from inside one of this client's own callbacks, it cannot
-// join the thread it is running on, so it returns at once and the same steps finish on a library
-// thread after the callback returns. In a forked child it only releases what it safely can and
-// never blocks. NULL is a no-op. Do not use `c` afterwards.
+// after it returns. Exceptions: called from inside one of this client's own `on_done` callbacks,
+// it cannot join the thread it is running on, so it returns at once and the same steps finish on
+// a library thread after the callback returns; called from a download's `on_data`, it returns
+// at once, the download stops with `OPIK_ERR_SHUTDOWN`, and the client closes when
+// `opik_download` returns (on that thread). In a forked child it only releases what it safely
+// can and never blocks. NULL is a no-op. Do not use `c` afterwards.
 OPIK_API void opik_client_free(opik_client *c);
 
 // The status of the failure. `OPIK_ERR_INVALID_ARGUMENT` when `e` is NULL.

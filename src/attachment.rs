@@ -33,16 +33,11 @@ impl Attachment {
     ) -> Result<Attachment> {
         let path = path.as_ref();
         let shown = path.display();
-        let meta =
-            std::fs::metadata(path).map_err(|e| Error::io(format!("cannot use {shown}"), &e))?;
-        if !meta.is_file() {
-            return Err(Error::new(
-                crate::Status::Io,
-                format!("{shown} is not a regular file"),
-            ));
-        }
-        let mut file =
-            std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {shown}"), &e))?;
+        let mut file = crate::file_reads::open_regular(path)
+            .map_err(|e| Error::io(format!("cannot use {shown}"), &e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("cannot use {shown}"), &e))?;
         let file_name = match file_name {
             Some(name) => validate_file_name(name)?,
             None => {

@@ -12,6 +12,7 @@ use crate::transport::Transport;
 use crate::upload::{Progress, Target};
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// A connection to one Opik installation. Thread-safe: every method may be called from any number
@@ -24,6 +25,8 @@ pub struct Client {
     queue: Arc<Queue>,
     lanes: Lanes,
     pid: u32,
+    /// Set by [`Client::close_soon`]: blocking calls still running stop at their next step.
+    closing: AtomicBool,
 }
 
 pub(crate) struct Shared {
@@ -65,6 +68,7 @@ impl Client {
             queue,
             lanes: Lanes::default(),
             pid: std::process::id(),
+            closing: AtomicBool::new(false),
         })
     }
 
@@ -72,17 +76,30 @@ impl Client {
         &self.shared.config
     }
 
+    /// Marks the client as closing, for an owner that lets go of it while one of its blocking
+    /// calls may still run (the C API's `opik_client_free` from a download's `on_data`): a running
+    /// download stops at its next chunk with `OPIK_ERR_SHUTDOWN`, new calls are refused, and the
+    /// client closes when the last holder drops it.
+    pub fn close_soon(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    fn closing_error() -> Error {
+        Error::new(Status::Shutdown, "the client is closed")
+    }
+
     /// Checks that the client may be used from this thread in this process.
     fn check_usable(&self) -> Result<&tokio::runtime::Runtime> {
+        if self.closing.load(Ordering::Acquire) {
+            return Err(Client::closing_error());
+        }
         if std::process::id() != self.pid {
             return Err(Error::new(Status::Forked, "this client was created in another process (before fork()); create a new client in the child"));
         }
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::invalid("blocking call from inside the library's I/O threads or a download's on_data; use the async API or another thread"));
         }
-        self.runtime
-            .as_ref()
-            .ok_or_else(|| Error::new(Status::Shutdown, "the client is closed"))
+        self.runtime.as_ref().ok_or_else(Client::closing_error)
     }
 
     /// Runs a blocking call's HTTP on the calling thread, in a lane (see [`crate::lanes`]).
@@ -92,7 +109,7 @@ impl Client {
         let lane = self.lanes.take(&self.shared.transport)?;
         let outcome = lane.block_on(call(&lane.transport));
         self.lanes.give_back(lane);
-        outcome.map_err(|e| e.redact(self.shared.config.api_key.as_deref()))
+        outcome
     }
 
     /// Runs `fut` as a task on the I/O threads and waits for it: for uploads whose parts go out in
@@ -107,7 +124,6 @@ impl Client {
         runtime
             .block_on(task)
             .unwrap_or_else(|e| Err(Error::internal(format!("the I/O task failed: {e}"))))
-            .map_err(|e| e.redact(self.shared.config.api_key.as_deref()))
     }
 
     fn project<'a>(&'a self, project_name: Option<&'a str>) -> Result<&'a str> {
@@ -178,12 +194,10 @@ impl Client {
             entity_type,
             entity_id: validate_entity_id(entity_id)?.to_owned(),
         };
-        if self.runtime.is_none() {
-            return Err(Error::new(Status::Shutdown, "the client is closed"));
+        if self.runtime.is_none() || self.closing.load(Ordering::Acquire) {
+            return Err(Client::closing_error());
         }
-        self.queue
-            .submit(target, attachment.clone(), completion)
-            .map_err(|e| e.redact(self.shared.config.api_key.as_deref()))
+        self.queue.submit(target, attachment.clone(), completion)
     }
 
     /// Blocks until every queued upload finished, or `timeout` passed (`OPIK_ERR_TIMEOUT`, with
@@ -223,6 +237,16 @@ impl Client {
         mut sink: impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<u64> {
         let wanted = self.wanted(project_name, entity_type, entity_id, file_name, mime_type)?;
+        let mut sink = |chunk: &[u8]| {
+            sink(chunk)?;
+            if self.closing.load(Ordering::Acquire) {
+                return Err(Error::new(
+                    Status::Shutdown,
+                    "the client was freed during the download; download stopped",
+                ));
+            }
+            Ok(())
+        };
         self.run(async |t| crate::download::download(t, &wanted, &mut sink).await)
     }
 

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result, Status};
 use crate::protocol::{AttachmentInfo, EntityType};
-use crate::transport::{error_from_reqwest, is_presigned, Transport};
+use crate::transport::{is_presigned, Transport};
 use reqwest::Method;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ pub async fn download(transport: &Transport, w: &Wanted<'_>, sink: Sink<'_>) -> 
         let mut resp = resp;
         let mut delivered = 0u64;
         loop {
-            match resp.chunk().await {
+            match transport.next_chunk("download", link, &mut resp).await {
                 Ok(Some(chunk)) => {
                     delivered += chunk.len() as u64;
                     if delivered > entry.file_size {
@@ -97,10 +97,7 @@ pub async fn download(transport: &Transport, w: &Wanted<'_>, sink: Sink<'_>) -> 
                     sink(&chunk)?;
                 }
                 Ok(None) => break,
-                Err(e) => {
-                    return Err(error_from_reqwest("download", link, &e)
-                        .context(format!("after {delivered} bytes")))
-                }
+                Err(e) => return Err(e.context(format!("after {delivered} bytes"))),
             }
         }
         if delivered != entry.file_size {

@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use std::fs::File;
 use std::io;
+use std::path::Path;
 use std::sync::Mutex;
 
 /// Size of each read from a file while streaming it.
@@ -47,6 +48,28 @@ fn take_buffer() -> Vec<u8> {
     reused.unwrap_or_else(|| vec![0u8; READ_CHUNK])
 }
 
+/// Opens `path` for reading only if it is a regular file. The open itself never blocks: a FIFO
+/// with no writer (or a device) put where an attachment's file was would otherwise hold the
+/// calling thread, or a worker the client must join, forever.
+pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path)?;
+    // O_NONBLOCK means nothing to a regular file's reads, so it may stay set.
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
 /// Reads up to `want` (≤ `READ_CHUNK`) bytes at `pos`; fewer only at the end of the file.
 /// Positioned reads let the parts of one upload share an open file.
 pub(crate) fn read_at(file: &File, pos: u64, want: usize) -> io::Result<Bytes> {
@@ -83,6 +106,20 @@ fn positioned_read(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_at_once() {
+        let dir = std::env::temp_dir().join(format!("opik-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("f");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = open_regular(&fifo).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(open_regular(Path::new("/dev/null")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn reused_buffers_never_show_stale_bytes() {

@@ -23,6 +23,7 @@ pub mod download;
 pub mod error;
 pub mod ffi;
 mod file_reads;
+mod stall;
 mod lanes;
 /// cbindgen:ignore
 pub mod list;

@@ -4,8 +4,10 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result, Status};
+use bytes::Bytes;
 use reqwest::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+    RETRY_AFTER,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -23,6 +25,11 @@ const USER_AGENT: &str = concat!("opik-attachments-native/", env!("CARGO_PKG_VER
 const GZIP_MIN_BYTES: usize = 64 * 1024;
 /// How much of an error body is kept for the message.
 const ERROR_BODY_LIMIT: usize = 2048;
+/// The largest JSON answer read into memory. Opik's answers are a few KiB (a list page of 100
+/// entries with presigned links about 100 KiB); anything near this is not an Opik answer.
+pub const JSON_ANSWER_LIMIT: usize = 8 * 1024 * 1024;
+/// Redirect hops followed within the backend's origin.
+const MAX_REDIRECTS: usize = 10;
 
 /// Who answers a request: the Opik backend (gets the Opik headers) or a storage service behind a
 /// presigned URL (never gets them).
@@ -96,8 +103,10 @@ pub struct Transport {
     backend: reqwest::Client,
     storage: reqwest::Client,
     base_url: String,
-    origin: Option<Origin>,
+    origin: Origin,
     api_key: Option<HeaderValue>,
+    /// The key as text, removed from every error message the transport makes.
+    secret: Option<Arc<str>>,
     workspace: HeaderValue,
     retry: RetryPolicy,
     timeout: Duration,
@@ -167,13 +176,15 @@ impl HttpSettings {
         })
     }
 
-    /// The client for the backend and the one for storage (which follows no redirect).
-    fn clients(&self) -> Result<(reqwest::Client, reqwest::Client)> {
+    /// The client for the backend (which follows redirects only within the backend's origin, so
+    /// the Opik headers and request bodies never reach another host) and the one for storage
+    /// (which follows none). Neither has a whole-request timer: the stall timers of
+    /// [`crate::stall`] limit silence instead.
+    fn clients(&self, origin: &Origin) -> Result<(reqwest::Client, reqwest::Client)> {
         let build = |redirects: reqwest::redirect::Policy| {
             let mut b = reqwest::Client::builder()
                 .user_agent(USER_AGENT)
                 .connect_timeout(self.timeout)
-                .read_timeout(self.timeout)
                 .pool_max_idle_per_host(self.idle_per_host)
                 .tcp_nodelay(true)
                 .redirect(redirects);
@@ -186,17 +197,48 @@ impl HttpSettings {
             b.build()
                 .map_err(|e| Error::config(format!("cannot set up HTTP: {e}")))
         };
+        let origin = origin.clone();
+        let same_origin = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().iter().any(|u| u == attempt.url()) {
+                attempt.error(RedirectRefused("the server redirected in a loop"))
+            } else if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(RedirectRefused("the server redirected too many times"))
+            } else if Origin::of(attempt.url()).as_ref() == Some(&origin) {
+                attempt.follow()
+            } else {
+                // Handed back as the 3xx answer: refused in `send`, with where it pointed.
+                attempt.stop()
+            }
+        });
         Ok((
-            build(reqwest::redirect::Policy::default())?,
+            build(same_origin)?,
             build(reqwest::redirect::Policy::none())?,
         ))
     }
 }
 
+/// Why a redirect was not followed (the message of a `reqwest` redirect error).
+#[derive(Debug)]
+struct RedirectRefused(&'static str);
+
+impl std::fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+impl std::error::Error for RedirectRefused {}
+
 impl Transport {
     pub fn new(config: &Config) -> Result<Transport> {
+        let origin = reqwest::Url::parse(&config.base_url)
+            .ok()
+            .as_ref()
+            .and_then(Origin::of)
+            .ok_or_else(|| {
+                Error::config(format!("Opik URL {:?} is not a valid URL", config.base_url))
+            })?;
         let settings = Arc::new(HttpSettings::of(config)?);
-        let (backend, storage) = settings.clients()?;
+        let (backend, storage) = settings.clients(&origin)?;
         let api_key = match &config.api_key {
             Some(k) => {
                 let mut v = HeaderValue::from_str(k).map_err(|_| {
@@ -210,16 +252,6 @@ impl Transport {
         let workspace = HeaderValue::from_str(&config.workspace).map_err(|_| {
             Error::config("the workspace name contains characters not allowed in an HTTP header")
         })?;
-        let origin = reqwest::Url::parse(&config.base_url)
-            .ok()
-            .as_ref()
-            .and_then(Origin::of);
-        if origin.is_none() {
-            return Err(Error::config(format!(
-                "Opik URL {:?} is not a valid URL",
-                config.base_url
-            )));
-        }
         Ok(Transport {
             backend,
             storage,
@@ -227,6 +259,11 @@ impl Transport {
             base_url: config.base_url.clone(),
             origin,
             api_key,
+            secret: config
+                .api_key
+                .as_deref()
+                .filter(|k| !k.is_empty())
+                .map(Arc::from),
             workspace,
             retry: config.retry.clone(),
             timeout: config.timeout,
@@ -237,7 +274,7 @@ impl Transport {
     /// The same transport with HTTP clients (and so connections) of its own: for use on another
     /// runtime, since a connection belongs to the runtime that opened it.
     pub fn sibling(&self) -> Result<Transport> {
-        let (backend, storage) = self.settings.clients()?;
+        let (backend, storage) = self.settings.clients(&self.origin)?;
         Ok(Transport {
             backend,
             storage,
@@ -245,6 +282,7 @@ impl Transport {
             base_url: self.base_url.clone(),
             origin: self.origin.clone(),
             api_key: self.api_key.clone(),
+            secret: self.secret.clone(),
             workspace: self.workspace.clone(),
             retry: self.retry.clone(),
             timeout: self.timeout,
@@ -275,7 +313,7 @@ impl Transport {
             return Peer::Storage;
         }
         match Origin::of(parsed) {
-            Some(o) if Some(&o) == self.origin.as_ref() => Peer::Backend,
+            Some(o) if o == self.origin => Peer::Backend,
             _ => Peer::Storage,
         }
     }
@@ -301,31 +339,57 @@ impl Transport {
     }
 
     /// Sends the request that `build` makes (called again for each attempt), retrying connection
-    /// errors, timeouts, 429 (honouring `Retry-After`) and 500/502/503/504. Returns the 2xx
-    /// response or the mapped error of the last attempt.
+    /// errors, stalls, 429 (honouring `Retry-After`) and 500/502/503/504. Returns the 2xx
+    /// response or the mapped error of the last attempt. The client's timeout limits silence:
+    /// every piece of the request body taken for the socket resets it (see [`crate::stall`]).
+    /// Every error it returns has the API key removed from its message.
     pub async fn send(
+        &self,
+        step: &str,
+        url: &str,
+        build: impl FnMut() -> Result<RequestBuilder>,
+    ) -> Result<Response> {
+        self.send_unredacted(step, url, build)
+            .await
+            .map_err(|e| self.redact(e))
+    }
+
+    async fn send_unredacted(
         &self,
         step: &str,
         url: &str,
         mut build: impl FnMut() -> Result<RequestBuilder>,
     ) -> Result<Response> {
+        check_requestable(step, url)?;
         let mut retry = 0;
         loop {
             let last = retry + 1 >= self.retry.attempts;
-            let outcome = build()?.send().await;
+            let (client, request) = build()?.build_split();
+            let mut request = request.map_err(|e| error_from_reqwest(step, url, &e))?;
+            let clock = crate::stall::Clock::new();
+            if let Some(body) = request.body_mut().take() {
+                *request.body_mut() = Some(crate::stall::Watched::wrap(body, clock.clone()));
+            }
+            let outcome = crate::stall::watch(&clock, self.timeout, client.execute(request)).await;
             let wait = match outcome {
-                Ok(resp) if resp.status().is_success() => return Ok(resp),
-                Ok(resp) => {
+                Some(Ok(resp)) if resp.status().is_success() => return Ok(resp),
+                Some(Ok(resp)) if resp.status().is_redirection() => {
+                    return Err(redirect_refused(step, url, &resp))
+                }
+                Some(Ok(resp)) => {
                     let status = resp.status();
                     if last || !is_retryable_status(status) {
                         let peer = self.peer_of(url);
-                        return Err(error_from_response(step, url, peer, resp).await);
+                        return Err(self.error_from_response(step, url, peer, resp).await);
                     }
                     let after = retry_after(&resp).map(|d| d.min(self.retry.max_retry_after));
                     after.unwrap_or_else(|| self.retry.backoff(retry))
                 }
-                Err(e) => {
-                    let err = error_from_reqwest(step, url, &e);
+                outcome => {
+                    let err = match outcome {
+                        Some(Err(e)) => error_from_reqwest(step, url, &e),
+                        _ => self.stalled(step, url),
+                    };
                     if last || !matches!(err.status, Status::Network | Status::Timeout) {
                         return Err(err);
                     }
@@ -337,6 +401,68 @@ impl Transport {
         }
     }
 
+    fn stalled(&self, step: &str, url: &str) -> Error {
+        Error::new(
+            Status::Timeout,
+            format!(
+                "{step}: no progress for {} ms ({})",
+                self.timeout.as_millis(),
+                display_url(url)
+            ),
+        )
+    }
+
+    /// Removes the API key from a message the transport made (a server may echo it).
+    fn redact(&self, e: Error) -> Error {
+        e.redact(self.secret.as_deref())
+    }
+
+    /// The next piece of a response body, waiting at most the client's timeout for it; `None` at
+    /// the end. Errors carry `step`, the URL without its query, and never the API key.
+    pub async fn next_chunk(
+        &self,
+        step: &str,
+        url: &str,
+        resp: &mut Response,
+    ) -> Result<Option<Bytes>> {
+        match crate::stall::read_within(self.timeout, resp.chunk()).await {
+            Some(Ok(chunk)) => Ok(chunk),
+            Some(Err(e)) => Err(self.redact(error_from_reqwest(step, url, &e))),
+            None => Err(self.redact(self.stalled(step, url))),
+        }
+    }
+
+    /// A whole response body of at most `limit` bytes; a longer one (announced or sent) is
+    /// `OPIK_ERR_PROTOCOL` as soon as it passes the limit, so a hostile answer cannot fill memory.
+    pub async fn read_capped(
+        &self,
+        step: &str,
+        url: &str,
+        mut resp: Response,
+        limit: usize,
+    ) -> Result<Bytes> {
+        let too_large = || {
+            self.redact(Error::protocol(format!(
+                "{step}: the answer is larger than {limit} bytes, more than Opik ever sends ({})",
+                display_url(url)
+            )))
+        };
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = self.next_chunk(step, url, &mut resp).await? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            if body.is_empty() && chunk.len() == resp.content_length().unwrap_or(0) as usize {
+                return Ok(chunk);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+
     /// POSTs JSON (gzipped when large) to a backend endpoint and parses a JSON answer.
     pub async fn post_json<B: Serialize, R: DeserializeOwned>(
         &self,
@@ -344,8 +470,9 @@ impl Transport {
         path: &str,
         body: &B,
     ) -> Result<R> {
-        let resp = self.post_json_raw(step, path, body).await?;
-        read_json(step, resp).await
+        let url = self.endpoint(path);
+        let resp = self.post_json_raw(step, &url, body).await?;
+        self.read_json(step, &url, resp).await
     }
 
     /// POSTs JSON to a backend endpoint and expects no particular body (204).
@@ -355,13 +482,14 @@ impl Transport {
         path: &str,
         body: &B,
     ) -> Result<()> {
-        self.post_json_raw(step, path, body).await.map(drop)
+        let url = self.endpoint(path);
+        self.post_json_raw(step, &url, body).await.map(drop)
     }
 
     async fn post_json_raw<B: Serialize>(
         &self,
         step: &str,
-        path: &str,
+        url: &str,
         body: &B,
     ) -> Result<Response> {
         let json = serde_json::to_vec(body)
@@ -379,12 +507,11 @@ impl Transport {
             (json, false)
         };
         let payload = bytes::Bytes::from(payload);
-        let url = self.endpoint(path);
-        self.send(step, &url, || {
+        self.send(step, url, || {
             let mut rb = self
-                .request(Method::POST, &url)
-                .timeout(self.timeout)
+                .request(Method::POST, url)
                 .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_LENGTH, payload.len())
                 .body(payload.clone());
             if gzipped {
                 rb = rb.header(CONTENT_ENCODING, "gzip");
@@ -397,12 +524,97 @@ impl Transport {
     /// GETs a backend URL and parses the JSON answer.
     pub async fn get_json<R: DeserializeOwned>(&self, step: &str, url: &str) -> Result<R> {
         let resp = self
-            .send(step, url, || {
-                Ok(self.request(Method::GET, url).timeout(self.timeout))
-            })
+            .send(step, url, || Ok(self.request(Method::GET, url)))
             .await?;
-        read_json(step, resp).await
+        self.read_json(step, url, resp).await
     }
+
+    /// Parses a JSON answer of at most [`JSON_ANSWER_LIMIT`] bytes.
+    async fn read_json<R: DeserializeOwned>(
+        &self,
+        step: &str,
+        url: &str,
+        resp: Response,
+    ) -> Result<R> {
+        let body = self.read_capped(step, url, resp, JSON_ANSWER_LIMIT).await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            self.redact(Error::protocol(format!(
+                "{step}: the server's answer is not the JSON Opik specifies ({e}): {excerpt:?}"
+            )))
+        })
+    }
+
+    /// Maps a non-2xx answer to an error carrying the HTTP status and the server's own words.
+    async fn error_from_response(
+        &self,
+        step: &str,
+        url: &str,
+        peer: Peer,
+        resp: Response,
+    ) -> Error {
+        let code = resp.status();
+        let mut body = Vec::new();
+        let mut resp = resp;
+        // The error is what matters: a body that stalls or breaks only shortens the message.
+        while body.len() < ERROR_BODY_LIMIT {
+            match self.next_chunk(step, url, &mut resp).await {
+                Ok(Some(c)) => body.extend_from_slice(&c),
+                _ => break,
+            }
+        }
+        body.truncate(ERROR_BODY_LIMIT);
+        let detail = server_message(&body);
+        let status = match (peer, code.as_u16()) {
+            (Peer::Backend, 401 | 403) => Status::Auth,
+            (_, 404) => Status::NotFound,
+            (_, 413) => Status::TooLarge,
+            _ => Status::Http,
+        };
+        let who = match peer {
+            Peer::Backend => "Opik",
+            Peer::Storage => "storage",
+        };
+        let mut message = format!(
+            "{step}: {who} answered HTTP {} ({})",
+            code.as_u16(),
+            display_url(url)
+        );
+        if !detail.is_empty() {
+            message.push_str(": ");
+            message.push_str(&detail);
+        }
+        Error::new(status, message).with_http_status(code.as_u16())
+    }
+}
+
+/// A URL the server handed out that cannot be requested (not a URL, not http or https) fails
+/// the same way however often it is tried: `OPIK_ERR_PROTOCOL`, never retried.
+fn check_requestable(step: &str, url: &str) -> Result<()> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        _ => Err(Error::protocol(format!(
+            "{step}: the server gave a link that is not an http(s) URL: {:?}",
+            display_url(url).chars().take(200).collect::<String>()
+        ))),
+    }
+}
+
+/// A redirect the backend client did not follow (it pointed at another origin) or storage sent:
+/// the Opik API specifies none, and following it would send credentials or the body elsewhere.
+fn redirect_refused(step: &str, url: &str, resp: &Response) -> Error {
+    let to = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|l| display_url(l).chars().take(200).collect::<String>())
+        .unwrap_or_default();
+    Error::protocol(format!(
+        "{step}: the server redirected ({}) to {to:?}; only redirects within the Opik URL's origin are followed ({})",
+        resp.status().as_u16(),
+        display_url(url)
+    ))
+    .with_http_status(resp.status().as_u16())
 }
 
 fn is_retryable_status(s: StatusCode) -> bool {
@@ -418,29 +630,30 @@ fn retry_after(resp: &Response) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
-async fn read_json<R: DeserializeOwned>(step: &str, resp: Response) -> Result<R> {
-    let url = display_url(resp.url().as_str()).to_owned();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| error_from_reqwest(step, &url, &e))?;
-    serde_json::from_slice(&body).map_err(|e| {
-        let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        Error::protocol(format!(
-            "{step}: the server's answer is not the JSON Opik specifies ({e}): {excerpt:?}"
-        ))
-    })
-}
-
 /// Maps a transport-level failure. The reqwest message is used without its URL (a presigned
 /// URL's query is a credential); our own shortened URL is added instead.
 pub fn error_from_reqwest(step: &str, url: &str, e: &reqwest::Error) -> Error {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
-        if let Some(read) = s.downcast_ref::<SourceReadError>() {
+        // `io::Error::source()` skips the error it wraps, so look inside by hand.
+        let read = s.downcast_ref::<SourceReadError>().or_else(|| {
+            s.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<SourceReadError>())
+        });
+        if let Some(read) = read {
             return Error::new(Status::Io, format!("{step}: {read}"));
         }
+        if let Some(refused) = s.downcast_ref::<RedirectRefused>() {
+            return Error::protocol(format!("{step}: {refused} ({})", display_url(url)));
+        }
         source = s.source();
+    }
+    if e.is_builder() {
+        return Error::protocol(format!(
+            "{step}: the request cannot be made ({})",
+            display_url(url)
+        ));
     }
     let status = if e.is_timeout() {
         Status::Timeout
@@ -465,41 +678,6 @@ pub fn error_from_reqwest(step: &str, url: &str, e: &reqwest::Error) -> Error {
         status,
         format!("{step}: {what} ({}){detail}", display_url(url)),
     )
-}
-
-/// Maps a non-2xx answer to an error carrying the HTTP status and the server's own words.
-pub async fn error_from_response(step: &str, url: &str, peer: Peer, resp: Response) -> Error {
-    let code = resp.status();
-    let mut body = Vec::new();
-    let mut resp = resp;
-    while body.len() < ERROR_BODY_LIMIT {
-        match resp.chunk().await {
-            Ok(Some(c)) => body.extend_from_slice(&c),
-            _ => break,
-        }
-    }
-    body.truncate(ERROR_BODY_LIMIT);
-    let detail = server_message(&body);
-    let status = match (peer, code.as_u16()) {
-        (Peer::Backend, 401 | 403) => Status::Auth,
-        (_, 404) => Status::NotFound,
-        (_, 413) => Status::TooLarge,
-        _ => Status::Http,
-    };
-    let who = match peer {
-        Peer::Backend => "Opik",
-        Peer::Storage => "storage",
-    };
-    let mut message = format!(
-        "{step}: {who} answered HTTP {} ({})",
-        code.as_u16(),
-        display_url(url)
-    );
-    if !detail.is_empty() {
-        message.push_str(": ");
-        message.push_str(&detail);
-    }
-    Error::new(status, message).with_http_status(code.as_u16())
 }
 
 /// The useful part of an error body: `{"errors": [...]}`, `{"message": ...}`, S3 XML

@@ -191,9 +191,17 @@ pub fn is_small(attachment: &Attachment) -> bool {
 fn current_size(attachment: &Attachment) -> Result<u64> {
     match attachment.source() {
         Source::Memory(b) => Ok(b.len() as u64),
-        Source::File(path) => std::fs::metadata(path)
-            .map(|m| m.len())
-            .map_err(|e| Error::io(format!("cannot read {}", path.display()), &e)),
+        Source::File(path) => {
+            let meta = std::fs::metadata(path)
+                .map_err(|e| Error::io(format!("cannot read {}", path.display()), &e))?;
+            if !meta.is_file() {
+                return Err(Error::new(
+                    Status::Io,
+                    format!("{} is no longer a regular file", path.display()),
+                ));
+            }
+            Ok(meta.len())
+        }
     }
 }
 
@@ -352,7 +360,7 @@ fn body_for_counted(
             Ok(reqwest::Body::wrap_stream(stream))
         }
         Source::File(path) => {
-            let file = std::fs::File::open(path)
+            let file = crate::file_reads::open_regular(path)
                 .map_err(|e| Error::io(format!("cannot open {}", path.display()), &e))?;
             if len <= INLINE_READ_MAX as u64 {
                 // A small body is read right here: a few microseconds from the page cache, less

@@ -2,7 +2,8 @@
 
 use super::attachment::opik_attachment;
 use super::boundary::{
-    call, call_infallible, call_status, entity_type_arg, opt_str_arg, ref_arg, str_arg, Out,
+    call, call_infallible, call_status, client_arg, entity_type_arg, opt_str_arg, ref_arg, str_arg,
+    Out,
 };
 use super::client::opik_client;
 use super::error::opik_error;
@@ -97,7 +98,7 @@ pub extern "C" fn opik_upload_async(
         } else {
             Some(unsafe { Out::new(out_op, "out_op") }?)
         };
-        let (client, attachment) = unsafe { (ref_arg(c, "client")?, ref_arg(a, "attachment")?) };
+        let (client, attachment) = unsafe { (client_arg(c)?, ref_arg(a, "attachment")?) };
         let (project, id) = unsafe {
             (
                 opt_str_arg(project_name, "project_name")?,
@@ -110,7 +111,7 @@ pub extern "C" fn opik_upload_async(
             user_data_free,
         }
         .into_completion();
-        let op = client.inner.upload_async(
+        let op = client.upload_async(
             project,
             entity_type_arg(type_)?,
             id,
@@ -209,9 +210,7 @@ pub extern "C" fn opik_client_flush(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_client_flush", err, || {
-        unsafe { ref_arg(c, "client") }?
-            .inner
-            .flush(Duration::from_millis(timeout_ms))
+        unsafe { client_arg(c) }?.flush(Duration::from_millis(timeout_ms))
     })
 }
 

@@ -1,11 +1,14 @@
 //! Helpers that every exported function goes through.
 
+use super::client::opik_client;
 use super::error::opik_error;
 use super::status::{opik_status, OPIK_OK};
+use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::protocol::EntityType;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 /// Runs the body of a fallible exported function: catches a panic (→ `OPIK_ERR_INTERNAL` naming
 /// `function`), and on failure hands a new error object to `*err` when `err` is not NULL.
@@ -87,6 +90,16 @@ pub(crate) unsafe fn opt_str_arg<'a>(p: *const c_char, name: &str) -> Result<Opt
 pub(crate) unsafe fn ref_arg<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
     p.as_ref()
         .ok_or_else(|| Error::invalid(format!("{name} must not be NULL")))
+}
+
+/// The client behind a required `opik_client *`, shared for the length of a call: the handle
+/// may be freed while the call runs (from one of its callbacks) without pulling the client from
+/// under it.
+///
+/// # Safety
+/// `c` is NULL or a live client handle.
+pub(crate) unsafe fn client_arg(c: *const opik_client) -> Result<Arc<Client>> {
+    ref_arg(c, "client").map(|c| c.inner.clone())
 }
 
 /// A required handle, borrowed mutably.

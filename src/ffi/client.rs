@@ -6,11 +6,14 @@ use super::options::opik_options;
 use super::status::opik_status;
 use crate::client::Client;
 use crate::config::Options;
+use std::sync::Arc;
 
 /// A connection to one Opik installation, with its own worker threads and connection pool.
 /// Fully thread-safe: every function taking it may be called from any number of threads at once.
 pub struct opik_client {
-    pub(crate) inner: Client,
+    /// Shared with the calls in progress (see [`super::boundary::client_arg`]), so that freeing
+    /// the handle from a download's `on_data` leaves the running call a live client.
+    pub(crate) inner: Arc<Client>,
 }
 
 /// Creates a client. `o` may be NULL (then only the environment, the config file and defaults
@@ -28,7 +31,7 @@ pub extern "C" fn opik_client_new(
         let default = Options::default();
         let options = unsafe { o.as_ref() }.map_or(&default, |o| &o.inner);
         out.set(opik_client {
-            inner: Client::new(options)?,
+            inner: Arc::new(Client::new(options)?),
         });
         Ok(())
     })
@@ -38,11 +41,18 @@ pub extern "C" fn opik_client_new(
 /// (`opik_options_set_shutdown_timeout_ms`, default 5 s) to finish, then the rest are cancelled
 /// (their `on_done` runs with `OPIK_ERR_SHUTDOWN`; with an outbox they stay on disk for the next
 /// client); every thread is joined before it returns, and no callback or other library code runs
-/// after it returns. Exception: called from inside one of this client's own callbacks, it cannot
-/// join the thread it is running on, so it returns at once and the same steps finish on a library
-/// thread after the callback returns. In a forked child it only releases what it safely can and
-/// never blocks. NULL is a no-op. Do not use `c` afterwards.
+/// after it returns. Exceptions: called from inside one of this client's own `on_done` callbacks,
+/// it cannot join the thread it is running on, so it returns at once and the same steps finish on
+/// a library thread after the callback returns; called from a download's `on_data`, it returns
+/// at once, the download stops with `OPIK_ERR_SHUTDOWN`, and the client closes when
+/// `opik_download` returns (on that thread). In a forked child it only releases what it safely
+/// can and never blocks. NULL is a no-op. Do not use `c` afterwards.
 #[no_mangle]
 pub extern "C" fn opik_client_free(c: *mut opik_client) {
-    call_infallible((), || unsafe { free_handle(c) })
+    call_infallible((), || {
+        if let Some(client) = unsafe { c.as_ref() } {
+            client.inner.close_soon();
+        }
+        unsafe { free_handle(c) }
+    })
 }

@@ -2,7 +2,7 @@
 //! and returns when done.
 
 use super::attachment::opik_attachment;
-use super::boundary::{call, entity_type_arg, opt_str_arg, ref_arg, str_arg, Out};
+use super::boundary::{call, client_arg, entity_type_arg, opt_str_arg, ref_arg, str_arg, Out};
 use super::client::opik_client;
 use super::error::opik_error;
 use super::list::opik_attachment_list;
@@ -40,16 +40,14 @@ pub extern "C" fn opik_upload(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_upload", err, || {
-        let (client, attachment) = unsafe { (ref_arg(c, "client")?, ref_arg(a, "attachment")?) };
+        let (client, attachment) = unsafe { (client_arg(c)?, ref_arg(a, "attachment")?) };
         let (project, id) = unsafe {
             (
                 opt_str_arg(project_name, "project_name")?,
                 str_arg(entity_id, "entity_id")?,
             )
         };
-        client
-            .inner
-            .upload(project, entity_type_arg(type_)?, id, &attachment.inner)
+        client.upload(project, entity_type_arg(type_)?, id, &attachment.inner)
     })
 }
 
@@ -66,19 +64,14 @@ pub extern "C" fn opik_list(
 ) -> opik_status {
     call("opik_list", err, || {
         let out = unsafe { Out::new(out, "out") }?;
-        let client = unsafe { ref_arg(c, "client") }?;
+        let client = unsafe { client_arg(c) }?;
         let (project, id) = unsafe {
             (
                 opt_str_arg(project_name, "project_name")?,
                 str_arg(entity_id, "entity_id")?,
             )
         };
-        out.set(
-            client
-                .inner
-                .list(project, entity_type_arg(type_)?, id)?
-                .into(),
-        );
+        out.set(client.list(project, entity_type_arg(type_)?, id)?.into());
         Ok(())
     })
 }
@@ -102,7 +95,7 @@ pub extern "C" fn opik_download(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_download", err, || {
-        let client = unsafe { ref_arg(c, "client") }?;
+        let client = unsafe { client_arg(c) }?;
         let (project, id, name, mime) = unsafe {
             (
                 opt_str_arg(project_name, "project_name")?,
@@ -113,7 +106,6 @@ pub extern "C" fn opik_download(
         };
         let on_data = on_data.ok_or_else(|| Error::invalid("on_data must not be NULL"))?;
         client
-            .inner
             .download(project, entity_type_arg(type_)?, id, name, mime, |chunk| {
                 // SAFETY: the caller's callback, with its own user_data and a chunk borrowed for the call.
                 let rc = unsafe { on_data(user_data, chunk.as_ptr(), chunk.len()) };
@@ -145,7 +137,7 @@ pub extern "C" fn opik_download_to_file(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_download_to_file", err, || {
-        let client = unsafe { ref_arg(c, "client") }?;
+        let client = unsafe { client_arg(c) }?;
         let (project, id, name, mime, dest) = unsafe {
             (
                 opt_str_arg(project_name, "project_name")?,
@@ -156,7 +148,6 @@ pub extern "C" fn opik_download_to_file(
             )
         };
         client
-            .inner
             .download_to_file(
                 project,
                 entity_type_arg(type_)?,
@@ -182,7 +173,7 @@ pub extern "C" fn opik_delete(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_delete", err, || {
-        let client = unsafe { ref_arg(c, "client") }?;
+        let client = unsafe { client_arg(c) }?;
         let (project, id) = unsafe {
             (
                 opt_str_arg(project_name, "project_name")?,
@@ -197,6 +188,6 @@ pub extern "C" fn opik_delete(
             .enumerate()
             .map(|(i, p)| unsafe { str_arg(*p, &format!("file_names[{i}]")) })
             .collect::<crate::Result<Vec<&str>>>()?;
-        client.inner.delete(project, type_, id, &names)
+        client.delete(project, type_, id, &names)
     })
 }

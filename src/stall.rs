@@ -1,0 +1,227 @@
+//! Stall timers: the client's `timeout` limits silence, never a transfer's length.
+//!
+//! A request is watched from the moment it is sent until its response headers arrive: every piece
+//! of the request body that HTTP takes for the socket resets the timer, so a slow upload that keeps
+//! moving never times out, while a peer that stops reading (or never answers) does. Reading a
+//! response body is watched the same way, one chunk at a time.
+//!
+//! What HTTP took is not yet what the peer received: up to a few MiB wait in the socket's buffers
+//! after the last piece was taken. On a slow link they need time to drain before the peer can
+//! answer, so the wait for the response after the whole body was taken is granted the time such
+//! a backlog needs at the rate the body went out (at most as long as the body itself took).
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Body pieces are handed to HTTP at most this large, so progress is seen at least once per
+/// 64 KiB even on a link of a few KiB/s (1 s per piece at 64 KiB/s).
+const PIECE: usize = 64 * 1024;
+/// The most a request body can have waiting in buffers (HTTP's write buffer and the kernel's
+/// socket buffers) after HTTP took its last piece.
+const IN_FLIGHT_MAX: u64 = 8 * 1024 * 1024;
+
+/// When a request last made progress, shared between its body and its watchdog.
+#[derive(Debug)]
+pub(crate) struct Clock {
+    start: Instant,
+    last_nanos: AtomicU64,
+    body_bytes: AtomicU64,
+    body_done: AtomicBool,
+}
+
+impl Clock {
+    pub fn new() -> Arc<Clock> {
+        Arc::new(Clock {
+            start: Instant::now(),
+            last_nanos: AtomicU64::new(0),
+            body_bytes: AtomicU64::new(0),
+            body_done: AtomicBool::new(false),
+        })
+    }
+
+    fn touch(&self, bytes: usize) {
+        let now = self.start.elapsed().as_nanos() as u64;
+        self.last_nanos.fetch_max(now, Ordering::Relaxed);
+        self.body_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The moment the request counts as stalled, given `limit` of silence.
+    fn deadline(&self, limit: Duration) -> Instant {
+        let last = Duration::from_nanos(self.last_nanos.load(Ordering::Relaxed));
+        let mut deadline = self.start + last + limit;
+        if self.body_done.load(Ordering::Relaxed) {
+            // Time for the buffered tail of the body to drain at the rate the body went out.
+            let bytes = self.body_bytes.load(Ordering::Relaxed).max(1);
+            let backlog = last.mul_f64((IN_FLIGHT_MAX as f64 / bytes as f64).min(1.0));
+            deadline += backlog;
+        }
+        deadline
+    }
+}
+
+/// Runs `fut` (a request, until its response headers) and gives up with `None` when `clock` saw
+/// no progress for `limit`.
+pub(crate) async fn watch<F: Future>(clock: &Clock, limit: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        let deadline = clock.deadline(limit);
+        tokio::select! {
+            biased;
+            out = &mut fut => return Some(out),
+            _ = tokio::time::sleep_until(deadline) => {
+                if clock.deadline(limit) <= Instant::now() {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Runs one read of a response body (`fut`) with `limit` of silence; `None` when it passed.
+pub(crate) async fn read_within<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    tokio::time::timeout(limit, fut).await.ok()
+}
+
+/// A request body that reports every piece HTTP takes to a [`Clock`], in pieces of at most
+/// [`PIECE`] bytes.
+pub(crate) struct Watched {
+    inner: reqwest::Body,
+    pending: Bytes,
+    clock: Arc<Clock>,
+}
+
+impl Watched {
+    pub fn wrap(inner: reqwest::Body, clock: Arc<Clock>) -> reqwest::Body {
+        reqwest::Body::wrap(Watched {
+            inner,
+            pending: Bytes::new(),
+            clock,
+        })
+    }
+
+    fn piece(&mut self) -> Frame<Bytes> {
+        let n = self.pending.len().min(PIECE);
+        let piece = self.pending.split_to(n);
+        self.clock.touch(piece.len());
+        Frame::data(piece)
+    }
+}
+
+impl HttpBody for Watched {
+    type Data = Bytes;
+    type Error = reqwest::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if !this.pending.is_empty() {
+            return Poll::Ready(Some(Ok(this.piece())));
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    this.pending = data;
+                    Poll::Ready(Some(Ok(this.piece())))
+                }
+                Err(frame) => Poll::Ready(Some(Ok(frame))),
+            },
+            Poll::Ready(None) => {
+                this.clock.touch(0);
+                this.clock.body_done.store(true, Ordering::Relaxed);
+                Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.pending.is_empty() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let inner = self.inner.size_hint();
+        let extra = self.pending.len() as u64;
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower() + extra);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + extra);
+        }
+        hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_keeps_a_slow_request_alive_and_silence_ends_it() {
+        let clock = Clock::new();
+        let limit = Duration::from_secs(2);
+        // A "transfer" that makes progress every second for 10 s, then answers.
+        let moving = {
+            let clock = clock.clone();
+            async move {
+                for _ in 0..10 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    clock.touch(1000);
+                }
+                "answer"
+            }
+        };
+        assert_eq!(watch(&clock, limit, moving).await, Some("answer"));
+
+        let silent = Clock::new();
+        let t0 = Instant::now();
+        let never = std::future::pending::<()>();
+        assert_eq!(watch(&silent, limit, never).await, None);
+        assert_eq!(t0.elapsed(), limit);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_finished_body_gets_time_for_its_buffered_tail() {
+        let clock = Clock::new();
+        // 1 MiB went out over 8 s (128 KiB/s): all of it may still be buffered, and draining it
+        // takes as long as sending it did.
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        clock.touch(1024 * 1024);
+        clock.body_done.store(true, Ordering::Relaxed);
+        let t0 = Instant::now();
+        assert_eq!(
+            watch(&clock, Duration::from_secs(2), std::future::pending::<()>()).await,
+            None
+        );
+        assert_eq!(t0.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn pieces_are_small_and_sized_like_the_body() {
+        let clock = Clock::new();
+        let data = Bytes::from(vec![7u8; 200 * 1024]);
+        let mut body = Watched {
+            inner: reqwest::Body::from(data.clone()),
+            pending: Bytes::new(),
+            clock: clock.clone(),
+        };
+        assert_eq!(body.size_hint().exact(), Some(data.len() as u64));
+        let mut got = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let piece = frame.unwrap().into_data().unwrap();
+            assert!(piece.len() <= PIECE);
+            got.extend_from_slice(&piece);
+        }
+        assert_eq!(got, data);
+        assert_eq!(clock.body_bytes.load(Ordering::Relaxed), data.len() as u64);
+        assert!(clock.body_done.load(Ordering::Relaxed));
+    }
+}
