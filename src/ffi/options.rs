@@ -93,8 +93,13 @@ pub extern "C" fn opik_options_set_project_name(
     })
 }
 
-/// Time limit for connecting and for each wait on the server (a large upload may take longer in
-/// all; the limit applies to silence, not to total time). Default 60,000 ms. 0 is invalid.
+/// Limit on silence, never on a transfer's length: connecting, and every stretch of a request in
+/// which no byte moves (no piece of an upload's body taken for the socket, no byte of an answer
+/// received), may last at most this long. A 200 MB video on a slow uplink succeeds as long as it
+/// keeps moving; a server that stops reading or answering fails with `OPIK_ERR_TIMEOUT` (after
+/// retries). After a body was sent, the wait for the answer is extended by the time the socket's
+/// buffered tail of it (at most 8 MiB) needs at the rate the body went out. Default 60,000 ms. 0
+/// is invalid.
 #[no_mangle]
 pub extern "C" fn opik_options_set_timeout_ms(
     o: *mut opik_options,
