@@ -1,22 +1,23 @@
 //! The client: configuration, transport and the tokio runtime that runs its I/O.
 
-use crate::attachment::Attachment;
-use crate::background::{Completion, Operation, Queue};
-use crate::config::{Config, Options};
-use crate::download::Wanted;
+use crate::media::attachment::Attachment;
+use crate::exec::queue::{Completion, Operation, Queue};
+use crate::settings::{Config, Options};
+use crate::opik::download::Wanted;
 use crate::error::{Error, Result, Status};
-use crate::lanes::Lanes;
-use crate::outbox::Outbox;
-use crate::protocol::{AttachmentInfo, EntityType};
-use crate::transport::Transport;
-use crate::upload::{Progress, Target};
+use crate::exec::lanes::Lanes;
+use crate::exec::outbox::Outbox;
+use crate::opik::protocol::{AttachmentInfo, EntityType};
+use crate::http::Transport;
+use crate::opik::protocol::Target;
+use crate::opik::upload::Progress;
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// A connection to one Opik installation. Thread-safe: every method may be called from any number
-/// of threads at once. Blocking methods do their HTTP on the calling thread (see [`crate::lanes`]),
+/// of threads at once. Blocking methods do their HTTP on the calling thread (see [`crate::exec::lanes`]),
 /// except uploads over 64 KiB, which run on the client's I/O threads; they must not be called from
 /// those threads nor from a download's sink (both get `OPIK_ERR_INVALID_ARGUMENT`).
 pub struct Client {
@@ -49,7 +50,7 @@ impl Client {
             .worker_threads(workers)
             .max_blocking_threads(16)
             .thread_name("opik-attachments")
-            .on_thread_start(crate::sigpipe::block_on_this_thread)
+            .on_thread_start(crate::sys::sigpipe::block_on_this_thread)
             .enable_io()
             .enable_time()
             .build()
@@ -102,10 +103,10 @@ impl Client {
         self.runtime.as_ref().ok_or_else(Client::closing_error)
     }
 
-    /// Runs a blocking call's HTTP on the calling thread, in a lane (see [`crate::lanes`]).
+    /// Runs a blocking call's HTTP on the calling thread, in a lane (see [`crate::exec::lanes`]).
     fn run<T>(&self, call: impl AsyncFnOnce(&Arc<Transport>) -> Result<T>) -> Result<T> {
         self.check_usable()?;
-        let _sigpipe = crate::sigpipe::CallerGuard::new();
+        let _sigpipe = crate::sys::sigpipe::CallerGuard::new();
         let lane = self.lanes.take(&self.shared.transport)?;
         let outcome = lane.block_on(call(&lane.transport));
         self.lanes.give_back(lane);
@@ -119,7 +120,7 @@ impl Client {
         fut: impl Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
         let runtime = self.check_usable()?;
-        let _sigpipe = crate::sigpipe::CallerGuard::new();
+        let _sigpipe = crate::sys::sigpipe::CallerGuard::new();
         let task = runtime.spawn(fut);
         runtime
             .block_on(task)
@@ -159,15 +160,15 @@ impl Client {
             entity_id: validate_entity_id(entity_id)?.to_owned(),
         };
         let concurrency = self.shared.config.upload_concurrency;
-        if crate::upload::is_small(attachment) {
+        if crate::opik::upload::is_small(attachment) {
             return self.run(async |transport| {
-                crate::upload::upload(transport, concurrency, &target, attachment, progress).await
+                crate::opik::upload::upload(transport, concurrency, &target, attachment, progress).await
             });
         }
         let transport = self.shared.transport.clone();
         let (attachment, progress) = (attachment.clone(), progress.cloned());
         self.run_on_workers(async move {
-            crate::upload::upload(
+            crate::opik::upload::upload(
                 &transport,
                 concurrency,
                 &target,
@@ -221,8 +222,8 @@ impl Client {
         let project = self.project(project_name)?;
         let entity_id = validate_entity_id(entity_id)?;
         self.run(async |t| {
-            let id = crate::list::project_id(t, project).await?;
-            crate::list::list(t, &id, entity_type, entity_id).await
+            let id = crate::opik::list::project_id(t, project).await?;
+            crate::opik::list::list(t, &id, entity_type, entity_id).await
         })
     }
 
@@ -247,7 +248,7 @@ impl Client {
             }
             Ok(())
         };
-        self.run(async |t| crate::download::download(t, &wanted, &mut sink).await)
+        self.run(async |t| crate::opik::download::download(t, &wanted, &mut sink).await)
     }
 
     /// Downloads an attachment into `dest` atomically (temporary file, then rename).
@@ -261,7 +262,7 @@ impl Client {
         dest: &Path,
     ) -> Result<u64> {
         let wanted = self.wanted(project_name, entity_type, entity_id, file_name, mime_type)?;
-        self.run(async |t| crate::download::download_to_file(t, &wanted, dest).await)
+        self.run(async |t| crate::opik::download::download_to_file(t, &wanted, dest).await)
     }
 
     fn wanted<'a>(
@@ -298,7 +299,7 @@ impl Client {
             return Err(Error::invalid("file_names must not contain an empty name"));
         }
         self.run(async |t| {
-            crate::delete::delete(t, project, entity_type, entity_id, file_names).await
+            crate::opik::delete::delete(t, project, entity_type, entity_id, file_names).await
         })
     }
 }

@@ -3,45 +3,38 @@
 //! Attach files to Opik traces and spans, list them, stream them back and delete them, from Rust
 //! or — through the C ABI in [`ffi`] and `include/opik_attachments.h` — from C, C++, Go and Swift.
 //!
-//! Layers: [`ffi`] (C ABI: argument checks, handles, panics, status codes) → [`Client`] and the
-//! core modules (configuration, attachments, the Opik protocol, upload/list/download/delete) →
-//! [`transport`] (HTTP with retries, the header rules for backend vs presigned storage URLs).
+//! Layers, each using only the ones below it (ARCHITECTURE.md draws them):
+//!
+//! - [`ffi`]: the C ABI — argument checks, handles, panics, status codes; nothing else.
+//! - [`Client`]: the core's face; it decides where each call runs.
+//! - `exec`: lanes for blocking calls, the background queue, the outbox.
+//! - `opik`: the Opik protocol and the attachment flows; `media`: attachment sources and MIME types.
+//! - `http`: transport, retries, stall timers, capped reads, errors, redaction.
+//! - `settings` (every option, default, limit and its validation), `sys`, `encoding`, and [`Error`].
+//!
+//! The Rust API is what this file exports; the modules are private to the crate.
 
+mod client;
+mod encoding;
+mod error;
+mod exec;
 /// cbindgen:ignore
-pub mod attachment;
-/// cbindgen:ignore
-pub mod background;
-/// cbindgen:ignore
-pub mod client;
-/// cbindgen:ignore
-pub mod config;
-/// cbindgen:ignore
-pub mod delete;
-/// cbindgen:ignore
-pub mod download;
-/// cbindgen:ignore
-pub mod error;
 pub mod ffi;
-mod file_reads;
-mod stall;
-mod lanes;
-/// cbindgen:ignore
-pub mod list;
-/// cbindgen:ignore
-pub mod mime;
-/// cbindgen:ignore
-pub mod outbox;
-/// cbindgen:ignore
-pub mod protocol;
-/// cbindgen:ignore
-pub mod sigpipe;
-/// cbindgen:ignore
-pub mod transport;
-/// cbindgen:ignore
-pub mod upload;
+mod http;
+mod media;
+mod opik;
+mod settings;
+mod sys;
 
-pub use attachment::{Attachment, Source};
 pub use client::Client;
-pub use config::{Config, Options};
 pub use error::{Error, Result, Status};
-pub use protocol::{AttachmentInfo, EntityType};
+pub use exec::queue::{Completion, Operation};
+pub use settings::Limits;
+pub use media::attachment::{Attachment, Source};
+pub use opik::protocol::{AttachmentInfo, EntityType};
+pub use opik::upload::Progress;
+pub use settings::{
+    Config, Environment, Options, ProcessEnvironment, RetryPolicy, DEFAULT_MAX_MEMORY,
+    DEFAULT_MAX_QUEUED, DEFAULT_PROJECT, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT,
+    DEFAULT_UPLOAD_CONCURRENCY, DEFAULT_WORKSPACE, MAX_UPLOAD_CONCURRENCY,
+};

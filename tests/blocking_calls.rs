@@ -3,11 +3,11 @@
 //! the server closed while the lane sat idle, many threads calling at once, and the client's
 //! retry policy reaching every lane.
 
-use opik_attachments::attachment::Attachment;
-use opik_attachments::client::Client;
-use opik_attachments::config::Options;
-use opik_attachments::protocol::EntityType;
-use opik_attachments::transport::RetryPolicy;
+use opik_attachments::Attachment;
+use opik_attachments::Client;
+use opik_attachments::Options;
+use opik_attachments::EntityType;
+use opik_attachments::RetryPolicy;
 use opik_test_server::{Config, FaultRule, StorageMode, TestServer};
 use std::time::Duration;
 

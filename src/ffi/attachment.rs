@@ -5,7 +5,7 @@ use super::boundary::{
 };
 use super::error::opik_error;
 use super::status::opik_status;
-use crate::attachment::Attachment;
+use crate::media::attachment::Attachment;
 use std::ffi::{c_char, CString};
 
 /// An immutable attachment (a file streamed at upload time, or bytes held by the library). May be

@@ -9,7 +9,7 @@ use super::client::opik_client;
 use super::error::opik_error;
 use super::operations::opik_entity_type;
 use super::status::{opik_status, OPIK_ERR_INVALID_ARGUMENT, OPIK_ERR_TIMEOUT, OPIK_OK};
-use crate::background::{Completion, Operation};
+use crate::exec::queue::{Completion, Operation};
 use crate::error::{Error, Status};
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::Ordering;

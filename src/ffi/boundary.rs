@@ -5,7 +5,7 @@ use super::error::opik_error;
 use super::status::{opik_status, OPIK_OK};
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::protocol::EntityType;
+use crate::opik::protocol::EntityType;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;

@@ -5,7 +5,7 @@ use super::error::opik_error;
 use super::options::opik_options;
 use super::status::opik_status;
 use crate::client::Client;
-use crate::config::Options;
+use crate::settings::Options;
 use std::sync::Arc;
 
 /// A connection to one Opik installation, with its own worker threads and connection pool.

@@ -1,7 +1,7 @@
 //! `opik_attachment_list`: the result of `opik_list`.
 
 use super::boundary::{c_string, call_infallible, free_handle};
-use crate::protocol::AttachmentInfo;
+use crate::opik::protocol::AttachmentInfo;
 use std::ffi::{c_char, CString};
 
 /// Attachments of one entity, as the server listed them. Immutable: may be read from several

@@ -2,7 +2,7 @@
 
 use super::boundary::{call_status, mut_arg, str_arg};
 use super::status::opik_status;
-use crate::config::{Options, MAX_UPLOAD_CONCURRENCY};
+use crate::settings::{Options, MAX_UPLOAD_CONCURRENCY};
 use crate::error::Error;
 use std::ffi::c_char;
 use std::time::Duration;

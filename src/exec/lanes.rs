@@ -13,7 +13,7 @@
 //! lane's runtime runs only while a caller is in it.
 
 use crate::error::{Error, Result};
-use crate::transport::Transport;
+use crate::http::Transport;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 

@@ -1,10 +1,10 @@
 //! Listing: project name → id (`projects/retrieve`), then every page of `attachment/list`.
 
 use crate::error::{Error, Result, Status};
-use crate::protocol::{
+use crate::opik::protocol::{
     self, AttachmentInfo, AttachmentPage, EntityType, Project, RetrieveProjectRequest,
 };
-use crate::transport::Transport;
+use crate::http::Transport;
 
 /// The most attachments one entity's list may hold. Far beyond real use; a server announcing
 /// more, or sending pages without end, is answered with `OPIK_ERR_PROTOCOL` instead of requests
@@ -56,7 +56,7 @@ pub async fn list(
                 ("project_id", project_id),
                 ("entity_type", entity_type.as_str()),
                 ("entity_id", entity_id),
-                ("path", transport.path_param()),
+                ("path", &protocol::encode_path(transport.base_url())),
                 ("page", &page.to_string()),
                 ("size", &protocol::LIST_PAGE_SIZE.to_string()),
             ],

@@ -7,11 +7,13 @@
 //! shutdown — and its completion runs once on the callback thread; nothing runs after
 //! [`Queue::shutdown`] returns.
 
-use crate::attachment::{Attachment, Source};
+use crate::media::attachment::{Attachment, Source};
 use crate::error::{Error, Result, Status};
-use crate::outbox::{self, Outbox, Record};
-use crate::transport::Transport;
-use crate::upload::{Progress, Target};
+use crate::settings::Limits;
+use crate::exec::outbox::{self, Outbox, Record};
+use crate::http::Transport;
+use crate::opik::protocol::Target;
+use crate::opik::upload::Progress;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,31 +24,10 @@ use tokio_util::sync::CancellationToken;
 /// Called once with the operation's result, on the callback thread.
 pub type Completion = Box<dyn FnOnce(&Result<()>) + Send>;
 
-pub const DEFAULT_MAX_QUEUED: usize = 10_000;
-pub const DEFAULT_MAX_MEMORY: u64 = 256 * 1024 * 1024;
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Files uploaded at once by the background queue (each with its own parts in flight).
 const FILES_IN_FLIGHT: usize = 4;
 /// With an outbox, an unreachable server is retried until this backoff cap, forever.
 const OUTBOX_MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// Back-pressure limits.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Operations accepted and not yet completed.
-    pub max_queued: usize,
-    /// Bytes of in-memory attachments held by those operations.
-    pub max_memory: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_queued: DEFAULT_MAX_QUEUED,
-            max_memory: DEFAULT_MAX_MEMORY,
-        }
-    }
-}
 
 thread_local! {
     /// On a callback thread: (queue id, id of the operation whose completion is running).
@@ -206,7 +187,7 @@ impl Queue {
         let thread = std::thread::Builder::new()
             .name("opik-callbacks".into())
             .spawn(move || {
-                crate::sigpipe::block_on_this_thread();
+                crate::sys::sigpipe::block_on_this_thread();
                 for job in rx {
                     let op = run_completion(queue_id, job);
                     if let Some(q) = weak.upgrade() {
@@ -381,7 +362,7 @@ impl Queue {
             .map_err(|_| Error::new(Status::Shutdown, "the client is closing"))?;
         let mut wait = Duration::from_secs(1);
         loop {
-            let result = crate::upload::upload(
+            let result = crate::opik::upload::upload(
                 &self.transport,
                 self.part_concurrency,
                 target,

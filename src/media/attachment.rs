@@ -1,7 +1,7 @@
 //! What to upload: a file (streamed at upload time), bytes (copied once) or base64 (decoded once).
 
 use crate::error::{Error, Result};
-use crate::mime;
+use crate::media::mime;
 use bytes::Bytes;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -33,7 +33,7 @@ impl Attachment {
     ) -> Result<Attachment> {
         let path = path.as_ref();
         let shown = path.display();
-        let mut file = crate::file_reads::open_regular(path)
+        let mut file = crate::sys::file_reads::open_regular(path)
             .map_err(|e| Error::io(format!("cannot use {shown}"), &e))?;
         let meta = file
             .metadata()
@@ -98,7 +98,7 @@ impl Attachment {
             .chars()
             .filter(|c| !c.is_ascii_whitespace())
             .collect();
-        let data = crate::config::decode_base64_lenient(&compact).ok_or_else(|| {
+        let data = crate::encoding::decode_base64_lenient(&compact).ok_or_else(|| {
             Error::invalid(
                 "malformed base64: expected the standard or URL-safe alphabet, padding optional",
             )

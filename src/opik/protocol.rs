@@ -38,6 +38,15 @@ pub fn encode_path(base_url: &str) -> String {
     base64::engine::general_purpose::URL_SAFE.encode(base_url.as_bytes())
 }
 
+/// The entity an attachment goes to (the `project_name`, `entity_type`, `entity_id` triple of
+/// every attachment request).
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub project_name: String,
+    pub entity_type: EntityType,
+    pub entity_id: String,
+}
+
 #[derive(Serialize)]
 pub struct RetrieveProjectRequest<'a> {
     pub name: &'a str,

@@ -1,8 +1,8 @@
 //! Deleting attachments by name (the backend's real `DeleteAttachmentsRequest` body).
 
 use crate::error::Result;
-use crate::protocol::{self, DeleteRequest, EntityType};
-use crate::transport::Transport;
+use crate::opik::protocol::{self, DeleteRequest, EntityType};
+use crate::http::Transport;
 
 /// Removes the named attachments; names that do not exist are not an error. An empty list sends
 /// nothing.
@@ -16,7 +16,7 @@ pub async fn delete(
     if file_names.is_empty() {
         return Ok(());
     }
-    let container_id = crate::list::project_id(transport, project_name).await?;
+    let container_id = crate::opik::list::project_id(transport, project_name).await?;
     let mut unique: Vec<&str> = file_names.to_vec();
     unique.sort_unstable();
     unique.dedup();

@@ -8,10 +8,10 @@
 //! clients from sharing a directory. Records survive a process crash (kill -9); they are not
 //! fsync'ed, so an operating-system crash or power loss may lose the newest ones.
 
-use crate::attachment::{Attachment, Source};
+use crate::media::attachment::{Attachment, Source};
 use crate::error::{Error, Result, Status};
-use crate::protocol::EntityType;
-use crate::upload::Target;
+use crate::opik::protocol::EntityType;
+use crate::opik::protocol::Target;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

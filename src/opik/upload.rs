@@ -1,13 +1,14 @@
 //! Uploads: the part plan, `upload-start`, then either one direct PUT to the backend or parallel
 //! part PUTs to presigned storage URLs followed by `upload-complete`.
 
-use crate::attachment::{Attachment, Source};
+use crate::media::attachment::{Attachment, Source};
 use crate::error::{Error, Result, Status};
-use crate::file_reads::{read_at, READ_CHUNK};
-use crate::protocol::{
-    self, CompleteUploadRequest, EntityType, StartUploadRequest, StartUploadResponse, UploadedPart,
+use crate::sys::file_reads::{read_at, READ_CHUNK};
+use crate::opik::protocol::{
+    Target,
+    self, CompleteUploadRequest, StartUploadRequest, StartUploadResponse, UploadedPart,
 };
-use crate::transport::{SourceReadError, Transport};
+use crate::http::{SourceReadError, Transport};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, ETAG};
@@ -68,14 +69,6 @@ impl PartPlan {
     }
 }
 
-/// Where an upload goes.
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub project_name: String,
-    pub entity_type: EntityType,
-    pub entity_id: String,
-}
-
 /// Bytes sent so far by an upload (observable from another thread).
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -110,7 +103,7 @@ pub async fn upload(
                     project_name: Some(&target.project_name),
                     entity_type: target.entity_type,
                     entity_id: &target.entity_id,
-                    path: transport.path_param(),
+                    path: &protocol::encode_path(transport.base_url()),
                 },
             )
             .await?;
@@ -182,7 +175,7 @@ fn is_signature_refusal(e: &Error) -> bool {
 
 /// Whether the attachment was small enough to be read in one go when it was made (no new `stat`:
 /// the upload measures a file again anyway). Such an upload is three short requests in a row,
-/// best run on the calling thread (see `crate::lanes`); a larger one gains more from parallel
+/// best run on the calling thread (see `crate::exec::lanes`); a larger one gains more from parallel
 /// parts on the I/O threads.
 pub fn is_small(attachment: &Attachment) -> bool {
     attachment.size() <= INLINE_READ_MAX as u64
@@ -360,7 +353,7 @@ fn body_for_counted(
             Ok(reqwest::Body::wrap_stream(stream))
         }
         Source::File(path) => {
-            let file = crate::file_reads::open_regular(path)
+            let file = crate::sys::file_reads::open_regular(path)
                 .map_err(|e| Error::io(format!("cannot open {}", path.display()), &e))?;
             if len <= INLINE_READ_MAX as u64 {
                 // A small body is read right here: a few microseconds from the page cache, less
@@ -493,7 +486,7 @@ mod tests {
 #[cfg(test)]
 mod wire_tests {
     use super::*;
-    use crate::config::{Config, Options};
+    use crate::settings::{Config, Options};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Accepts `n` requests, answers each `200` with an ETag, returns their raw heads.

@@ -1,8 +1,14 @@
 //! Configuration: explicit options, then `OPIK_*` environment variables, then the INI file
 //! (`OPIK_CONFIG_PATH` or `~/.opik.config`), then defaults — the order the Opik SDKs use.
 
+mod file;
+mod url;
+
+pub use file::{Environment, ProcessEnvironment};
+pub use url::{normalize_base_url, url_from_api_key};
+
 use crate::error::{Error, Result};
-use base64::Engine;
+use file::{parse_bool, ConfigFile};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,6 +17,12 @@ pub const DEFAULT_PROJECT: &str = "Default Project";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_UPLOAD_CONCURRENCY: u32 = 4;
 pub const MAX_UPLOAD_CONCURRENCY: u32 = 64;
+/// Background operations accepted and not yet completed, by default.
+pub const DEFAULT_MAX_QUEUED: usize = 10_000;
+/// Bytes of in-memory attachments the background queue holds, by default.
+pub const DEFAULT_MAX_MEMORY: u64 = 256 * 1024 * 1024;
+/// How long closing a client waits for background work, by default.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the caller set explicitly (`opik_options_*`). `None` means "not set, look further".
 #[derive(Clone, Debug, Default)]
@@ -30,7 +42,47 @@ pub struct Options {
     /// How long closing the client waits for background uploads before cancelling them.
     pub shutdown_timeout: Option<Duration>,
     /// Retries of transient failures (not settable from C; tests shorten the delays).
-    pub retry: Option<crate::transport::RetryPolicy>,
+    pub retry: Option<RetryPolicy>,
+}
+
+/// When and how often to retry transient failures.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, including the first.
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Upper bound for a server's `Retry-After`.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Back-pressure limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Operations accepted and not yet completed.
+    pub max_queued: usize,
+    /// Bytes of in-memory attachments held by those operations.
+    pub max_memory: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_queued: DEFAULT_MAX_QUEUED,
+            max_memory: DEFAULT_MAX_MEMORY,
+        }
+    }
 }
 
 /// Resolved configuration of one client.
@@ -45,10 +97,10 @@ pub struct Config {
     pub upload_concurrency: u32,
     pub tls_verify: bool,
     pub ca_file: Option<PathBuf>,
-    pub queue_limits: crate::background::Limits,
+    pub queue_limits: Limits,
     pub outbox_dir: Option<PathBuf>,
     pub shutdown_timeout: Duration,
-    pub retry: crate::transport::RetryPolicy,
+    pub retry: RetryPolicy,
 }
 
 // Debug by hand: the API key must never reach a log line.
@@ -71,26 +123,6 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// Where settings other than explicit options come from; a trait so tests need not touch the
-/// process environment.
-pub trait Environment {
-    fn var(&self, name: &str) -> Option<String>;
-    fn home_dir(&self) -> Option<PathBuf>;
-}
-
-/// The real process environment.
-pub struct ProcessEnvironment;
-
-impl Environment for ProcessEnvironment {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.is_empty())
-    }
-    fn home_dir(&self) -> Option<PathBuf> {
-        std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from)
-    }
-}
 
 impl Config {
     /// Resolves the configuration from options, the process environment and the config file.
@@ -149,7 +181,7 @@ impl Config {
             ca_file,
             queue_limits: options.queue_limits.map_or_else(
                 Default::default,
-                |(max_queued, max_memory)| crate::background::Limits {
+                |(max_queued, max_memory)| Limits {
                     max_queued,
                     max_memory,
                 },
@@ -157,151 +189,16 @@ impl Config {
             outbox_dir: options.outbox_dir.clone(),
             shutdown_timeout: options
                 .shutdown_timeout
-                .unwrap_or(crate::background::DEFAULT_SHUTDOWN_TIMEOUT),
+                .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
             retry: options.retry.clone().unwrap_or_default(),
         })
-    }
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
-/// Checks the scheme and makes the URL end in `/`, so `v1/private/...` joins without losing the
-/// last path segment (`https://host/opik/api` and `https://host/opik/api/` are the same API).
-pub fn normalize_base_url(url: &str) -> Result<String> {
-    let url = url.trim();
-    let lower = url.to_ascii_lowercase();
-    let rest = if lower.starts_with("http://") {
-        &url[7..]
-    } else if lower.starts_with("https://") {
-        &url[8..]
-    } else {
-        return Err(Error::config(format!(
-            "Opik URL {url:?} must start with http:// or https://"
-        )));
-    };
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err(Error::config(format!("Opik URL {url:?} has no host")));
-    }
-    if url.contains(['?', '#']) {
-        return Err(Error::config(format!(
-            "Opik URL {url:?} must not have a query or fragment"
-        )));
-    }
-    Ok(if url.ends_with('/') {
-        url.to_owned()
-    } else {
-        format!("{url}/")
-    })
-}
-
-/// An API key of the form `<key>*<base64 JSON>` may carry `"baseUrl"`; the API then lives at
-/// `<baseUrl>` joined with `opik/api/` (URL-join rules: a last segment without `/` is replaced).
-pub fn url_from_api_key(api_key: &str) -> Option<String> {
-    let (_, encoded) = api_key.split_once('*')?;
-    let bytes = decode_base64_lenient(encoded.trim())?;
-    let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let base = json.get("baseUrl")?.as_str()?.trim();
-    if base.is_empty() {
-        return None;
-    }
-    // Keep scheme://host, then apply the join on the path.
-    let after_scheme = base.find("://").map(|i| i + 3)?;
-    let path_start = base[after_scheme..]
-        .find('/')
-        .map(|i| i + after_scheme)
-        .unwrap_or(base.len());
-    let (origin, path) = base.split_at(path_start);
-    let dir = match path.rfind('/') {
-        Some(i) => &path[..=i],
-        None => "/",
-    };
-    Some(format!("{origin}{dir}opik/api/"))
-}
-
-/// Base64 in either alphabet, padding optional (the "padding repair" the SDKs do).
-pub(crate) fn decode_base64_lenient(s: &str) -> Option<Vec<u8>> {
-    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-    use base64::engine::DecodePaddingMode;
-    let cfg = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, cfg);
-    let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, cfg);
-    standard.decode(s).ok().or_else(|| url_safe.decode(s).ok())
-}
-
-/// The `[opik]` section of the INI config file.
-#[derive(Default)]
-struct ConfigFile {
-    entries: Vec<(String, String)>,
-}
-
-impl ConfigFile {
-    fn load(env: &dyn Environment) -> Result<ConfigFile> {
-        // An explicitly named file must be readable; the default one is optional.
-        if let Some(path) = env.var("OPIK_CONFIG_PATH") {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Error::config(format!(
-                    "cannot read the config file named by OPIK_CONFIG_PATH ({path}): {e}"
-                ))
-            })?;
-            return Ok(ConfigFile::parse(&text));
-        }
-        let Some(home) = env.home_dir() else {
-            return Ok(ConfigFile::default());
-        };
-        let path = home.join(".opik.config");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(ConfigFile::parse(&text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
-            Err(e) => Err(Error::config(format!(
-                "cannot read {}: {e}",
-                path.display()
-            ))),
-        }
-    }
-
-    fn parse(text: &str) -> ConfigFile {
-        let mut entries = Vec::new();
-        let mut in_opik = false;
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-                continue;
-            }
-            if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                in_opik = section.trim().eq_ignore_ascii_case("opik");
-                continue;
-            }
-            if !in_opik {
-                continue;
-            }
-            if let Some((k, v)) = line.split_once(['=', ':']) {
-                let v = v.trim().trim_matches('"');
-                if !v.is_empty() {
-                    entries.push((k.trim().to_ascii_lowercase(), v.to_owned()));
-                }
-            }
-        }
-        ConfigFile { entries }
-    }
-
-    fn get(&self, key: &str) -> Option<String> {
-        self.entries
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use std::collections::HashMap;
 
     struct FakeEnv {

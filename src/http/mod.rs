@@ -1,0 +1,13 @@
+//! HTTP, the lowest layer: the transport (connection-pooled clients, which headers go to which
+//! peer, retries, stall timers, capped reads, redaction of the API key) and the mapping of HTTP
+//! failures to errors. It knows nothing of the Opik API beyond its base URL.
+
+mod errors;
+mod peer;
+mod retry;
+pub(crate) mod stall;
+mod transport;
+
+pub(crate) use errors::SourceReadError;
+pub(crate) use peer::is_presigned;
+pub(crate) use transport::Transport;
