@@ -36,7 +36,7 @@
 #  endif
 #endif
 #define OPIK_VERSION_MAJOR 0
-#define OPIK_VERSION_MINOR 1
+#define OPIK_VERSION_MINOR 2
 #define OPIK_VERSION_PATCH 0
 #define OPIK_VERSION_NUMBER ((OPIK_VERSION_MAJOR << 16) | (OPIK_VERSION_MINOR << 8) | OPIK_VERSION_PATCH)
 
@@ -78,6 +78,13 @@ typedef int32_t opik_status;
 // `OPIK_ERR_INVALID_ARGUMENT`.
 typedef int32_t opik_entity_type;
 
+// Receives downloaded bytes: `chunk` holds `len` bytes (chunks of unspecified size), borrowed for
+// the duration of the call. Runs on the thread that called the download. Return 0 to go on;
+// anything else stops the download with `OPIK_ERR_ABORTED_BY_CALLBACK`. It must not block for
+// long (the connection waits meanwhile). The library's blocking functions called from it return
+// `OPIK_ERR_INVALID_ARGUMENT`; `opik_upload_async` and the other non-blocking ones work.
+typedef int32_t (*opik_write_fn)(void *user_data, const uint8_t *chunk, size_t len);
+
 // Called exactly once per accepted operation, on the library's callback thread (one per client;
 // completions run one after another there), with the final status and, on failure, an error
 // borrowed for the duration of the call (NULL on success; do not free it). It may call any
@@ -88,19 +95,6 @@ typedef void (*opik_done_fn)(void *user_data, opik_status status, const opik_err
 // Releases `user_data`: called exactly once per accepted operation, after `on_done`, on the same
 // thread.
 typedef void (*opik_free_fn)(void *user_data);
-
-// Receives downloaded bytes: `chunk` holds `len` bytes (chunks of unspecified size), borrowed for
-// the duration of the call. Runs on the thread that called the download. Return 0 to go on;
-// anything else stops the download with `OPIK_ERR_ABORTED_BY_CALLBACK`. It must not block for
-// long (the connection waits meanwhile). The library's blocking functions called from it return
-// `OPIK_ERR_INVALID_ARGUMENT`; `opik_upload_async` and the other non-blocking ones work.
-typedef int32_t (*opik_write_fn)(void *user_data, const uint8_t *chunk, size_t len);
-
-// A trace.
-#define OPIK_ENTITY_TRACE 0
-
-// A span.
-#define OPIK_ENTITY_SPAN 1
 
 // Success.
 #define OPIK_OK 0
@@ -151,9 +145,152 @@ typedef int32_t (*opik_write_fn)(void *user_data, const uint8_t *chunk, size_t l
 // A bug inside the library (a caught panic); the message says where.
 #define OPIK_ERR_INTERNAL 15
 
+// A trace.
+#define OPIK_ENTITY_TRACE 0
+
+// A span.
+#define OPIK_ENTITY_SPAN 1
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// The name of a status, e.g. `"OPIK_ERR_IO"`, for any integer; `"OPIK_ERR_UNKNOWN"` for values
+// this version does not know. The string is static: never free it. Thread-safe.
+OPIK_API const char *opik_status_str(int32_t status);
+
+// The library version, e.g. `"0.1.0"` (equal to the `OPIK_VERSION_*` macros of the header the
+// program was built with, unless a different library is loaded at run time). Static; never free.
+OPIK_API const char *opik_version(void);
+
+// The status of the failure. `OPIK_ERR_INVALID_ARGUMENT` when `e` is NULL.
+OPIK_API opik_status opik_error_status(const opik_error *e);
+
+// A human-readable message (UTF-8; never contains the API key). Borrowed from `e`: valid until
+// `opik_error_free(e)`. An empty string when `e` is NULL.
+OPIK_API const char *opik_error_message(const opik_error *e);
+
+// The HTTP status the server answered with, or 0 when none applies (or `e` is NULL).
+OPIK_API int32_t opik_error_http_status(const opik_error *e);
+
+// Frees an error. NULL is a no-op.
+OPIK_API void opik_error_free(opik_error *e);
+
+// A new, empty set of options. NULL only when out of memory. Free with `opik_options_free`.
+OPIK_API opik_options *opik_options_new(void);
+
+// Frees options. NULL is a no-op.
+OPIK_API void opik_options_free(opik_options *o);
+
+// The Opik API base URL, e.g. `"https://www.comet.com/opik/api/"` or
+// `"http://localhost:5173/api/"`. http and https only (checked by `opik_client_new`).
+// On failure `*err` (when `err` is not NULL) receives the reason.
+OPIK_API opik_status opik_options_set_url(opik_options *o, const char *url, opik_error **err);
+
+// The API key (sent as-is in the `Authorization` header to the Opik backend only).
+// On failure `*err` (when `err` is not NULL) receives the reason.
+OPIK_API
+opik_status opik_options_set_api_key(opik_options *o,
+                                     const char *api_key,
+                                     opik_error **err);
+
+// The workspace name (default `"default"`).
+// On failure `*err` (when `err` is not NULL) receives the reason.
+OPIK_API
+opik_status opik_options_set_workspace(opik_options *o,
+                                       const char *workspace,
+                                       opik_error **err);
+
+// The project used when an operation's `project_name` is NULL (default `"Default Project"`).
+// On failure `*err` (when `err` is not NULL) receives the reason.
+OPIK_API
+opik_status opik_options_set_project_name(opik_options *o,
+                                          const char *project_name,
+                                          opik_error **err);
+
+// Limit on silence, never on a transfer's length: connecting, and every stretch of a request in
+// which no byte moves (no piece of an upload's body taken for the socket, no byte of an answer
+// received), may last at most this long. A 200 MB video on a slow uplink succeeds as long as it
+// keeps moving; a server that stops reading or answering fails with `OPIK_ERR_TIMEOUT` (after
+// retries). After a body was sent, the wait for the answer is extended by the time the socket's
+// buffered tail of it (at most 8 MiB) needs at the rate the body went out. Default 60,000 ms. 0
+// is invalid.
+// On failure `*err` (when `err` is not NULL) receives the reason.
+OPIK_API
+opik_status opik_options_set_timeout_ms(opik_options *o,
+                                        uint64_t timeout_ms,
+                                        opik_error **err);
+
+// How many parts of one multi-part upload are sent at once (default 4, 1 to 64). Memory used by
+// an upload grows with this number, not with the file size.
+// On failure `*err` (when `err` is not NULL) receives the reason.
+OPIK_API
+opik_status opik_options_set_upload_concurrency(opik_options *o,
+                                                uint32_t parts_in_flight,
+                                                opik_error **err);
+
+// Whether TLS certificates are verified (default true; `OPIK_CHECK_TLS_CERTIFICATE` otherwise).
+// Turning it off makes every connection open to interception: for local testing only.
+// On failure `*err` (when `err` is not NULL) receives the reason.
+OPIK_API opik_status opik_options_set_tls_verify(opik_options *o, bool verify, opik_error **err);
+
+// A PEM file of extra CA certificates to trust (for self-hosted Opik with a private CA). Read by
+// `opik_client_new` (`OPIK_ERR_CONFIG` if unreadable).
+// On failure `*err` (when `err` is not NULL) receives the reason.
+OPIK_API
+opik_status opik_options_set_ca_file(opik_options *o,
+                                     const char *pem_path,
+                                     opik_error **err);
+
+// Back-pressure for background uploads: at most `max_queued` uploads accepted and not yet
+// completed (default 10,000), holding at most `max_memory_bytes` of attachments made from bytes
+// or base64 (default 256 MiB; file attachments count 0). Past either, `opik_upload_async` fails
+// at once with `OPIK_ERR_TOO_LARGE`. Both must be greater than 0.
+// On failure `*err` (when `err` is not NULL) receives the reason.
+OPIK_API
+opik_status opik_options_set_queue_limits(opik_options *o,
+                                          uint32_t max_queued,
+                                          uint64_t max_memory_bytes,
+                                          opik_error **err);
+
+// Turns on the durable outbox in directory `dir` (created if needed; one client at a time).
+// `opik_upload_async` then records each upload there before returning — the bytes, or for a file
+// a hard link (a copy when the directory is on another file system) — and the record is removed
+// once the server confirmed the upload or refused it for good. A new client on the same directory
+// resumes what a killed process left; while the server is unreachable, uploads wait and retry.
+// Records survive a process crash, not an operating-system crash (they are not fsync'ed).
+// On failure `*err` (when `err` is not NULL) receives the reason.
+OPIK_API
+opik_status opik_options_set_outbox_dir(opik_options *o,
+                                        const char *dir,
+                                        opik_error **err);
+
+// How long `opik_client_free` lets background uploads finish before cancelling the rest
+// (default 5,000 ms; 0 cancels at once). Cancelled uploads complete with `OPIK_ERR_SHUTDOWN`;
+// with an outbox they stay on disk for the next client.
+// On failure `*err` (when `err` is not NULL) receives the reason.
+OPIK_API
+opik_status opik_options_set_shutdown_timeout_ms(opik_options *o,
+                                                 uint64_t timeout_ms,
+                                                 opik_error **err);
+
+// Creates a client. `o` may be NULL (then only the environment, the config file and defaults
+// apply); the options are copied, so the caller may free them right after. Fails with
+// `OPIK_ERR_CONFIG` when no URL is configured anywhere, the URL is not http(s), or the CA file
+// cannot be read. On success `*out` receives the client; free it with `opik_client_free`.
+OPIK_API opik_status opik_client_new(const opik_options *o, opik_client **out, opik_error **err);
+
+// Frees a client. Intake stops; background uploads get the shutdown timeout
+// (`opik_options_set_shutdown_timeout_ms`, default 5 s) to finish, then the rest are cancelled
+// (their `on_done` runs with `OPIK_ERR_SHUTDOWN`; with an outbox they stay on disk for the next
+// client); every thread is joined before it returns, and no callback or other library code runs
+// after it returns. Exceptions: called from inside one of this client's own `on_done` callbacks,
+// it cannot join the thread it is running on, so it returns at once and the same steps finish on
+// a library thread after the callback returns; called from a download's `on_data`, it returns
+// at once, the download stops with `OPIK_ERR_SHUTDOWN`, and the client closes when
+// `opik_download` returns (on that thread). In a forked child it only releases what it safely
+// can and never blocks. NULL is a no-op. Do not use `c` afterwards.
+OPIK_API void opik_client_free(opik_client *c);
 
 // An attachment from a local file. Checks now that `path` is a readable regular file and records
 // its size; the content is streamed when uploaded, never loaded whole. `file_name` defaults to the
@@ -199,6 +336,90 @@ OPIK_API uint64_t opik_attachment_size(const opik_attachment *a);
 // Frees an attachment. NULL is a no-op.
 OPIK_API void opik_attachment_free(opik_attachment *a);
 
+// Uploads `a` to the trace or span `entity_id` (a UUID) in `project_name` (NULL: the client's
+// project; the project is created if needed). Blocks until the server has the whole attachment.
+// The flow follows the server: one streamed PUT to the backend, or parts in parallel to presigned
+// storage URLs. Transient failures are retried; an expired part URL restarts the upload.
+OPIK_API
+opik_status opik_upload(opik_client *c,
+                        const char *project_name,
+                        opik_entity_type entity_type,
+                        const char *entity_id,
+                        const opik_attachment *a,
+                        opik_error **err);
+
+// Lists every attachment of the trace or span (all pages). On success `*out` receives a list to
+// free with `opik_attachment_list_free`. Unknown project: `OPIK_ERR_NOT_FOUND`.
+OPIK_API
+opik_status opik_list(opik_client *c,
+                      const char *project_name,
+                      opik_entity_type entity_type,
+                      const char *entity_id,
+                      opik_attachment_list **out,
+                      opik_error **err);
+
+// Streams the attachment named `file_name` (and of MIME type `mime_type`, unless NULL) to
+// `on_data`, on the calling thread. `on_data` returning non-zero stops the download with
+// `OPIK_ERR_ABORTED_BY_CALLBACK`. Unknown attachment: `OPIK_ERR_NOT_FOUND`. A failure after some
+// bytes were delivered is reported, never retried, so `on_data` never sees a byte twice.
+// The HTTP work of this and the other blocking functions runs on the calling thread itself, so
+// chunks go from the socket to `on_data` without a hand-over between threads.
+OPIK_API
+opik_status opik_download(opik_client *c,
+                          const char *project_name,
+                          opik_entity_type entity_type,
+                          const char *entity_id,
+                          const char *file_name,
+                          const char *mime_type,
+                          opik_write_fn on_data,
+                          void *user_data,
+                          opik_error **err);
+
+// Downloads the attachment into `dest_path`: the bytes go to a temporary file in the same
+// directory, renamed into place only when the whole body arrived, so an interrupted download never
+// leaves a partial file at `dest_path` (an existing file there is replaced only on success).
+OPIK_API
+opik_status opik_download_to_file(opik_client *c,
+                                  const char *project_name,
+                                  opik_entity_type entity_type,
+                                  const char *entity_id,
+                                  const char *file_name,
+                                  const char *mime_type,
+                                  const char *dest_path,
+                                  opik_error **err);
+
+// Deletes the `count` attachments named in `file_names` (an array of `count` strings; may be NULL
+// when `count` is 0). Names that do not exist are not an error.
+OPIK_API
+opik_status opik_delete(opik_client *c,
+                        const char *project_name,
+                        opik_entity_type entity_type,
+                        const char *entity_id,
+                        const char *const *file_names,
+                        size_t count,
+                        opik_error **err);
+
+// Number of attachments; 0 when `l` is NULL.
+OPIK_API size_t opik_attachment_list_len(const opik_attachment_list *l);
+
+// File name of entry `i`, borrowed from `l`; NULL when `i` is out of range or `l` is NULL.
+OPIK_API const char *opik_attachment_list_file_name(const opik_attachment_list *l, size_t i);
+
+// MIME type of entry `i` (empty when the server gave none), borrowed from `l`; NULL when out of range.
+OPIK_API
+const char *opik_attachment_list_mime_type(const opik_attachment_list *l,
+                                           size_t i);
+
+// Size in bytes of entry `i`; 0 when out of range.
+OPIK_API uint64_t opik_attachment_list_file_size(const opik_attachment_list *l, size_t i);
+
+// Download link of entry `i` (a presigned storage URL, valid for a limited time, or a backend URL
+// that needs the Opik headers); NULL when the server gave none or `i` is out of range.
+OPIK_API const char *opik_attachment_list_link(const opik_attachment_list *l, size_t i);
+
+// Frees a list. NULL is a no-op.
+OPIK_API void opik_attachment_list_free(opik_attachment_list *l);
+
 // Queues an upload of `a` and returns at once: on the calling thread it only validates the
 // arguments, checks the queue limits and starts the work (with an outbox, it also writes the
 // durable record); no network I/O, no file reads. `a` may be freed right after.
@@ -211,7 +432,7 @@ OPIK_API void opik_attachment_free(opik_attachment *a);
 OPIK_API
 opik_status opik_upload_async(opik_client *c,
                               const char *project_name,
-                              opik_entity_type type_,
+                              opik_entity_type entity_type,
                               const char *entity_id,
                               const opik_attachment *a,
                               opik_done_fn on_done,
@@ -241,7 +462,7 @@ opik_status opik_op_progress(const opik_op *op,
 
 // Asks the operation to stop. Idempotent and thread-safe (also from inside `on_done`). A running
 // operation completes with `OPIK_ERR_CANCELLED`; a finished one is unaffected. NULL is a no-op.
-OPIK_API void opik_op_cancel(opik_op *op);
+OPIK_API void opik_op_cancel(const opik_op *op);
 
 // Frees the handle. Before completion this detaches: the upload goes on and `on_done` still
 // runs. NULL is a no-op.
@@ -254,191 +475,6 @@ OPIK_API opik_status opik_client_flush(opik_client *c, uint64_t timeout_ms, opik
 
 // Background uploads accepted and not yet completed (their `on_done` not yet returned). 0 for NULL.
 OPIK_API size_t opik_client_pending(const opik_client *c);
-
-// Creates a client. `o` may be NULL (then only the environment, the config file and defaults
-// apply); the options are copied, so the caller may free them right after. Fails with
-// `OPIK_ERR_CONFIG` when no URL is configured anywhere, the URL is not http(s), or the CA file
-// cannot be read. On success `*out` receives the client; free it with `opik_client_free`.
-OPIK_API opik_status opik_client_new(const opik_options *o, opik_client **out, opik_error **err);
-
-// Frees a client. Intake stops; background uploads get the shutdown timeout
-// (`opik_options_set_shutdown_timeout_ms`, default 5 s) to finish, then the rest are cancelled
-// (their `on_done` runs with `OPIK_ERR_SHUTDOWN`; with an outbox they stay on disk for the next
-// client); every thread is joined before it returns, and no callback or other library code runs
-// after it returns. Exceptions: called from inside one of this client's own `on_done` callbacks,
-// it cannot join the thread it is running on, so it returns at once and the same steps finish on
-// a library thread after the callback returns; called from a download's `on_data`, it returns
-// at once, the download stops with `OPIK_ERR_SHUTDOWN`, and the client closes when
-// `opik_download` returns (on that thread). In a forked child it only releases what it safely
-// can and never blocks. NULL is a no-op. Do not use `c` afterwards.
-OPIK_API void opik_client_free(opik_client *c);
-
-// The status of the failure. `OPIK_ERR_INVALID_ARGUMENT` when `e` is NULL.
-OPIK_API opik_status opik_error_status(const opik_error *e);
-
-// A human-readable message (UTF-8; never contains the API key). Borrowed from `e`: valid until
-// `opik_error_free(e)`. An empty string when `e` is NULL.
-OPIK_API const char *opik_error_message(const opik_error *e);
-
-// The HTTP status the server answered with, or 0 when none applies (or `e` is NULL).
-OPIK_API int32_t opik_error_http_status(const opik_error *e);
-
-// Frees an error. NULL is a no-op.
-OPIK_API void opik_error_free(opik_error *e);
-
-// Number of attachments; 0 when `l` is NULL.
-OPIK_API size_t opik_attachment_list_len(const opik_attachment_list *l);
-
-// File name of entry `i`, borrowed from `l`; NULL when `i` is out of range or `l` is NULL.
-OPIK_API const char *opik_attachment_list_file_name(const opik_attachment_list *l, size_t i);
-
-// MIME type of entry `i` (empty when the server gave none), borrowed from `l`; NULL when out of range.
-OPIK_API
-const char *opik_attachment_list_mime_type(const opik_attachment_list *l,
-                                           size_t i);
-
-// Size in bytes of entry `i`; 0 when out of range.
-OPIK_API uint64_t opik_attachment_list_file_size(const opik_attachment_list *l, size_t i);
-
-// Download link of entry `i` (a presigned storage URL, valid for a limited time, or a backend URL
-// that needs the Opik headers); NULL when the server gave none or `i` is out of range.
-OPIK_API const char *opik_attachment_list_link(const opik_attachment_list *l, size_t i);
-
-// Frees a list. NULL is a no-op.
-OPIK_API void opik_attachment_list_free(opik_attachment_list *l);
-
-// Uploads `a` to the trace or span `entity_id` (a UUID) in `project_name` (NULL: the client's
-// project; the project is created if needed). Blocks until the server has the whole attachment.
-// The flow follows the server: one streamed PUT to the backend, or parts in parallel to presigned
-// storage URLs. Transient failures are retried; an expired part URL restarts the upload.
-OPIK_API
-opik_status opik_upload(opik_client *c,
-                        const char *project_name,
-                        opik_entity_type type_,
-                        const char *entity_id,
-                        const opik_attachment *a,
-                        opik_error **err);
-
-// Lists every attachment of the trace or span (all pages). On success `*out` receives a list to
-// free with `opik_attachment_list_free`. Unknown project: `OPIK_ERR_NOT_FOUND`.
-OPIK_API
-opik_status opik_list(opik_client *c,
-                      const char *project_name,
-                      opik_entity_type type_,
-                      const char *entity_id,
-                      opik_attachment_list **out,
-                      opik_error **err);
-
-// Streams the attachment named `file_name` (and of MIME type `mime_type`, unless NULL) to
-// `on_data`, on the calling thread. `on_data` returning non-zero stops the download with
-// `OPIK_ERR_ABORTED_BY_CALLBACK`. Unknown attachment: `OPIK_ERR_NOT_FOUND`. A failure after some
-// bytes were delivered is reported, never retried, so `on_data` never sees a byte twice.
-// The HTTP work of this and the other blocking functions runs on the calling thread itself, so
-// chunks go from the socket to `on_data` without a hand-over between threads.
-OPIK_API
-opik_status opik_download(opik_client *c,
-                          const char *project_name,
-                          opik_entity_type type_,
-                          const char *entity_id,
-                          const char *file_name,
-                          const char *mime_type,
-                          opik_write_fn on_data,
-                          void *user_data,
-                          opik_error **err);
-
-// Downloads the attachment into `dest_path`: the bytes go to a temporary file in the same
-// directory, renamed into place only when the whole body arrived, so an interrupted download never
-// leaves a partial file at `dest_path` (an existing file there is replaced only on success).
-OPIK_API
-opik_status opik_download_to_file(opik_client *c,
-                                  const char *project_name,
-                                  opik_entity_type type_,
-                                  const char *entity_id,
-                                  const char *file_name,
-                                  const char *mime_type,
-                                  const char *dest_path,
-                                  opik_error **err);
-
-// Deletes the `count` attachments named in `file_names` (an array of `count` strings; may be NULL
-// when `count` is 0). Names that do not exist are not an error.
-OPIK_API
-opik_status opik_delete(opik_client *c,
-                        const char *project_name,
-                        opik_entity_type type_,
-                        const char *entity_id,
-                        const char *const *file_names,
-                        size_t count,
-                        opik_error **err);
-
-// A new, empty set of options. NULL only when out of memory. Free with `opik_options_free`.
-OPIK_API opik_options *opik_options_new(void);
-
-// Frees options. NULL is a no-op.
-OPIK_API void opik_options_free(opik_options *o);
-
-// The Opik API base URL, e.g. `"https://www.comet.com/opik/api/"` or
-// `"http://localhost:5173/api/"`. http and https only (checked by `opik_client_new`).
-OPIK_API opik_status opik_options_set_url(opik_options *o, const char *url);
-
-// The API key (sent as-is in the `Authorization` header to the Opik backend only).
-OPIK_API opik_status opik_options_set_api_key(opik_options *o, const char *api_key);
-
-// The workspace name (default `"default"`).
-OPIK_API opik_status opik_options_set_workspace(opik_options *o, const char *workspace);
-
-// The project used when an operation's `project_name` is NULL (default `"Default Project"`).
-OPIK_API opik_status opik_options_set_project_name(opik_options *o, const char *project_name);
-
-// Limit on silence, never on a transfer's length: connecting, and every stretch of a request in
-// which no byte moves (no piece of an upload's body taken for the socket, no byte of an answer
-// received), may last at most this long. A 200 MB video on a slow uplink succeeds as long as it
-// keeps moving; a server that stops reading or answering fails with `OPIK_ERR_TIMEOUT` (after
-// retries). After a body was sent, the wait for the answer is extended by the time the socket's
-// buffered tail of it (at most 8 MiB) needs at the rate the body went out. Default 60,000 ms. 0
-// is invalid.
-OPIK_API opik_status opik_options_set_timeout_ms(opik_options *o, uint64_t timeout_ms);
-
-// How many parts of one multi-part upload are sent at once (default 4, 1 to 64). Memory used by
-// an upload grows with this number, not with the file size.
-OPIK_API opik_status opik_options_set_upload_concurrency(opik_options *o, uint32_t parts_in_flight);
-
-// Whether TLS certificates are verified (default true; `OPIK_CHECK_TLS_CERTIFICATE` otherwise).
-// Turning it off makes every connection open to interception: for local testing only.
-OPIK_API opik_status opik_options_set_tls_verify(opik_options *o, bool verify);
-
-// A PEM file of extra CA certificates to trust (for self-hosted Opik with a private CA). Read by
-// `opik_client_new` (`OPIK_ERR_CONFIG` if unreadable).
-OPIK_API opik_status opik_options_set_ca_file(opik_options *o, const char *pem_path);
-
-// Back-pressure for background uploads: at most `max_queued` uploads accepted and not yet
-// completed (default 10,000), holding at most `max_memory_bytes` of attachments made from bytes
-// or base64 (default 256 MiB; file attachments count 0). Past either, `opik_upload_async` fails
-// at once with `OPIK_ERR_TOO_LARGE`. Both must be greater than 0.
-OPIK_API
-opik_status opik_options_set_queue_limits(opik_options *o,
-                                          uint32_t max_queued,
-                                          uint64_t max_memory_bytes);
-
-// Turns on the durable outbox in directory `dir` (created if needed; one client at a time).
-// `opik_upload_async` then records each upload there before returning — the bytes, or for a file
-// a hard link (a copy when the directory is on another file system) — and the record is removed
-// once the server confirmed the upload or refused it for good. A new client on the same directory
-// resumes what a killed process left; while the server is unreachable, uploads wait and retry.
-// Records survive a process crash, not an operating-system crash (they are not fsync'ed).
-OPIK_API opik_status opik_options_set_outbox_dir(opik_options *o, const char *dir);
-
-// How long `opik_client_free` lets background uploads finish before cancelling the rest
-// (default 5,000 ms; 0 cancels at once). Cancelled uploads complete with `OPIK_ERR_SHUTDOWN`;
-// with an outbox they stay on disk for the next client.
-OPIK_API opik_status opik_options_set_shutdown_timeout_ms(opik_options *o, uint64_t timeout_ms);
-
-// The name of a status, e.g. `"OPIK_ERR_IO"`, for any integer; `"OPIK_ERR_UNKNOWN"` for values
-// this version does not know. The string is static: never free it. Thread-safe.
-OPIK_API const char *opik_status_str(int32_t status);
-
-// The library version, e.g. `"0.1.0"` (equal to the `OPIK_VERSION_*` macros of the header the
-// program was built with, unless a different library is loaded at run time). Static; never free.
-OPIK_API const char *opik_version(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -14,16 +14,24 @@
 //!
 //! The Rust API is what this file exports; the modules are private to the crate.
 
-mod client;
-mod encoding;
-mod error;
-mod exec;
 /// cbindgen:ignore
+mod client;
+/// cbindgen:ignore
+mod encoding;
+/// cbindgen:ignore
+mod error;
+/// cbindgen:ignore
+mod exec;
 pub mod ffi;
+/// cbindgen:ignore
 mod http;
+/// cbindgen:ignore
 mod media;
+/// cbindgen:ignore
 mod opik;
+/// cbindgen:ignore
 mod settings;
+/// cbindgen:ignore
 mod sys;
 
 pub use client::Client;

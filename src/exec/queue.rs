@@ -71,7 +71,7 @@ impl Operation {
         let on_callback_thread = match IN_CALLBACK.get() {
             Some((queue, op)) if queue == self.queue_id && op == self.id => {
                 return Err(Error::invalid(
-                    "opik_op_wait on the operation whose on_done is running would wait for itself; it has already finished",
+                    "waiting on the operation whose completion callback is running would wait for itself; it has already finished",
                 ))
             }
             Some((queue, _)) => queue == self.queue_id,
@@ -247,7 +247,7 @@ impl Queue {
             return Err(Error::new(
                 Status::TooLarge,
                 format!(
-                    "the upload queue is full ({} uploads not finished; limit {}): wait with opik_client_flush or raise it with opik_options_set_queue_limits",
+                    "the upload queue is full ({} uploads not finished; limit {}): wait with a flush or raise the queue limits option",
                     c.uncalled, self.limits.max_queued
                 ),
             ));
@@ -256,7 +256,7 @@ impl Queue {
             return Err(Error::new(
                 Status::TooLarge,
                 format!(
-                    "queued in-memory attachments would hold {} bytes (limit {}): wait with opik_client_flush, upload from a file, or raise it with opik_options_set_queue_limits",
+                    "queued in-memory attachments would hold {} bytes (limit {}): wait with a flush, upload from a file, or raise the queue limits option",
                     c.memory + memory,
                     self.limits.max_memory
                 ),
@@ -342,7 +342,7 @@ impl Queue {
         } else {
             Error::new(
                 Status::Cancelled,
-                "the upload was cancelled (opik_op_cancel)",
+                "the upload was cancelled",
             )
         }
     }

@@ -1,7 +1,8 @@
 //! `opik_attachment`: what to upload.
 
+use super::guard::{c_string, call_infallible, free_handle};
 use super::boundary::{
-    bytes_arg, c_string, call, call_infallible, free_handle, opt_str_arg, str_arg, Out,
+    bytes_arg, call, opt_str_arg, str_arg, Out,
 };
 use super::error::opik_error;
 use super::status::opik_status;

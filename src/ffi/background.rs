@@ -2,12 +2,14 @@
 
 use super::attachment::opik_attachment;
 use super::boundary::{
-    call, call_infallible, call_status, client_arg, entity_type_arg, opt_str_arg, ref_arg, str_arg,
+    call, call_status, opt_str_arg, ref_arg, str_arg,
     Out,
 };
 use super::client::opik_client;
 use super::error::opik_error;
-use super::operations::opik_entity_type;
+use super::client::client_arg;
+use super::entity::{entity_type_arg, opik_entity_type};
+use super::guard::{call_infallible, free_handle};
 use super::status::{opik_status, OPIK_ERR_INVALID_ARGUMENT, OPIK_ERR_TIMEOUT, OPIK_OK};
 use crate::exec::queue::{Completion, Operation};
 use crate::error::{Error, Status};
@@ -83,7 +85,7 @@ impl UserCallbacks {
 pub extern "C" fn opik_upload_async(
     c: *mut opik_client,
     project_name: *const c_char,
-    type_: opik_entity_type,
+    entity_type: opik_entity_type,
     entity_id: *const c_char,
     a: *const opik_attachment,
     on_done: opik_done_fn,
@@ -113,7 +115,7 @@ pub extern "C" fn opik_upload_async(
         .into_completion();
         let op = client.upload_async(
             project,
-            entity_type_arg(type_)?,
+            entity_type_arg(entity_type)?,
             id,
             &attachment.inner,
             Some(completion),
@@ -185,7 +187,7 @@ pub extern "C" fn opik_op_progress(
 /// Asks the operation to stop. Idempotent and thread-safe (also from inside `on_done`). A running
 /// operation completes with `OPIK_ERR_CANCELLED`; a finished one is unaffected. NULL is a no-op.
 #[no_mangle]
-pub extern "C" fn opik_op_cancel(op: *mut opik_op) {
+pub extern "C" fn opik_op_cancel(op: *const opik_op) {
     call_infallible((), || {
         if let Some(op) = unsafe { op.as_ref() } {
             op.inner.cancel();
@@ -197,7 +199,7 @@ pub extern "C" fn opik_op_cancel(op: *mut opik_op) {
 /// runs. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn opik_op_free(op: *mut opik_op) {
-    call_infallible((), || unsafe { super::boundary::free_handle(op) })
+    call_infallible((), || unsafe { free_handle(op) })
 }
 
 /// Blocks until every background upload accepted so far has finished and its `on_done` returned,

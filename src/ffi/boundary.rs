@@ -1,14 +1,10 @@
 //! Helpers that every exported function goes through.
 
-use super::client::opik_client;
 use super::error::opik_error;
 use super::status::{opik_status, OPIK_OK};
-use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::opik::protocol::EntityType;
-use std::ffi::{c_char, CStr, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use super::guard::guarded;
+use std::ffi::{c_char, CStr};
 
 /// Runs the body of a fallible exported function: catches a panic (→ `OPIK_ERR_INTERNAL` naming
 /// `function`), and on failure hands a new error object to `*err` when `err` is not NULL.
@@ -41,23 +37,7 @@ pub(crate) fn call_status(
     }
 }
 
-/// For functions that cannot fail: a panic gives `default`.
-pub(crate) fn call_infallible<T>(default: T, body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(default)
-}
 
-fn guarded<T>(function: &'static str, body: impl FnOnce() -> Result<T>) -> Result<T> {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
-        Err(Error::internal(format!(
-            "internal error in {function}: {what} (please report this bug)"
-        )))
-    })
-}
 
 /// A required string argument: non-NULL, valid UTF-8.
 ///
@@ -92,15 +72,6 @@ pub(crate) unsafe fn ref_arg<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
         .ok_or_else(|| Error::invalid(format!("{name} must not be NULL")))
 }
 
-/// The client behind a required `opik_client *`, shared for the length of a call: the handle
-/// may be freed while the call runs (from one of its callbacks) without pulling the client from
-/// under it.
-///
-/// # Safety
-/// `c` is NULL or a live client handle.
-pub(crate) unsafe fn client_arg(c: *const opik_client) -> Result<Arc<Client>> {
-    ref_arg(c, "client").map(|c| c.inner.clone())
-}
 
 /// A required handle, borrowed mutably.
 ///
@@ -168,29 +139,5 @@ impl<T> Out<T> {
     }
 }
 
-/// Frees a handle made with [`Out::set`]; NULL is a no-op.
-///
-/// # Safety
-/// `p` is NULL or a handle of type `T` from this library that is not used afterwards.
-pub(crate) unsafe fn free_handle<T>(p: *mut T) {
-    if !p.is_null() {
-        drop(Box::from_raw(p));
-    }
-}
 
-/// `opik_entity_type` from C: unknown values are an invalid argument, never an enum transmute.
-pub(crate) fn entity_type_arg(value: i32) -> Result<EntityType> {
-    match value {
-        0 => Ok(EntityType::Trace),
-        1 => Ok(EntityType::Span),
-        v => Err(Error::invalid(format!(
-            "entity type {v} is neither OPIK_ENTITY_TRACE (0) nor OPIK_ENTITY_SPAN (1)"
-        ))),
-    }
-}
 
-/// A string for C. Interior NULs (from a hostile server) are replaced so nothing is truncated
-/// silently into something else.
-pub(crate) fn c_string(s: &str) -> CString {
-    CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default()
-}

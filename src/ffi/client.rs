@@ -1,11 +1,13 @@
 //! `opik_client`: creation and destruction.
 
-use super::boundary::{call, call_infallible, free_handle, Out};
+use super::boundary::{call, Out};
+use super::guard::{call_infallible, free_handle};
 use super::error::opik_error;
 use super::options::opik_options;
 use super::status::opik_status;
 use crate::client::Client;
 use crate::settings::Options;
+use crate::error::Result;
 use std::sync::Arc;
 
 /// A connection to one Opik installation, with its own worker threads and connection pool.
@@ -55,4 +57,14 @@ pub extern "C" fn opik_client_free(c: *mut opik_client) {
         }
         unsafe { free_handle(c) }
     })
+}
+
+/// The client behind a required `opik_client *`, shared for the length of a call: the handle
+/// may be freed while the call runs (from one of its callbacks) without pulling the client from
+/// under it.
+///
+/// # Safety
+/// `c` is NULL or a live client handle.
+pub(crate) unsafe fn client_arg(c: *const opik_client) -> Result<Arc<Client>> {
+    super::boundary::ref_arg(c, "client").map(|c| c.inner.clone())
 }

@@ -1,6 +1,6 @@
 //! Error objects handed to C.
 
-use super::boundary::{c_string, call_infallible};
+use super::guard::{c_string, call_infallible, free_handle};
 use super::status::{opik_status, OPIK_ERR_INVALID_ARGUMENT};
 use crate::error::Error;
 use std::ffi::{c_char, CString};
@@ -52,5 +52,5 @@ pub extern "C" fn opik_error_http_status(e: *const opik_error) -> i32 {
 #[no_mangle]
 pub extern "C" fn opik_error_free(e: *mut opik_error) {
     // SAFETY: NULL or an error from this library, not used afterwards.
-    call_infallible((), || unsafe { super::boundary::free_handle(e) })
+    call_infallible((), || unsafe { free_handle(e) })
 }

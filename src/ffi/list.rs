@@ -1,6 +1,6 @@
 //! `opik_attachment_list`: the result of `opik_list`.
 
-use super::boundary::{c_string, call_infallible, free_handle};
+use super::guard::{c_string, call_infallible, free_handle};
 use crate::opik::protocol::AttachmentInfo;
 use std::ffi::{c_char, CString};
 

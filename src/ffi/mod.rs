@@ -1,16 +1,20 @@
 //! The C ABI. Thin by design: every function converts arguments with the helpers in
 //! [`boundary`], calls the core, and maps the result to a status. The helpers are what make the
-//! conventions hold everywhere: panics are caught, NULL and bad UTF-8 become
+//! conventions hold everywhere: panics are caught ([`guard`]), NULL and bad UTF-8 become
 //! `OPIK_ERR_INVALID_ARGUMENT`, out-parameters are written only on success.
+//!
+//! One file per API area, declared here in the order the header presents them.
 
 #![allow(non_camel_case_types)]
 
-pub mod attachment;
-pub mod background;
-pub mod boundary;
-pub mod client;
-pub mod error;
-pub mod list;
-pub mod operations;
-pub mod options;
 pub mod status;
+pub mod error;
+pub mod entity;
+pub mod options;
+pub mod client;
+pub mod attachment;
+pub mod operations;
+pub mod list;
+pub mod background;
+mod boundary;
+mod guard;

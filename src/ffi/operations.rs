@@ -2,7 +2,9 @@
 //! and returns when done.
 
 use super::attachment::opik_attachment;
-use super::boundary::{call, client_arg, entity_type_arg, opt_str_arg, ref_arg, str_arg, Out};
+use super::boundary::{call, opt_str_arg, ref_arg, str_arg, Out};
+use super::client::client_arg;
+use super::entity::{entity_type_arg, opik_entity_type};
 use super::client::opik_client;
 use super::error::opik_error;
 use super::list::opik_attachment_list;
@@ -10,13 +12,6 @@ use super::status::opik_status;
 use crate::error::{Error, Status};
 use std::ffi::{c_char, c_void};
 
-/// What an attachment belongs to: `OPIK_ENTITY_TRACE` or `OPIK_ENTITY_SPAN`. Any other value is
-/// `OPIK_ERR_INVALID_ARGUMENT`.
-pub type opik_entity_type = i32;
-/// A trace.
-pub const OPIK_ENTITY_TRACE: opik_entity_type = 0;
-/// A span.
-pub const OPIK_ENTITY_SPAN: opik_entity_type = 1;
 
 /// Receives downloaded bytes: `chunk` holds `len` bytes (chunks of unspecified size), borrowed for
 /// the duration of the call. Runs on the thread that called the download. Return 0 to go on;
@@ -34,7 +29,7 @@ pub type opik_write_fn =
 pub extern "C" fn opik_upload(
     c: *mut opik_client,
     project_name: *const c_char,
-    type_: opik_entity_type,
+    entity_type: opik_entity_type,
     entity_id: *const c_char,
     a: *const opik_attachment,
     err: *mut *mut opik_error,
@@ -47,7 +42,7 @@ pub extern "C" fn opik_upload(
                 str_arg(entity_id, "entity_id")?,
             )
         };
-        client.upload(project, entity_type_arg(type_)?, id, &attachment.inner)
+        client.upload(project, entity_type_arg(entity_type)?, id, &attachment.inner)
     })
 }
 
@@ -57,7 +52,7 @@ pub extern "C" fn opik_upload(
 pub extern "C" fn opik_list(
     c: *mut opik_client,
     project_name: *const c_char,
-    type_: opik_entity_type,
+    entity_type: opik_entity_type,
     entity_id: *const c_char,
     out: *mut *mut opik_attachment_list,
     err: *mut *mut opik_error,
@@ -71,7 +66,7 @@ pub extern "C" fn opik_list(
                 str_arg(entity_id, "entity_id")?,
             )
         };
-        out.set(client.list(project, entity_type_arg(type_)?, id)?.into());
+        out.set(client.list(project, entity_type_arg(entity_type)?, id)?.into());
         Ok(())
     })
 }
@@ -86,7 +81,7 @@ pub extern "C" fn opik_list(
 pub extern "C" fn opik_download(
     c: *mut opik_client,
     project_name: *const c_char,
-    type_: opik_entity_type,
+    entity_type: opik_entity_type,
     entity_id: *const c_char,
     file_name: *const c_char,
     mime_type: *const c_char,
@@ -106,7 +101,7 @@ pub extern "C" fn opik_download(
         };
         let on_data = on_data.ok_or_else(|| Error::invalid("on_data must not be NULL"))?;
         client
-            .download(project, entity_type_arg(type_)?, id, name, mime, |chunk| {
+            .download(project, entity_type_arg(entity_type)?, id, name, mime, |chunk| {
                 // SAFETY: the caller's callback, with its own user_data and a chunk borrowed for the call.
                 let rc = unsafe { on_data(user_data, chunk.as_ptr(), chunk.len()) };
                 if rc == 0 {
@@ -129,7 +124,7 @@ pub extern "C" fn opik_download(
 pub extern "C" fn opik_download_to_file(
     c: *mut opik_client,
     project_name: *const c_char,
-    type_: opik_entity_type,
+    entity_type: opik_entity_type,
     entity_id: *const c_char,
     file_name: *const c_char,
     mime_type: *const c_char,
@@ -150,7 +145,7 @@ pub extern "C" fn opik_download_to_file(
         client
             .download_to_file(
                 project,
-                entity_type_arg(type_)?,
+                entity_type_arg(entity_type)?,
                 id,
                 name,
                 mime,
@@ -166,7 +161,7 @@ pub extern "C" fn opik_download_to_file(
 pub extern "C" fn opik_delete(
     c: *mut opik_client,
     project_name: *const c_char,
-    type_: opik_entity_type,
+    entity_type: opik_entity_type,
     entity_id: *const c_char,
     file_names: *const *const c_char,
     count: usize,
@@ -180,7 +175,7 @@ pub extern "C" fn opik_delete(
                 str_arg(entity_id, "entity_id")?,
             )
         };
-        let type_ = entity_type_arg(type_)?;
+        let entity_type = entity_type_arg(entity_type)?;
         let ptrs: &[*const c_char] =
             unsafe { super::boundary::array_arg(file_names, count, "file_names") }?;
         let names = ptrs
@@ -188,6 +183,6 @@ pub extern "C" fn opik_delete(
             .enumerate()
             .map(|(i, p)| unsafe { str_arg(*p, &format!("file_names[{i}]")) })
             .collect::<crate::Result<Vec<&str>>>()?;
-        client.delete(project, type_, id, &names)
+        client.delete(project, entity_type, id, &names)
     })
 }

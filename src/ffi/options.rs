@@ -1,9 +1,11 @@
-//! `opik_options`: what the caller sets explicitly before creating a client.
+//! `opik_options`: what the caller sets explicitly before creating a client. Every value is
+//! checked by the core's settings (`crate::settings::Options`); this file only converts types.
 
-use super::boundary::{call_status, mut_arg, str_arg};
+use super::boundary::{call, mut_arg, str_arg};
+use super::error::opik_error;
+use super::guard::{call_infallible, free_handle};
 use super::status::opik_status;
-use crate::settings::{Options, MAX_UPLOAD_CONCURRENCY};
-use crate::error::Error;
+use crate::settings::Options;
 use std::ffi::c_char;
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ pub struct opik_options {
 /// A new, empty set of options. NULL only when out of memory. Free with `opik_options_free`.
 #[no_mangle]
 pub extern "C" fn opik_options_new() -> *mut opik_options {
-    super::boundary::call_infallible(std::ptr::null_mut(), || {
+    call_infallible(std::ptr::null_mut(), || {
         Box::into_raw(Box::new(opik_options {
             inner: Options::default(),
         }))
@@ -28,68 +30,73 @@ pub extern "C" fn opik_options_new() -> *mut opik_options {
 /// Frees options. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn opik_options_free(o: *mut opik_options) {
-    super::boundary::call_infallible((), || unsafe { super::boundary::free_handle(o) })
+    call_infallible((), || unsafe { free_handle(o) })
 }
 
+/// Every setter: `o` checked, the value applied by the core's settings, a refusal handed to
+/// `*err` with the setter's name in front.
 fn set(
     function: &'static str,
     o: *mut opik_options,
+    err: *mut *mut opik_error,
     apply: impl FnOnce(&mut Options) -> crate::Result<()>,
 ) -> opik_status {
-    call_status(function, || {
-        apply(&mut unsafe { mut_arg(o, "options") }?.inner)
+    call(function, err, || {
+        let options = &mut unsafe { mut_arg(o, "options") }?.inner;
+        apply(options).map_err(|e| e.context(function))
     })
 }
 
 /// The Opik API base URL, e.g. `"https://www.comet.com/opik/api/"` or
 /// `"http://localhost:5173/api/"`. http and https only (checked by `opik_client_new`).
+/// On failure `*err` (when `err` is not NULL) receives the reason.
 #[no_mangle]
-pub extern "C" fn opik_options_set_url(o: *mut opik_options, url: *const c_char) -> opik_status {
-    set("opik_options_set_url", o, |opts| {
-        opts.url = Some(unsafe { str_arg(url, "url") }?.to_owned());
-        Ok(())
+pub extern "C" fn opik_options_set_url(
+    o: *mut opik_options,
+    url: *const c_char,
+    err: *mut *mut opik_error,
+) -> opik_status {
+    set("opik_options_set_url", o, err, |opts| {
+        opts.set_url(unsafe { str_arg(url, "url") }?)
     })
 }
 
 /// The API key (sent as-is in the `Authorization` header to the Opik backend only).
+/// On failure `*err` (when `err` is not NULL) receives the reason.
 #[no_mangle]
 pub extern "C" fn opik_options_set_api_key(
     o: *mut opik_options,
     api_key: *const c_char,
+    err: *mut *mut opik_error,
 ) -> opik_status {
-    set("opik_options_set_api_key", o, |opts| {
-        opts.api_key = Some(unsafe { str_arg(api_key, "api_key") }?.to_owned());
-        Ok(())
+    set("opik_options_set_api_key", o, err, |opts| {
+        opts.set_api_key(unsafe { str_arg(api_key, "api_key") }?)
     })
 }
 
 /// The workspace name (default `"default"`).
+/// On failure `*err` (when `err` is not NULL) receives the reason.
 #[no_mangle]
 pub extern "C" fn opik_options_set_workspace(
     o: *mut opik_options,
     workspace: *const c_char,
+    err: *mut *mut opik_error,
 ) -> opik_status {
-    set("opik_options_set_workspace", o, |opts| {
-        opts.workspace = Some(non_empty(
-            unsafe { str_arg(workspace, "workspace") }?,
-            "workspace",
-        )?);
-        Ok(())
+    set("opik_options_set_workspace", o, err, |opts| {
+        opts.set_workspace(unsafe { str_arg(workspace, "workspace") }?)
     })
 }
 
 /// The project used when an operation's `project_name` is NULL (default `"Default Project"`).
+/// On failure `*err` (when `err` is not NULL) receives the reason.
 #[no_mangle]
 pub extern "C" fn opik_options_set_project_name(
     o: *mut opik_options,
     project_name: *const c_char,
+    err: *mut *mut opik_error,
 ) -> opik_status {
-    set("opik_options_set_project_name", o, |opts| {
-        opts.project_name = Some(non_empty(
-            unsafe { str_arg(project_name, "project_name") }?,
-            "project_name",
-        )?);
-        Ok(())
+    set("opik_options_set_project_name", o, err, |opts| {
+        opts.set_project_name(unsafe { str_arg(project_name, "project_name") }?)
     })
 }
 
@@ -100,86 +107,74 @@ pub extern "C" fn opik_options_set_project_name(
 /// retries). After a body was sent, the wait for the answer is extended by the time the socket's
 /// buffered tail of it (at most 8 MiB) needs at the rate the body went out. Default 60,000 ms. 0
 /// is invalid.
+/// On failure `*err` (when `err` is not NULL) receives the reason.
 #[no_mangle]
 pub extern "C" fn opik_options_set_timeout_ms(
     o: *mut opik_options,
     timeout_ms: u64,
+    err: *mut *mut opik_error,
 ) -> opik_status {
-    set("opik_options_set_timeout_ms", o, |opts| {
-        if timeout_ms == 0 {
-            return Err(Error::invalid("timeout_ms must be greater than 0"));
-        }
-        opts.timeout = Some(Duration::from_millis(timeout_ms));
-        Ok(())
+    set("opik_options_set_timeout_ms", o, err, |opts| {
+        opts.set_timeout(Duration::from_millis(timeout_ms))
     })
 }
 
 /// How many parts of one multi-part upload are sent at once (default 4, 1 to 64). Memory used by
 /// an upload grows with this number, not with the file size.
+/// On failure `*err` (when `err` is not NULL) receives the reason.
 #[no_mangle]
 pub extern "C" fn opik_options_set_upload_concurrency(
     o: *mut opik_options,
     parts_in_flight: u32,
+    err: *mut *mut opik_error,
 ) -> opik_status {
-    set("opik_options_set_upload_concurrency", o, |opts| {
-        if parts_in_flight == 0 || parts_in_flight > MAX_UPLOAD_CONCURRENCY {
-            return Err(Error::invalid(format!(
-                "parts_in_flight must be between 1 and {MAX_UPLOAD_CONCURRENCY}"
-            )));
-        }
-        opts.upload_concurrency = Some(parts_in_flight);
-        Ok(())
+    set("opik_options_set_upload_concurrency", o, err, |opts| {
+        opts.set_upload_concurrency(parts_in_flight)
     })
 }
 
 /// Whether TLS certificates are verified (default true; `OPIK_CHECK_TLS_CERTIFICATE` otherwise).
 /// Turning it off makes every connection open to interception: for local testing only.
+/// On failure `*err` (when `err` is not NULL) receives the reason.
 #[no_mangle]
-pub extern "C" fn opik_options_set_tls_verify(o: *mut opik_options, verify: bool) -> opik_status {
-    set("opik_options_set_tls_verify", o, |opts| {
-        opts.tls_verify = Some(verify);
-        Ok(())
+pub extern "C" fn opik_options_set_tls_verify(
+    o: *mut opik_options,
+    verify: bool,
+    err: *mut *mut opik_error,
+) -> opik_status {
+    set("opik_options_set_tls_verify", o, err, |opts| {
+        opts.set_tls_verify(verify)
     })
 }
 
 /// A PEM file of extra CA certificates to trust (for self-hosted Opik with a private CA). Read by
 /// `opik_client_new` (`OPIK_ERR_CONFIG` if unreadable).
+/// On failure `*err` (when `err` is not NULL) receives the reason.
 #[no_mangle]
 pub extern "C" fn opik_options_set_ca_file(
     o: *mut opik_options,
     pem_path: *const c_char,
+    err: *mut *mut opik_error,
 ) -> opik_status {
-    set("opik_options_set_ca_file", o, |opts| {
-        opts.ca_file = Some(unsafe { str_arg(pem_path, "pem_path") }?.into());
-        Ok(())
+    set("opik_options_set_ca_file", o, err, |opts| {
+        opts.set_ca_file(unsafe { str_arg(pem_path, "pem_path") }?)
     })
-}
-
-fn non_empty(v: &str, name: &str) -> crate::Result<String> {
-    if v.trim().is_empty() {
-        return Err(Error::invalid(format!("{name} must not be empty")));
-    }
-    Ok(v.to_owned())
 }
 
 /// Back-pressure for background uploads: at most `max_queued` uploads accepted and not yet
 /// completed (default 10,000), holding at most `max_memory_bytes` of attachments made from bytes
 /// or base64 (default 256 MiB; file attachments count 0). Past either, `opik_upload_async` fails
 /// at once with `OPIK_ERR_TOO_LARGE`. Both must be greater than 0.
+/// On failure `*err` (when `err` is not NULL) receives the reason.
 #[no_mangle]
 pub extern "C" fn opik_options_set_queue_limits(
     o: *mut opik_options,
     max_queued: u32,
     max_memory_bytes: u64,
+    err: *mut *mut opik_error,
 ) -> opik_status {
-    set("opik_options_set_queue_limits", o, |opts| {
-        if max_queued == 0 || max_memory_bytes == 0 {
-            return Err(Error::invalid(
-                "max_queued and max_memory_bytes must be greater than 0",
-            ));
-        }
-        opts.queue_limits = Some((max_queued as usize, max_memory_bytes));
-        Ok(())
+    set("opik_options_set_queue_limits", o, err, |opts| {
+        opts.set_queue_limits(max_queued, max_memory_bytes)
     })
 }
 
@@ -189,27 +184,29 @@ pub extern "C" fn opik_options_set_queue_limits(
 /// once the server confirmed the upload or refused it for good. A new client on the same directory
 /// resumes what a killed process left; while the server is unreachable, uploads wait and retry.
 /// Records survive a process crash, not an operating-system crash (they are not fsync'ed).
+/// On failure `*err` (when `err` is not NULL) receives the reason.
 #[no_mangle]
 pub extern "C" fn opik_options_set_outbox_dir(
     o: *mut opik_options,
     dir: *const c_char,
+    err: *mut *mut opik_error,
 ) -> opik_status {
-    set("opik_options_set_outbox_dir", o, |opts| {
-        opts.outbox_dir = Some(unsafe { str_arg(dir, "dir") }?.into());
-        Ok(())
+    set("opik_options_set_outbox_dir", o, err, |opts| {
+        opts.set_outbox_dir(unsafe { str_arg(dir, "dir") }?)
     })
 }
 
 /// How long `opik_client_free` lets background uploads finish before cancelling the rest
 /// (default 5,000 ms; 0 cancels at once). Cancelled uploads complete with `OPIK_ERR_SHUTDOWN`;
 /// with an outbox they stay on disk for the next client.
+/// On failure `*err` (when `err` is not NULL) receives the reason.
 #[no_mangle]
 pub extern "C" fn opik_options_set_shutdown_timeout_ms(
     o: *mut opik_options,
     timeout_ms: u64,
+    err: *mut *mut opik_error,
 ) -> opik_status {
-    set("opik_options_set_shutdown_timeout_ms", o, |opts| {
-        opts.shutdown_timeout = Some(Duration::from_millis(timeout_ms));
-        Ok(())
+    set("opik_options_set_shutdown_timeout_ms", o, err, |opts| {
+        opts.set_shutdown_timeout(Duration::from_millis(timeout_ms))
     })
 }

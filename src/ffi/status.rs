@@ -45,7 +45,7 @@ pub const OPIK_ERR_INTERNAL: opik_status = 15;
 /// this version does not know. The string is static: never free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn opik_status_str(status: i32) -> *const c_char {
-    super::boundary::call_infallible(c"OPIK_ERR_UNKNOWN".as_ptr(), || {
+    super::guard::call_infallible(c"OPIK_ERR_UNKNOWN".as_ptr(), || {
         match Status::from_i32(status) {
             Some(s) => status_name_c(s),
             None => c"OPIK_ERR_UNKNOWN".as_ptr(),

@@ -24,8 +24,10 @@ pub const DEFAULT_MAX_MEMORY: u64 = 256 * 1024 * 1024;
 /// How long closing a client waits for background work, by default.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What the caller set explicitly (`opik_options_*`). `None` means "not set, look further".
-#[derive(Clone, Debug, Default)]
+/// What the caller set explicitly. `None` means "not set, look further" (environment, config
+/// file, defaults). Set fields through the `set_*` methods, which refuse invalid values at once
+/// with the reason; values put into the fields directly are checked by [`Config::resolve`].
+#[derive(Clone, Default)]
 pub struct Options {
     pub url: Option<String>,
     pub api_key: Option<String>,
@@ -43,6 +45,153 @@ pub struct Options {
     pub shutdown_timeout: Option<Duration>,
     /// Retries of transient failures (not settable from C; tests shorten the delays).
     pub retry: Option<RetryPolicy>,
+}
+
+// Debug by hand: the API key must never reach a log line.
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("workspace", &self.workspace)
+            .field("project_name", &self.project_name)
+            .field("timeout", &self.timeout)
+            .field("upload_concurrency", &self.upload_concurrency)
+            .field("tls_verify", &self.tls_verify)
+            .field("ca_file", &self.ca_file)
+            .field("queue_limits", &self.queue_limits)
+            .field("outbox_dir", &self.outbox_dir)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl Options {
+    /// The Opik API's URL (checked when the client is made: `OPIK_ERR_CONFIG` if it is not an
+    /// http(s) URL).
+    pub fn set_url(&mut self, url: &str) -> Result<()> {
+        self.url = Some(url.to_owned());
+        Ok(())
+    }
+
+    pub fn set_api_key(&mut self, api_key: &str) -> Result<()> {
+        self.api_key = Some(api_key.to_owned());
+        Ok(())
+    }
+
+    pub fn set_workspace(&mut self, workspace: &str) -> Result<()> {
+        self.workspace = Some(non_empty(workspace, "the workspace name")?);
+        Ok(())
+    }
+
+    pub fn set_project_name(&mut self, project_name: &str) -> Result<()> {
+        self.project_name = Some(non_empty(project_name, "the project name")?);
+        Ok(())
+    }
+
+    /// The limit on silence of every request (see the C header); more than zero.
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<()> {
+        check_timeout(timeout)?;
+        self.timeout = Some(timeout);
+        Ok(())
+    }
+
+    /// Parts of one upload in flight at once, 1 to [`MAX_UPLOAD_CONCURRENCY`].
+    pub fn set_upload_concurrency(&mut self, parts_in_flight: u32) -> Result<()> {
+        check_upload_concurrency(parts_in_flight)?;
+        self.upload_concurrency = Some(parts_in_flight);
+        Ok(())
+    }
+
+    pub fn set_tls_verify(&mut self, verify: bool) -> Result<()> {
+        self.tls_verify = Some(verify);
+        Ok(())
+    }
+
+    /// A PEM file of extra trusted certificates (read when the client is made).
+    pub fn set_ca_file(&mut self, pem_path: &str) -> Result<()> {
+        self.ca_file = Some(non_empty(pem_path, "the CA file path")?.into());
+        Ok(())
+    }
+
+    /// Background queue limits: operations accepted and not completed, and bytes of in-memory
+    /// attachments they hold; both more than zero.
+    pub fn set_queue_limits(&mut self, max_queued: u32, max_memory_bytes: u64) -> Result<()> {
+        check_queue_limits(max_queued as usize, max_memory_bytes)?;
+        self.queue_limits = Some((max_queued as usize, max_memory_bytes));
+        Ok(())
+    }
+
+    /// The directory of the durable outbox (created when the client is made).
+    pub fn set_outbox_dir(&mut self, dir: &str) -> Result<()> {
+        self.outbox_dir = Some(non_empty(dir, "the outbox directory")?.into());
+        Ok(())
+    }
+
+    /// How long closing the client waits for background work; 0 cancels it at once.
+    pub fn set_shutdown_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.shutdown_timeout = Some(timeout);
+        Ok(())
+    }
+
+    /// Checks every value set, however it was set.
+    fn validate(&self) -> Result<()> {
+        if let Some(w) = &self.workspace {
+            non_empty(w, "the workspace name")?;
+        }
+        if let Some(p) = &self.project_name {
+            non_empty(p, "the project name")?;
+        }
+        if let Some(t) = self.timeout {
+            check_timeout(t)?;
+        }
+        if let Some(n) = self.upload_concurrency {
+            check_upload_concurrency(n)?;
+        }
+        if let Some((queued, memory)) = self.queue_limits {
+            check_queue_limits(queued, memory)?;
+        }
+        if let Some(r) = &self.retry {
+            if r.attempts == 0 {
+                return Err(Error::invalid("the retry policy needs at least 1 attempt"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn non_empty(value: &str, what: &str) -> Result<String> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid(format!("{what} must not be empty")));
+    }
+    Ok(value.to_owned())
+}
+
+fn check_timeout(timeout: Duration) -> Result<()> {
+    if timeout.is_zero() {
+        return Err(Error::invalid("the timeout must be greater than 0 ms"));
+    }
+    Ok(())
+}
+
+fn check_upload_concurrency(parts_in_flight: u32) -> Result<()> {
+    if parts_in_flight == 0 || parts_in_flight > MAX_UPLOAD_CONCURRENCY {
+        return Err(Error::invalid(format!(
+            "the upload concurrency must be 1 to {MAX_UPLOAD_CONCURRENCY} parts in flight, \
+             not {parts_in_flight}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_queue_limits(max_queued: usize, max_memory_bytes: u64) -> Result<()> {
+    if max_queued == 0 || max_memory_bytes == 0 {
+        return Err(Error::invalid(
+            "the queue limits (operations and memory bytes) must be greater than 0",
+        ));
+    }
+    Ok(())
 }
 
 /// When and how often to retry transient failures.
@@ -131,6 +280,7 @@ impl Config {
     }
 
     pub fn resolve_with(options: &Options, env: &dyn Environment) -> Result<Config> {
+        options.validate()?;
         let file = ConfigFile::load(env)?;
         let pick = |explicit: &Option<String>, var: &str, key: &str| -> Option<String> {
             explicit
@@ -143,9 +293,9 @@ impl Config {
             .or_else(|| api_key.as_deref().and_then(url_from_api_key));
         let Some(url) = url else {
             return Err(Error::config(
-                "no Opik URL configured: call opik_options_set_url(), set the OPIK_URL_OVERRIDE \
-                 environment variable, or put url_override in the [opik] section of ~/.opik.config \
-                 (or the file named by OPIK_CONFIG_PATH)",
+                "no Opik URL configured: set the url option, the \
+                 OPIK_URL_OVERRIDE environment variable, or url_override in the [opik] section of \
+                 ~/.opik.config (or of the file named by OPIK_CONFIG_PATH)",
             ));
         };
         let tls_verify = match options.tls_verify {
@@ -298,7 +448,7 @@ mod tests {
         };
         let e = Config::resolve_with(&Options::default(), &env).unwrap_err();
         assert_eq!(e.status, crate::Status::Config);
-        for needle in ["opik_options_set_url", "OPIK_URL_OVERRIDE", ".opik.config"] {
+        for needle in ["url option", "OPIK_URL_OVERRIDE", ".opik.config"] {
             assert!(e.message.contains(needle), "{}", e.message);
         }
     }
