@@ -312,10 +312,14 @@ static void run_phase(bench *b, phase_result *r, size_t n, size_t sample) {
 static opik_client *new_client(size_t max_queued, const char *outbox) {
     opik_options *o = opik_options_new();
     if (!o) die("out of memory");
-    check(opik_options_set_queue_limits(o, (uint32_t)max_queued, 1ull << 32), NULL, "opik_options_set_queue_limits");
-    if (outbox) check(opik_options_set_outbox_dir(o, outbox), NULL, "opik_options_set_outbox_dir");
-    opik_client *c = NULL;
     opik_error *err = NULL;
+    opik_status st = opik_options_set_queue_limits(o, (uint32_t)max_queued, 1ull << 32, &err);
+    check(st, err, "opik_options_set_queue_limits");
+    if (outbox) {
+        st = opik_options_set_outbox_dir(o, outbox, &err);
+        check(st, err, "opik_options_set_outbox_dir");
+    }
+    opik_client *c = NULL;
     check(opik_client_new(o, &c, &err), err, "opik_client_new (set OPIK_URL_OVERRIDE)");
     opik_options_free(o);
     return c;

@@ -73,14 +73,14 @@ static void new_uuid(char out[37]) {
 static opik_client *make_client(void) {
     opik_options *o = opik_options_new();
     opik_status st;
+    opik_error *err = NULL;
     const char *ca = getenv("OPIK_BENCH_CA_FILE");
-    if (ca && *ca && (st = opik_options_set_ca_file(o, ca)) != OPIK_OK) die_err("set_ca_file", st, NULL);
+    if (ca && *ca && (st = opik_options_set_ca_file(o, ca, &err)) != OPIK_OK) die_err("set_ca_file", st, err);
     const char *parts = getenv("OPIK_BENCH_PARTS");
     if (parts && *parts &&
-        (st = opik_options_set_upload_concurrency(o, (uint32_t)strtoul(parts, NULL, 10))) != OPIK_OK)
-        die_err("set_upload_concurrency", st, NULL);
+        (st = opik_options_set_upload_concurrency(o, (uint32_t)strtoul(parts, NULL, 10), &err)) != OPIK_OK)
+        die_err("set_upload_concurrency", st, err);
     opik_client *c = NULL;
-    opik_error *err = NULL;
     if ((st = opik_client_new(o, &c, &err)) != OPIK_OK) die_err("opik_client_new", st, err);
     opik_options_free(o);
     return c;

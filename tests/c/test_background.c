@@ -210,7 +210,7 @@ static void scenario_cancel_detach(void) {
 /* --- shutdown with work in flight (slow server): every callback ran before free returned --- */
 static void scenario_shutdown(void) {
     opik_options *o = opik_options_new();
-    opik_options_set_shutdown_timeout_ms(o, 200);
+    CHECK_STATUS(OPIK_OK, opik_options_set_shutdown_timeout_ms(o, 200, ERR));
     opik_client *c = NULL;
     CHECK_STATUS(OPIK_OK, opik_client_new(o, &c, ERR));
     opik_options_free(o);
@@ -347,8 +347,8 @@ static void scenario_reentrant(void) {
 /* --- back-pressure (slow server) --- */
 static void scenario_backpressure(void) {
     opik_options *o = opik_options_new();
-    CHECK(opik_options_set_queue_limits(o, 0, 10) == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_queue_limits(o, 5, 1 << 20) == OPIK_OK);
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_queue_limits(o, 0, 10, ERR));
+    CHECK_STATUS(OPIK_OK, opik_options_set_queue_limits(o, 5, 1 << 20, ERR));
     opik_client *c = NULL;
     CHECK_STATUS(OPIK_OK, opik_client_new(o, &c, ERR));
     opik_options_free(o);
@@ -394,7 +394,7 @@ static void scenario_backpressure(void) {
 /* --- progress on a 12 MB upload (parts slowed down by the harness) --- */
 static void scenario_progress(void) {
     opik_options *o = opik_options_new();
-    opik_options_set_upload_concurrency(o, 1); /* parts one after another: progress has steps */
+    CHECK_STATUS(OPIK_OK, opik_options_set_upload_concurrency(o, 1, ERR)); /* parts one after another: progress has steps */
     opik_client *c = NULL;
     CHECK_STATUS(OPIK_OK, opik_client_new(o, &c, ERR));
     opik_options_free(o);

@@ -44,39 +44,57 @@ static void test_free_null_and_accessors_on_null(void) {
 static void test_options(void) {
     opik_options *o = opik_options_new();
     CHECK(o != NULL);
-    CHECK(opik_options_set_url(NULL, "http://x/") == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_url(o, NULL) == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_url(o, BAD_UTF8) == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_api_key(o, NULL) == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_workspace(o, "") == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_project_name(o, BAD_UTF8) == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_timeout_ms(o, 0) == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_timeout_ms(NULL, 10) == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_upload_concurrency(o, 0) == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_upload_concurrency(o, 65) == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_ca_file(o, NULL) == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_tls_verify(NULL, true) == OPIK_ERR_INVALID_ARGUMENT);
-    CHECK(opik_options_set_url(o, "http://127.0.0.1:9/api") == OPIK_OK);
-    CHECK(opik_options_set_api_key(o, "k") == OPIK_OK);
-    CHECK(opik_options_set_workspace(o, "ws") == OPIK_OK);
-    CHECK(opik_options_set_project_name(o, "p") == OPIK_OK);
-    CHECK(opik_options_set_timeout_ms(o, 1000) == OPIK_OK);
-    CHECK(opik_options_set_upload_concurrency(o, 8) == OPIK_OK);
-    CHECK(opik_options_set_tls_verify(o, false) == OPIK_OK);
+    /* Every refused value comes with its reason (0.2: the setters take `err`). */
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_url(NULL, "http://x/", ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_url(o, NULL, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_url(o, BAD_UTF8, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_api_key(o, NULL, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_workspace(o, "", ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_project_name(o, BAD_UTF8, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_timeout_ms(o, 0, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_timeout_ms(NULL, 10, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_upload_concurrency(o, 0, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_upload_concurrency(o, 65, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_ca_file(o, NULL, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_tls_verify(NULL, true, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_queue_limits(o, 0, 1, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_queue_limits(o, 1, 0, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_outbox_dir(o, NULL, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_shutdown_timeout_ms(NULL, 1, ERR));
+    /* The reason names what was refused. */
+    opik_error *why = NULL;
+    CHECK(opik_options_set_upload_concurrency(o, 65, &why) == OPIK_ERR_INVALID_ARGUMENT);
+    CHECK(why != NULL && strstr(opik_error_message(why), "65") != NULL);
+    opik_error_free(why);
+    /* err may be NULL: the status alone. */
+    CHECK(opik_options_set_timeout_ms(o, 0, NULL) == OPIK_ERR_INVALID_ARGUMENT);
+    CHECK(opik_options_set_url(o, NULL, NULL) == OPIK_ERR_INVALID_ARGUMENT);
+    /* err stays untouched on success. */
+    opik_error *untouched = (opik_error *)(uintptr_t)0x3;
+    CHECK(opik_options_set_url(o, "http://127.0.0.1:9/api", &untouched) == OPIK_OK);
+    CHECK(opik_options_set_api_key(o, "k", &untouched) == OPIK_OK);
+    CHECK(opik_options_set_workspace(o, "ws", &untouched) == OPIK_OK);
+    CHECK(opik_options_set_project_name(o, "p", &untouched) == OPIK_OK);
+    CHECK(opik_options_set_timeout_ms(o, 1000, &untouched) == OPIK_OK);
+    CHECK(opik_options_set_upload_concurrency(o, 8, &untouched) == OPIK_OK);
+    CHECK(opik_options_set_tls_verify(o, false, &untouched) == OPIK_OK);
+    CHECK(opik_options_set_queue_limits(o, 100, 1 << 20, &untouched) == OPIK_OK);
+    CHECK(opik_options_set_shutdown_timeout_ms(o, 0, &untouched) == OPIK_OK);
+    CHECK(untouched == (opik_error *)(uintptr_t)0x3);
 
     /* out must not be NULL; *out stays untouched on failure; err stays untouched on success. */
     CHECK_STATUS(OPIK_ERR_INVALID_ARGUMENT, opik_client_new(o, NULL, ERR));
     opik_client *c = (opik_client *)(uintptr_t)0x1;
-    CHECK(opik_options_set_url(o, "ftp://host/") == OPIK_OK);
+    CHECK_STATUS(OPIK_OK, opik_options_set_url(o, "ftp://host/", ERR));
     CHECK_STATUS(OPIK_ERR_CONFIG, opik_client_new(o, &c, ERR));
     CHECK(c == (opik_client *)(uintptr_t)0x1);
-    CHECK(opik_options_set_url(o, "http://127.0.0.1:9/api") == OPIK_OK);
-    CHECK(opik_options_set_ca_file(o, "/nonexistent/ca.pem") == OPIK_OK);
+    CHECK_STATUS(OPIK_OK, opik_options_set_url(o, "http://127.0.0.1:9/api", ERR));
+    CHECK_STATUS(OPIK_OK, opik_options_set_ca_file(o, "/nonexistent/ca.pem", ERR));
     CHECK_STATUS(OPIK_ERR_CONFIG, opik_client_new(o, &c, ERR));
     opik_options_free(o);
 
     o = opik_options_new();
-    CHECK(opik_options_set_url(o, "http://127.0.0.1:9/api") == OPIK_OK);
+    CHECK_STATUS(OPIK_OK, opik_options_set_url(o, "http://127.0.0.1:9/api", ERR));
     opik_error *sentinel = (opik_error *)(uintptr_t)0x2;
     c = NULL;
     CHECK(opik_client_new(o, &c, &sentinel) == OPIK_OK);
@@ -103,7 +121,7 @@ static void test_no_url_anywhere(void) {
     CHECK(c == NULL);
     CHECK(err != NULL && opik_error_status(err) == OPIK_ERR_CONFIG);
     CHECK(err != NULL && strstr(opik_error_message(err), "OPIK_URL_OVERRIDE") != NULL);
-    CHECK(err != NULL && strstr(opik_error_message(err), "opik_options_set_url") != NULL);
+    CHECK(err != NULL && strstr(opik_error_message(err), "url option") != NULL); /* binding-neutral */
     opik_error_free(err);
 
     /* The same file with a URL gives a client; the env var beats the file. */
@@ -204,7 +222,7 @@ static int32_t never_called(void *user_data, const uint8_t *chunk, size_t len) {
 
 static void test_operation_arguments(void) {
     opik_options *o = opik_options_new();
-    opik_options_set_url(o, "http://127.0.0.1:9/");
+    CHECK_STATUS(OPIK_OK, opik_options_set_url(o, "http://127.0.0.1:9/", ERR));
     opik_client *c = NULL;
     CHECK_STATUS(OPIK_OK, opik_client_new(o, &c, ERR));
     opik_options_free(o);

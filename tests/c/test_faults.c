@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
         CHECK(err && strstr(opik_error_message(err), "upload-start") != NULL);
     } else if (strcmp(scenario, "timeout") == 0) {
         opik_options *o = opik_options_new();
-        opik_options_set_timeout_ms(o, 300);
+        CHECK_STATUS(OPIK_OK, opik_options_set_timeout_ms(o, 300, ERR));
         opik_client *slow = NULL;
         CHECK_STATUS(OPIK_OK, opik_client_new(o, &slow, ERR));
         opik_options_free(o);

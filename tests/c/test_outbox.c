@@ -15,11 +15,10 @@ static const char *ENTITY = "0193a7c2-5b1e-7d4f-8a2b-3c4d5e6f7a8d";
 
 static opik_client *outbox_client(const char *dir) {
     opik_options *o = opik_options_new();
-    opik_options_set_outbox_dir(o, dir);
-    opik_options_set_shutdown_timeout_ms(o, 0);
     opik_client *c = NULL;
     opik_error *err = NULL;
-    if (opik_client_new(o, &c, &err) != OPIK_OK) {
+    if (opik_options_set_outbox_dir(o, dir, &err) != OPIK_OK ||
+        opik_options_set_shutdown_timeout_ms(o, 0, &err) != OPIK_OK || opik_client_new(o, &c, &err) != OPIK_OK) {
         fprintf(stderr, "client: %s\n", opik_error_message(err));
         exit(2);
     }

@@ -298,7 +298,7 @@ static void test_not_found_and_auth(opik_client *c) {
     opik_attachment_list_free(l);
 
     opik_options *o = opik_options_new();
-    opik_options_set_api_key(o, "wrong-key-123");
+    CHECK_STATUS(OPIK_OK, opik_options_set_api_key(o, "wrong-key-123", ERR));
     opik_client *bad = NULL;
     CHECK_STATUS(OPIK_OK, opik_client_new(o, &bad, ERR));
     opik_options_free(o);

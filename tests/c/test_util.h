@@ -40,8 +40,28 @@ static int t_passed = 0, t_failed = 0;
         opik_error_free(err_);                                                         \
     } while (0)
 
-/* Use ERR inside CHECK_STATUS calls to pass the error out-parameter. */
+/* Use ERR inside CHECK_STATUS and CHECK_REFUSED calls to pass the error out-parameter. */
 #define ERR errp_
+
+/* Checks that a call failed with `expected` and gave its reason: an error object of the same
+ * status with a non-empty message (which must not be just the status name). Frees the error. */
+#define CHECK_REFUSED(expected, call_with_err)                                         \
+    do {                                                                               \
+        opik_error *err_ = NULL;                                                       \
+        opik_error **errp_ = &err_;                                                    \
+        opik_status got_ = (call_with_err);                                            \
+        const char *msg_ = err_ ? opik_error_message(err_) : NULL;                     \
+        if (got_ == (expected) && err_ && opik_error_status(err_) == (expected) &&     \
+            msg_ && *msg_ && strcmp(msg_, opik_status_str(expected)) != 0) {           \
+            t_passed++;                                                                \
+        } else {                                                                       \
+            t_failed++;                                                                \
+            fprintf(stderr, "FAIL %s:%d: %s\n  expected %s with a reason, got %s: %s\n", \
+                    __FILE__, __LINE__, #call_with_err, opik_status_str(expected),     \
+                    opik_status_str(got_), msg_ ? msg_ : "(no error object)");         \
+        }                                                                              \
+        opik_error_free(err_);                                                         \
+    } while (0)
 
 static inline int t_finish(const char *suite) {
     printf("%s: %d passed, %d failed\n", suite, t_passed, t_failed);

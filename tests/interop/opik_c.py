@@ -131,14 +131,18 @@ _SIGNATURES = {
     ),
     "opik_options_new": (_P(opik_options), []),
     "opik_options_free": (None, [_P(opik_options)]),
-    "opik_options_set_url": (opik_status, [_P(opik_options), c_char_p]),
-    "opik_options_set_api_key": (opik_status, [_P(opik_options), c_char_p]),
-    "opik_options_set_workspace": (opik_status, [_P(opik_options), c_char_p]),
-    "opik_options_set_project_name": (opik_status, [_P(opik_options), c_char_p]),
-    "opik_options_set_timeout_ms": (opik_status, [_P(opik_options), c_uint64]),
-    "opik_options_set_upload_concurrency": (opik_status, [_P(opik_options), c_uint32]),
-    "opik_options_set_tls_verify": (opik_status, [_P(opik_options), c_bool]),
-    "opik_options_set_ca_file": (opik_status, [_P(opik_options), c_char_p]),
+    # 0.2: every setter takes a last `opik_error **err`, so a refused value comes with its reason.
+    "opik_options_set_url": (opik_status, [_P(opik_options), c_char_p, _ERR]),
+    "opik_options_set_api_key": (opik_status, [_P(opik_options), c_char_p, _ERR]),
+    "opik_options_set_workspace": (opik_status, [_P(opik_options), c_char_p, _ERR]),
+    "opik_options_set_project_name": (opik_status, [_P(opik_options), c_char_p, _ERR]),
+    "opik_options_set_timeout_ms": (opik_status, [_P(opik_options), c_uint64, _ERR]),
+    "opik_options_set_upload_concurrency": (opik_status, [_P(opik_options), c_uint32, _ERR]),
+    "opik_options_set_tls_verify": (opik_status, [_P(opik_options), c_bool, _ERR]),
+    "opik_options_set_ca_file": (opik_status, [_P(opik_options), c_char_p, _ERR]),
+    "opik_options_set_queue_limits": (opik_status, [_P(opik_options), c_uint32, c_uint64, _ERR]),
+    "opik_options_set_outbox_dir": (opik_status, [_P(opik_options), c_char_p, _ERR]),
+    "opik_options_set_shutdown_timeout_ms": (opik_status, [_P(opik_options), c_uint64, _ERR]),
     "opik_status_str": (c_char_p, [c_int32]),
     "opik_version": (c_char_p, []),
 }
@@ -250,18 +254,15 @@ class Library:
         assert opts, "opik_options_new returned NULL"
         try:
             for setter, value in (
-                ("opik_options_set_url", url),
-                ("opik_options_set_api_key", api_key),
-                ("opik_options_set_workspace", workspace),
-                ("opik_options_set_project_name", project_name),
+                ("opik_options_set_url", _b(url)),
+                ("opik_options_set_api_key", _b(api_key)),
+                ("opik_options_set_workspace", _b(workspace)),
+                ("opik_options_set_project_name", _b(project_name)),
+                ("opik_options_set_timeout_ms", timeout_ms),
+                ("opik_options_set_upload_concurrency", upload_concurrency),
             ):
                 if value is not None:
-                    status = getattr(lib, setter)(opts, _b(value))
-                    assert status == OPIK_OK, f"{setter}: {self.status_str(status)}"
-            if timeout_ms is not None:
-                assert lib.opik_options_set_timeout_ms(opts, timeout_ms) == OPIK_OK
-            if upload_concurrency is not None:
-                assert lib.opik_options_set_upload_concurrency(opts, upload_concurrency) == OPIK_OK
+                    self.call(setter, opts, value)  # a refused value raises OpikError with the reason
             out = POINTER(opik_client)()
             self.call("opik_client_new", opts, ctypes.byref(out))
             return Client(self, out)

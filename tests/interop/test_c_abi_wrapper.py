@@ -7,6 +7,7 @@ import os
 import re
 
 import opik_c
+import pytest
 
 HEADER = os.path.join(opik_c.REPO, "include", "opik_attachments.h")
 
@@ -76,3 +77,12 @@ def test_library_version_is_the_headers(lib):
     major, minor, patch = (re.search(rf"#define OPIK_VERSION_{p} (\d+)", text).group(1) for p in ("MAJOR", "MINOR", "PATCH"))
     assert lib.version() == f"{major}.{minor}.{patch}"
     assert lib.status_str(opik_c.OPIK_ERR_HTTP) == "OPIK_ERR_HTTP"
+
+
+def test_a_refused_option_raises_with_the_librarys_reason(lib):
+    """0.2: the option setters take `err`, so the wrapper's error carries the library's message."""
+    with pytest.raises(opik_c.OpikError) as refused:
+        lib.client("http://127.0.0.1:9/", upload_concurrency=0)
+    assert refused.value.function == "opik_options_set_upload_concurrency"
+    assert refused.value.status == opik_c.OPIK_ERR_INVALID_ARGUMENT
+    assert refused.value.message and refused.value.message != "OPIK_ERR_INVALID_ARGUMENT"
