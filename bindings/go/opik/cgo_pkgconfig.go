@@ -1,12 +1,19 @@
-//go:build opik_pkgconfig
-
 package opik
 
-// Installed build (`go build -tags opik_pkgconfig`): flags from `pkg-config opik_attachments`,
-// i.e. <prefix>/lib/pkgconfig/opik_attachments.pc after `make install PREFIX=<prefix>`. Set
-// PKG_CONFIG_PATH=<prefix>/lib/pkgconfig when the prefix is not one pkg-config searches, and
-// LD_LIBRARY_PATH (or an rpath in CGO_LDFLAGS) when the dynamic loader does not search
-// <prefix>/lib.
+// The header and library are found through pkg-config (`pkg-config opik_attachments`), as for
+// any native dependency:
+//
+//   - an installed copy: `make install PREFIX=<prefix>` writes <prefix>/lib/pkgconfig/
+//     opik_attachments.pc; set PKG_CONFIG_PATH=<prefix>/lib/pkgconfig when pkg-config does not
+//     search that prefix, and LD_LIBRARY_PATH (or CGO_LDFLAGS="-Wl,-rpath,<prefix>/lib") when
+//     the dynamic loader does not search <prefix>/lib;
+//   - this repository's debug build (`cargo build -p opik-attachments`): put
+//     <repo>/packaging/uninstalled first on PKG_CONFIG_PATH; its opik_attachments-uninstalled.pc
+//     wins over an installed opik_attachments.pc and carries an rpath to target/debug
+//     (scripts/test does this for `go test`).
+//
+// CGO_CFLAGS and CGO_LDFLAGS come before these flags on the command lines, so they can still
+// point the build at another copy.
 
 /*
 #cgo pkg-config: opik_attachments

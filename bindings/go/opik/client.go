@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"strconv"
 	"sync"
@@ -15,7 +16,7 @@ import (
 	"time"
 )
 
-// Version returns the version of the loaded C library, e.g. "0.1.0".
+// Version returns the version of the loaded C library, e.g. "0.2.0".
 func Version() string { return C.GoString(C.opik_version()) }
 
 // EntityType says what an attachment belongs to.
@@ -44,25 +45,22 @@ func (t EntityType) String() string {
 // named by OPIK_CONFIG_PATH), which wins over the defaults.
 type Option func(*clientOptions)
 
-type setter struct {
-	name string
-	set  func(o *C.opik_options, cs *cstrings) (C.opik_status, error)
-}
+// A setter applies one option to the C options. The C setter writes its reason to *cerr when it
+// refuses the value; the Go error is for values this binding cannot hand to C at all.
+type setter func(o *C.opik_options, cs *cstrings, cerr **C.opik_error) (C.opik_status, error)
 
 type clientOptions struct{ setters []setter }
 
-func (co *clientOptions) add(name string, set func(o *C.opik_options, cs *cstrings) (C.opik_status, error)) {
-	co.setters = append(co.setters, setter{name, set})
-}
+func (co *clientOptions) add(set setter) { co.setters = append(co.setters, set) }
 
-func stringOption(name string, value string, set func(*C.opik_options, *C.char) C.opik_status) Option {
+func stringOption(name string, value string, set func(*C.opik_options, *C.char, **C.opik_error) C.opik_status) Option {
 	return func(co *clientOptions) {
-		co.add(name, func(o *C.opik_options, cs *cstrings) (C.opik_status, error) {
+		co.add(func(o *C.opik_options, cs *cstrings, cerr **C.opik_error) (C.opik_status, error) {
 			s, err := cs.str(value, name)
 			if err != nil {
 				return 0, err
 			}
-			return set(o, s), nil
+			return set(o, s, cerr), nil
 		})
 	}
 }
@@ -71,32 +69,38 @@ func stringOption(name string, value string, set func(*C.opik_options, *C.char) 
 // "https://www.comet.com/opik/api/" (http and https only). With no URL anywhere, NewClient fails
 // with ErrConfig: the library never silently talks to a cloud service.
 func WithURL(url string) Option {
-	return stringOption("WithURL", url, func(o *C.opik_options, s *C.char) C.opik_status { return C.opik_options_set_url(o, s) })
+	return stringOption("WithURL", url, func(o *C.opik_options, s *C.char, e **C.opik_error) C.opik_status {
+		return C.opik_options_set_url(o, s, e)
+	})
 }
 
 // WithAPIKey sets the API key (sent only to the Opik backend, never to presigned storage URLs).
 func WithAPIKey(key string) Option {
-	return stringOption("WithAPIKey", key, func(o *C.opik_options, s *C.char) C.opik_status { return C.opik_options_set_api_key(o, s) })
+	return stringOption("WithAPIKey", key, func(o *C.opik_options, s *C.char, e **C.opik_error) C.opik_status {
+		return C.opik_options_set_api_key(o, s, e)
+	})
 }
 
 // WithWorkspace sets the workspace (default "default").
 func WithWorkspace(workspace string) Option {
-	return stringOption("WithWorkspace", workspace, func(o *C.opik_options, s *C.char) C.opik_status {
-		return C.opik_options_set_workspace(o, s)
+	return stringOption("WithWorkspace", workspace, func(o *C.opik_options, s *C.char, e **C.opik_error) C.opik_status {
+		return C.opik_options_set_workspace(o, s, e)
 	})
 }
 
 // WithProjectName sets the project used when an operation's project is "" (default
 // "Default Project").
 func WithProjectName(project string) Option {
-	return stringOption("WithProjectName", project, func(o *C.opik_options, s *C.char) C.opik_status {
-		return C.opik_options_set_project_name(o, s)
+	return stringOption("WithProjectName", project, func(o *C.opik_options, s *C.char, e **C.opik_error) C.opik_status {
+		return C.opik_options_set_project_name(o, s, e)
 	})
 }
 
 // WithCAFile adds the CA certificates of a PEM file (a self-hosted Opik with a private CA).
 func WithCAFile(pemPath string) Option {
-	return stringOption("WithCAFile", pemPath, func(o *C.opik_options, s *C.char) C.opik_status { return C.opik_options_set_ca_file(o, s) })
+	return stringOption("WithCAFile", pemPath, func(o *C.opik_options, s *C.char, e **C.opik_error) C.opik_status {
+		return C.opik_options_set_ca_file(o, s, e)
+	})
 }
 
 // WithOutboxDir turns on the durable outbox in dir (created if needed; one client at a time):
@@ -105,19 +109,21 @@ func WithCAFile(pemPath string) Option {
 // directory resumes what a killed process left. While the server is unreachable, uploads wait
 // and retry (until cancelled).
 func WithOutboxDir(dir string) Option {
-	return stringOption("WithOutboxDir", dir, func(o *C.opik_options, s *C.char) C.opik_status { return C.opik_options_set_outbox_dir(o, s) })
+	return stringOption("WithOutboxDir", dir, func(o *C.opik_options, s *C.char, e **C.opik_error) C.opik_status {
+		return C.opik_options_set_outbox_dir(o, s, e)
+	})
 }
 
 // WithTimeout sets the limit for connecting and for each wait on the server (silence, not total
 // time; default 60 s). It must be positive; it is rounded up to whole milliseconds.
 func WithTimeout(d time.Duration) Option {
 	return func(co *clientOptions) {
-		co.add("WithTimeout", func(o *C.opik_options, _ *cstrings) (C.opik_status, error) {
+		co.add(func(o *C.opik_options, _ *cstrings, e **C.opik_error) (C.opik_status, error) {
 			ms, err := millis(d, "WithTimeout")
 			if err != nil {
 				return 0, err
 			}
-			return C.opik_options_set_timeout_ms(o, ms), nil
+			return C.opik_options_set_timeout_ms(o, ms, e), nil
 		})
 	}
 }
@@ -126,12 +132,12 @@ func WithTimeout(d time.Duration) Option {
 // rest with ErrShutdown (default 5 s; 0 cancels at once).
 func WithShutdownTimeout(d time.Duration) Option {
 	return func(co *clientOptions) {
-		co.add("WithShutdownTimeout", func(o *C.opik_options, _ *cstrings) (C.opik_status, error) {
+		co.add(func(o *C.opik_options, _ *cstrings, e **C.opik_error) (C.opik_status, error) {
 			ms, err := millis(d, "WithShutdownTimeout")
 			if err != nil {
 				return 0, err
 			}
-			return C.opik_options_set_shutdown_timeout_ms(o, ms), nil
+			return C.opik_options_set_shutdown_timeout_ms(o, ms, e), nil
 		})
 	}
 }
@@ -140,11 +146,12 @@ func WithShutdownTimeout(d time.Duration) Option {
 // (1 to 64, default 4).
 func WithUploadConcurrency(partsInFlight int) Option {
 	return func(co *clientOptions) {
-		co.add("WithUploadConcurrency", func(o *C.opik_options, _ *cstrings) (C.opik_status, error) {
-			if partsInFlight < 0 || int64(partsInFlight) > int64(^uint32(0)) {
-				return C.OPIK_ERR_INVALID_ARGUMENT, nil
+		co.add(func(o *C.opik_options, _ *cstrings, e **C.opik_error) (C.opik_status, error) {
+			n, err := uint32Arg(int64(partsInFlight), "WithUploadConcurrency")
+			if err != nil {
+				return 0, err
 			}
-			return C.opik_options_set_upload_concurrency(o, C.uint32_t(partsInFlight)), nil
+			return C.opik_options_set_upload_concurrency(o, n, e), nil
 		})
 	}
 }
@@ -153,8 +160,8 @@ func WithUploadConcurrency(partsInFlight int) Option {
 // makes every connection open to interception: for local testing only.
 func WithTLSVerify(verify bool) Option {
 	return func(co *clientOptions) {
-		co.add("WithTLSVerify", func(o *C.opik_options, _ *cstrings) (C.opik_status, error) {
-			return C.opik_options_set_tls_verify(o, C.bool(verify)), nil
+		co.add(func(o *C.opik_options, _ *cstrings, e **C.opik_error) (C.opik_status, error) {
+			return C.opik_options_set_tls_verify(o, C.bool(verify), e), nil
 		})
 	}
 }
@@ -165,13 +172,26 @@ func WithTLSVerify(verify bool) Option {
 // ErrTooLarge. Both must be positive.
 func WithQueueLimits(maxQueued int, maxMemoryBytes int64) Option {
 	return func(co *clientOptions) {
-		co.add("WithQueueLimits", func(o *C.opik_options, _ *cstrings) (C.opik_status, error) {
-			if maxQueued <= 0 || int64(maxQueued) > int64(^uint32(0)) || maxMemoryBytes <= 0 {
-				return C.OPIK_ERR_INVALID_ARGUMENT, nil
+		co.add(func(o *C.opik_options, _ *cstrings, e **C.opik_error) (C.opik_status, error) {
+			n, err := uint32Arg(int64(maxQueued), "WithQueueLimits: maxQueued")
+			if err != nil {
+				return 0, err
 			}
-			return C.opik_options_set_queue_limits(o, C.uint32_t(maxQueued), C.uint64_t(maxMemoryBytes)), nil
+			if maxMemoryBytes < 0 {
+				return 0, statusError(StatusInvalidArgument, "WithQueueLimits: maxMemoryBytes is negative ("+strconv.FormatInt(maxMemoryBytes, 10)+")")
+			}
+			return C.opik_options_set_queue_limits(o, n, C.uint64_t(maxMemoryBytes), e), nil
 		})
 	}
+}
+
+// uint32Arg converts a count for C. Only what C cannot represent is refused here; the library
+// checks the range and says why it refuses a value.
+func uint32Arg(v int64, what string) (C.uint32_t, error) {
+	if v < 0 || v > int64(^uint32(0)) {
+		return 0, statusError(StatusInvalidArgument, what+": "+strconv.FormatInt(v, 10)+" is out of range")
+	}
+	return C.uint32_t(v), nil
 }
 
 // millis converts a duration to whole milliseconds, rounding up.
@@ -201,7 +221,7 @@ type Client struct {
 // NewClient creates a client. Anything the options do not set comes from the environment, then
 // the config file, then the defaults. Fails with ErrConfig when no URL is configured anywhere,
 // the URL is not http(s), or the CA file cannot be read; with ErrInvalidArgument for a bad
-// option value.
+// option value, whose message is the library's reason (e.g. the accepted range).
 func NewClient(opts ...Option) (*Client, error) {
 	var co clientOptions
 	for _, opt := range opts {
@@ -216,17 +236,17 @@ func NewClient(opts ...Option) (*Client, error) {
 	defer C.opik_options_free(o)
 	var cs cstrings
 	defer cs.free()
-	for _, s := range co.setters {
-		status, err := s.set(o, &cs)
+	var cerr *C.opik_error
+	for _, set := range co.setters {
+		status, err := set(o, &cs, &cerr)
 		if err != nil {
 			return nil, err
 		}
 		if status != C.OPIK_OK {
-			return nil, statusError(Status(status), s.name+": invalid value")
+			return nil, takeError(status, cerr) // the library's reason, e.g. the accepted range
 		}
 	}
 	var ptr *C.opik_client
-	var cerr *C.opik_error
 	if status := C.opik_client_new(o, &ptr, &cerr); status != C.OPIK_OK {
 		return nil, takeError(status, cerr)
 	}
@@ -248,7 +268,7 @@ var cleanupsRun atomic.Int64
 // Close stops intake, lets background uploads finish for the shutdown timeout
 // (WithShutdownTimeout, default 5 s), cancels the rest (their operations end with ErrShutdown)
 // and joins the client's threads. It first waits for the blocking calls running on other
-// goroutines (Download, List, ...) to return, and calls that start meanwhile return
+// goroutines (Download, List, Flush, ...) to return, and calls that start meanwhile return
 // ErrShutdown; so do not call Close from a Download's writer (it would wait for itself).
 // Calling it again, or on a nil client, does nothing (a concurrent second call waits until the
 // client is closed). The error is always nil: Close implements io.Closer.
@@ -317,27 +337,41 @@ func (c *Client) Pending() int {
 	return int(C.opik_client_pending(p))
 }
 
-// flushSlice bounds each blocking flush call, so that Flush notices its context promptly.
-const flushSlice = 50 * time.Millisecond
-
 // Flush blocks until every background upload accepted so far has finished, or ctx is done
 // (then it returns ctx.Err(); the uploads go on). It does not stop intake: uploads started
 // meanwhile are waited for too.
+//
+// It is one blocking C call (opik_client_flush, limited to ctx's deadline when it has one) on a
+// goroutine of its own, so a cancelled ctx returns at once. That call still counts as a call in
+// progress for Close: Close waits until it returns, at ctx's deadline or when the uploads are
+// done, so give a Flush you may abandon a deadline.
 func (c *Client) Flush(ctx context.Context) error {
-	for {
-		if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	limit := C.uint64_t(math.MaxUint64) // no limit
+	if deadline, ok := ctx.Deadline(); ok {
+		ms, err := millis(max(time.Until(deadline), 0), "Flush")
+		if err != nil {
 			return err
 		}
-		slice := flushSlice
-		if deadline, ok := ctx.Deadline(); ok {
-			if left := time.Until(deadline); left < slice {
-				slice = max(left, time.Millisecond)
-			}
+		limit = ms
+	}
+	if ctx.Done() == nil { // never cancelled: no goroutine needed
+		return c.flush(limit)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.flush(limit) }()
+	select {
+	case err := <-done:
+		if err != nil && isStatus(err, StatusTimeout) {
+			// The C limit is ctx's deadline rounded up to whole milliseconds: ctx ends with it.
+			<-ctx.Done()
+			return ctx.Err()
 		}
-		err := c.FlushTimeout(slice)
-		if err == nil || !isStatus(err, StatusTimeout) {
-			return err
-		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -348,6 +382,11 @@ func (c *Client) FlushTimeout(d time.Duration) error {
 	if err != nil {
 		return err
 	}
+	return c.flush(ms)
+}
+
+// flush is one opik_client_flush call with a limit in milliseconds (UINT64_MAX: none).
+func (c *Client) flush(ms C.uint64_t) error {
 	p, err := c.acquire()
 	if err != nil {
 		return err

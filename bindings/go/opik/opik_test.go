@@ -488,6 +488,61 @@ func TestFlushContext(t *testing.T) {
 	}
 }
 
+// A Flush whose context is cancelled (no deadline) returns at once with context.Canceled; the
+// uploads go on, and a later Flush sees them finish.
+func TestFlushCancelledContext(t *testing.T) {
+	c := newClient(t, direct)
+	slowUploads(t, direct)
+	op, err := c.UploadAsync("go-async", opik.EntityTrace, newID(), mustBytes(t, []byte("slow"), "slow.txt", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	ctx, cancel := context.WithCancel(bg)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	if err := c.Flush(ctx); err != context.Canceled {
+		t.Errorf("Flush with a cancelled context: %v", err)
+	}
+	if d := time.Since(start); d >= serverDelay {
+		t.Errorf("Flush returned after %v: it waited for the upload", d)
+	}
+	if err := c.Flush(bg); err != nil {
+		t.Errorf("Flush: %v", err)
+	}
+	if finished, err := op.Status(); !finished || err != nil {
+		t.Errorf("Status after Flush: %v %v", finished, err)
+	}
+}
+
+// A refused option value comes with the library's reason (the C setters take an opik_error **),
+// not a message made up by the binding.
+func TestOptionErrorsCarryTheLibrarysReason(t *testing.T) {
+	for name, tc := range map[string]struct {
+		opt  opik.Option
+		want string // a piece of the library's message
+	}{
+		"65 parts in flight": {opik.WithUploadConcurrency(65), "not 65"},
+		"zero timeout":       {opik.WithTimeout(0), "timeout"},
+		"zero queue limit":   {opik.WithQueueLimits(0, 1), "queue limits"},
+		"URL not UTF-8":      {opik.WithURL("http://\xff/"), "UTF-8"},
+	} {
+		_, err := opik.NewClient(opik.WithURL(direct.url), tc.opt)
+		var oe *opik.Error
+		if !errors.As(err, &oe) || oe.Status != opik.StatusInvalidArgument {
+			t.Errorf("%s: %v, want ErrInvalidArgument", name, err)
+			continue
+		}
+		if !strings.Contains(oe.Message, tc.want) || strings.Contains(oe.Message, "invalid value") {
+			t.Errorf("%s: message %q, want the library's reason (containing %q)", name, oe.Message, tc.want)
+		}
+	}
+	// What C cannot represent is refused by the binding, naming the option.
+	if _, err := opik.NewClient(opik.WithURL(direct.url), opik.WithUploadConcurrency(-1)); !errors.Is(err, opik.ErrInvalidArgument) || !strings.Contains(err.Error(), "WithUploadConcurrency") {
+		t.Errorf("WithUploadConcurrency(-1): %v", err)
+	}
+}
+
 // Closing the client cancels what its shutdown timeout did not let finish: ErrShutdown.
 func TestCloseCancelsPendingUploads(t *testing.T) {
 	c := newClient(t, direct, opik.WithShutdownTimeout(0))

@@ -16,16 +16,16 @@ static void free_trampoline(void *user_data) {
     opikgoFree((uintptr_t)user_data);
 }
 
-opik_status opikgo_download(opik_client *c, const char *project_name, opik_entity_type type_,
+opik_status opikgo_download(opik_client *c, const char *project_name, opik_entity_type entity_type,
                             const char *entity_id, const char *file_name, const char *mime_type,
                             uintptr_t handle, opik_error **err) {
-    return opik_download(c, project_name, type_, entity_id, file_name, mime_type, write_trampoline,
+    return opik_download(c, project_name, entity_type, entity_id, file_name, mime_type, write_trampoline,
                          (void *)handle, err);
 }
 
-opik_status opikgo_upload_async(opik_client *c, const char *project_name, opik_entity_type type_,
+opik_status opikgo_upload_async(opik_client *c, const char *project_name, opik_entity_type entity_type,
                                 const char *entity_id, const opik_attachment *a, uintptr_t handle,
                                 opik_op **out_op, opik_error **err) {
-    return opik_upload_async(c, project_name, type_, entity_id, a, done_trampoline,
+    return opik_upload_async(c, project_name, entity_type, entity_id, a, done_trampoline,
                              (void *)handle, free_trampoline, out_op, err);
 }

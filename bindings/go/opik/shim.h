@@ -8,13 +8,13 @@
 #include <opik_attachments.h>
 
 /* opik_download with the Go write trampoline; `handle` identifies the Go download state. */
-opik_status opikgo_download(opik_client *c, const char *project_name, opik_entity_type type_,
+opik_status opikgo_download(opik_client *c, const char *project_name, opik_entity_type entity_type,
                             const char *entity_id, const char *file_name, const char *mime_type,
                             uintptr_t handle, opik_error **err);
 
 /* opik_upload_async with the Go on_done and user_data_free trampolines; `handle` identifies the
  * Go operation state and is released by the free trampoline (exactly once, when accepted). */
-opik_status opikgo_upload_async(opik_client *c, const char *project_name, opik_entity_type type_,
+opik_status opikgo_upload_async(opik_client *c, const char *project_name, opik_entity_type entity_type,
                                 const char *entity_id, const opik_attachment *a, uintptr_t handle,
                                 opik_op **out_op, opik_error **err);
 

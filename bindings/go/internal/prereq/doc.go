@@ -1,5 +1,6 @@
-// Package prereq holds no code: its test checks that the native artifacts the opik package
-// builds and tests against exist, and says how to build them when they do not. It runs with
-// `go test ./...` next to the opik package, whose own failure would be a bare linker error
-// ("cannot find -lopik_attachments") when the library is missing.
+// Package prereq holds no code: its tests check that the native artifacts the opik package
+// builds and tests against exist and that `pkg-config opik_attachments` names this repository's
+// build, and say how to fix either when not. They run with `go test ./...` next to the opik
+// package, whose own failure would be a bare cgo or linker error ("Package opik_attachments was
+// not found in the pkg-config search path", "cannot find -lopik_attachments").
 package prereq
