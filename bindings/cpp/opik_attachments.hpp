@@ -84,7 +84,7 @@ enum class EntityType : int32_t {
   Span = OPIK_ENTITY_SPAN,
 };
 
-/// The version of the library loaded at run time, e.g. "0.1.0".
+/// The version of the library loaded at run time, e.g. "0.2.0".
 inline std::string_view version() noexcept { return opik_version(); }
 
 namespace detail {
@@ -144,9 +144,10 @@ class ErrorView {
   const opik_error *raw_;
 };
 
-/// A failure: its status, a message and the HTTP status. Owns the C error object when the C
-/// function made one (functions that return only a status, such as the option setters, make
-/// none: then message() is the status name).
+/// A failure: its status, a message and the HTTP status. Owns the C error object the C function
+/// made (every fallible C function makes one, the option setters included). An Error made from a
+/// status alone (opik_op_wait and opik_op_status return no error object) has the status name as
+/// its message.
 class Error {
  public:
   /// Adopts `raw` (may be null) for a failure with status `status`.
@@ -270,40 +271,45 @@ struct Entity {
 };
 
 /// Client settings (see opik_options in opik_attachments.h). Anything not set comes from the
-/// environment, then ~/.opik.config, then defaults. Setters return an error for invalid values.
+/// environment, then ~/.opik.config, then defaults. A setter refusing a value returns an Error
+/// with the library's reason (e.g. the accepted range).
 class Options {
  public:
   Options() noexcept : raw_(opik_options_new()) {}
   explicit Options(opik_options *raw) noexcept : raw_(raw) {}
 
-  Result<void> set_url(std::string_view url) { return detail::check(opik_options_set_url(get(), detail::CString(url).get())); }
+  Result<void> set_url(std::string_view url) {
+    return set([&](opik_error **err) { return opik_options_set_url(get(), detail::CString(url).get(), err); });
+  }
   Result<void> set_api_key(std::string_view key) {
-    return detail::check(opik_options_set_api_key(get(), detail::CString(key).get()));
+    return set([&](opik_error **err) { return opik_options_set_api_key(get(), detail::CString(key).get(), err); });
   }
   Result<void> set_workspace(std::string_view workspace) {
-    return detail::check(opik_options_set_workspace(get(), detail::CString(workspace).get()));
+    return set([&](opik_error **err) { return opik_options_set_workspace(get(), detail::CString(workspace).get(), err); });
   }
   Result<void> set_project_name(std::string_view project) {
-    return detail::check(opik_options_set_project_name(get(), detail::CString(project).get()));
+    return set([&](opik_error **err) { return opik_options_set_project_name(get(), detail::CString(project).get(), err); });
   }
   Result<void> set_timeout(std::chrono::milliseconds timeout) {
-    return detail::check(opik_options_set_timeout_ms(get(), ms(timeout)));
+    return set([&](opik_error **err) { return opik_options_set_timeout_ms(get(), ms(timeout), err); });
   }
   Result<void> set_upload_concurrency(uint32_t parts_in_flight) {
-    return detail::check(opik_options_set_upload_concurrency(get(), parts_in_flight));
+    return set([&](opik_error **err) { return opik_options_set_upload_concurrency(get(), parts_in_flight, err); });
   }
-  Result<void> set_tls_verify(bool verify) { return detail::check(opik_options_set_tls_verify(get(), verify)); }
+  Result<void> set_tls_verify(bool verify) {
+    return set([&](opik_error **err) { return opik_options_set_tls_verify(get(), verify, err); });
+  }
   Result<void> set_ca_file(std::string_view pem_path) {
-    return detail::check(opik_options_set_ca_file(get(), detail::CString(pem_path).get()));
+    return set([&](opik_error **err) { return opik_options_set_ca_file(get(), detail::CString(pem_path).get(), err); });
   }
   Result<void> set_queue_limits(uint32_t max_queued, uint64_t max_memory_bytes) {
-    return detail::check(opik_options_set_queue_limits(get(), max_queued, max_memory_bytes));
+    return set([&](opik_error **err) { return opik_options_set_queue_limits(get(), max_queued, max_memory_bytes, err); });
   }
   Result<void> set_outbox_dir(std::string_view dir) {
-    return detail::check(opik_options_set_outbox_dir(get(), detail::CString(dir).get()));
+    return set([&](opik_error **err) { return opik_options_set_outbox_dir(get(), detail::CString(dir).get(), err); });
   }
   Result<void> set_shutdown_timeout(std::chrono::milliseconds timeout) {
-    return detail::check(opik_options_set_shutdown_timeout_ms(get(), ms(timeout)));
+    return set([&](opik_error **err) { return opik_options_set_shutdown_timeout_ms(get(), ms(timeout), err); });
   }
 
   opik_options *get() const noexcept { return raw_.get(); }
@@ -311,6 +317,13 @@ class Options {
 
  private:
   static uint64_t ms(std::chrono::milliseconds d) noexcept { return d.count() < 0 ? 0 : static_cast<uint64_t>(d.count()); }
+  /// Runs one C setter with an error out-parameter: a refused value comes with the library's reason.
+  template <typename F>
+  static Result<void> set(F &&setter) {
+    opik_error *err = nullptr;
+    opik_status s = setter(&err);
+    return detail::check(s, err);
+  }
   detail::Owned<opik_options, opik_options_free> raw_;
 };
 
@@ -474,8 +487,9 @@ class Op {
     if (s != OPIK_OK) return Error(static_cast<Status>(s), err);
     return p;
   }
-  /// Asks the upload to stop (it then completes with Status::Cancelled). Idempotent.
-  void cancel() noexcept { opik_op_cancel(get()); }
+  /// Asks the upload to stop (it then completes with Status::Cancelled). Idempotent, and safe from
+  /// any thread while others use the same Op (const, like opik_op_cancel).
+  void cancel() const noexcept { opik_op_cancel(get()); }
 
   opik_op *get() const noexcept { return raw_.get(); }
   opik_op *release() noexcept { return raw_.release(); }

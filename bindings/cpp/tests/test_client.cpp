@@ -97,10 +97,32 @@ TEST(Options, InvalidValuesAreErrors) {
   EXPECT_EQ(o.set_upload_concurrency(0).status(), Status::InvalidArgument);
   EXPECT_EQ(o.set_timeout(0ms).status(), Status::InvalidArgument);
   EXPECT_EQ(o.set_queue_limits(0, 1).status(), Status::InvalidArgument);
+  EXPECT_EQ(o.set_url(std::string_view("\xff", 1)).status(), Status::InvalidArgument);
   EXPECT_TRUE(o.set_upload_concurrency(8).ok());
   EXPECT_TRUE(o.set_timeout(30s).ok());
   EXPECT_TRUE(o.set_tls_verify(true).ok());
   EXPECT_TRUE(o.set_shutdown_timeout(1s).ok());
+}
+
+// A refused value carries the library's reason (the C setters take an opik_error **), not a
+// message the wrapper made up from the status.
+TEST(Options, RefusedValuesCarryTheLibrarysReason) {
+  opik::Options o;
+  auto expect_reason = [](const opik::Result<void> &r, const char *what) {
+    ASSERT_FALSE(r.ok()) << what;
+    EXPECT_EQ(r.status(), Status::InvalidArgument) << what;
+    EXPECT_NE(r.error().get(), nullptr) << what << ": no C error object";
+    EXPECT_FALSE(r.error().message().empty()) << what;
+    EXPECT_NE(r.error().message(), "OPIK_ERR_INVALID_ARGUMENT") << what << ": the status name, not a reason";
+    EXPECT_EQ(r.error().to_string().rfind("OPIK_ERR_INVALID_ARGUMENT: ", 0), 0u) << r.error().to_string();
+  };
+  expect_reason(o.set_upload_concurrency(65), "set_upload_concurrency(65)");
+  expect_reason(o.set_timeout(0ms), "set_timeout(0ms)");
+  expect_reason(o.set_queue_limits(0, 1), "set_queue_limits(0, 1)");
+  expect_reason(o.set_url(std::string_view("\xff", 1)), "set_url(invalid UTF-8)");
+  auto r = o.set_upload_concurrency(65);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("65"), std::string_view::npos) << r.error().message();
 }
 
 TEST(Client, BadUrlSchemeIsAConfigError) {
