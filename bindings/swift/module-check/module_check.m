@@ -32,6 +32,14 @@ int main(void) {
     printf("module COpikAttachments: %zu exported functions visible\n", opik_module_symbol_count());
 #endif
 
+    /* 0.2: the option setters take `opik_error **`, as OpikAttachments.swift calls them. */
+    opik_options *o = opik_options_new();
+    opik_error *refused = NULL;
+    if (opik_options_set_upload_concurrency(o, 65, &refused) != OPIK_ERR_INVALID_ARGUMENT || refused == NULL) return 1;
+    printf("module COpikAttachments: a refused option says why: %s\n", opik_error_message(refused));
+    opik_error_free(refused);
+    opik_options_free(o);
+
     opik_client *client = NULL;
     opik_attachment *a = NULL;
     opik_error *err = NULL;

@@ -15,7 +15,8 @@ import Foundation
 #endif
 
 /// The status of an operation (the values of `opik_status`). Values this binding does not name
-/// (from a newer library) are still representable.
+/// (from a newer library) are still representable. The numbers are the header's `OPIK_OK` /
+/// `OPIK_ERR_*`; tests/status_numbers.rs fails when they disagree.
 public struct OpikStatus: RawRepresentable, Hashable, CustomStringConvertible {
     public let rawValue: Int32
     public init(rawValue: Int32) { self.rawValue = rawValue }
@@ -79,13 +80,6 @@ func check(_ call: (UnsafeMutablePointer<OpaquePointer?>) -> Int32) throws {
     }
 }
 
-/// Throws for a C call that returns only a status.
-func check(status: Int32) throws {
-    if status != 0 {
-        throw OpikError(status: status, borrowing: nil)
-    }
-}
-
 /// NUL-terminated copies of Swift strings, alive until the enclosing `withCStrings` returns.
 final class CStrings {
     private var owned: [UnsafeMutablePointer<CChar>] = []
@@ -116,7 +110,7 @@ func withCStrings<R>(_ body: (CStrings) throws -> R) rethrows -> R {
     return try withExtendedLifetime(strings) { try body(strings) }
 }
 
-/// The version of the library loaded at run time, e.g. "0.1.0".
+/// The version of the library loaded at run time, e.g. "0.2.0".
 public var opikVersion: String { String(cString: opik_version()) }
 
 /// A trace or a span (by its UUID), in a project (nil: the client's project).
@@ -152,26 +146,39 @@ public final class Options {
 
     deinit { opik_options_free(raw) }
 
-    public func setURL(_ url: String) throws { try withCStrings { try check(status: opik_options_set_url(raw, $0.get(url))) } }
-    public func setAPIKey(_ key: String) throws { try withCStrings { try check(status: opik_options_set_api_key(raw, $0.get(key))) } }
+    // Every setter takes the C `opik_error **`: a refused value throws the library's reason.
+    public func setURL(_ url: String) throws {
+        try withCStrings { c in try check { err in opik_options_set_url(raw, c.get(url), err) } }
+    }
+    public func setAPIKey(_ key: String) throws {
+        try withCStrings { c in try check { err in opik_options_set_api_key(raw, c.get(key), err) } }
+    }
     public func setWorkspace(_ workspace: String) throws {
-        try withCStrings { try check(status: opik_options_set_workspace(raw, $0.get(workspace))) }
+        try withCStrings { c in try check { err in opik_options_set_workspace(raw, c.get(workspace), err) } }
     }
     public func setProjectName(_ project: String) throws {
-        try withCStrings { try check(status: opik_options_set_project_name(raw, $0.get(project))) }
+        try withCStrings { c in try check { err in opik_options_set_project_name(raw, c.get(project), err) } }
     }
-    public func setTimeout(milliseconds: UInt64) throws { try check(status: opik_options_set_timeout_ms(raw, milliseconds)) }
+    public func setTimeout(milliseconds: UInt64) throws {
+        try check { err in opik_options_set_timeout_ms(raw, milliseconds, err) }
+    }
     public func setUploadConcurrency(_ partsInFlight: UInt32) throws {
-        try check(status: opik_options_set_upload_concurrency(raw, partsInFlight))
+        try check { err in opik_options_set_upload_concurrency(raw, partsInFlight, err) }
     }
-    public func setTLSVerify(_ verify: Bool) throws { try check(status: opik_options_set_tls_verify(raw, verify)) }
-    public func setCAFile(_ pemPath: String) throws { try withCStrings { try check(status: opik_options_set_ca_file(raw, $0.get(pemPath))) } }
+    public func setTLSVerify(_ verify: Bool) throws {
+        try check { err in opik_options_set_tls_verify(raw, verify, err) }
+    }
+    public func setCAFile(_ pemPath: String) throws {
+        try withCStrings { c in try check { err in opik_options_set_ca_file(raw, c.get(pemPath), err) } }
+    }
     public func setQueueLimits(maxQueued: UInt32, maxMemoryBytes: UInt64) throws {
-        try check(status: opik_options_set_queue_limits(raw, maxQueued, maxMemoryBytes))
+        try check { err in opik_options_set_queue_limits(raw, maxQueued, maxMemoryBytes, err) }
     }
-    public func setOutboxDirectory(_ dir: String) throws { try withCStrings { try check(status: opik_options_set_outbox_dir(raw, $0.get(dir))) } }
+    public func setOutboxDirectory(_ dir: String) throws {
+        try withCStrings { c in try check { err in opik_options_set_outbox_dir(raw, c.get(dir), err) } }
+    }
     public func setShutdownTimeout(milliseconds: UInt64) throws {
-        try check(status: opik_options_set_shutdown_timeout_ms(raw, milliseconds))
+        try check { err in opik_options_set_shutdown_timeout_ms(raw, milliseconds, err) }
     }
 }
 

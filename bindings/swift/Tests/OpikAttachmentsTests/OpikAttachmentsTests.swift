@@ -22,6 +22,20 @@ final class OpikAttachmentsTests: XCTestCase {
         XCTAssertEqual(OpikStatus.notFound.description, "OPIK_ERR_NOT_FOUND")
     }
 
+    // 0.2: the option setters take `opik_error **`, so a refused value throws the library's reason.
+    func testRefusedOptionsThrowTheLibrarysReason() {
+        let o = Options()
+        XCTAssertThrowsError(try o.setUploadConcurrency(65)) { error in
+            let e = error as? OpikError
+            XCTAssertEqual(e?.status, .invalidArgument)
+            XCTAssertTrue(e?.message.contains("65") ?? false, "\(error)")
+        }
+        XCTAssertThrowsError(try o.setTimeout(milliseconds: 0)) { error in
+            XCTAssertFalse((error as? OpikError)?.message.isEmpty ?? true)
+        }
+        XCTAssertNoThrow(try o.setUploadConcurrency(8))
+    }
+
     func testUploadListDownloadDelete() throws {
         let c = try client()
         let trace = Entity.trace(newId(), project: "swift-tests")
