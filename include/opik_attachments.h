@@ -40,61 +40,17 @@
 #define OPIK_VERSION_PATCH 0
 #define OPIK_VERSION_NUMBER ((OPIK_VERSION_MAJOR << 16) | (OPIK_VERSION_MINOR << 8) | OPIK_VERSION_PATCH)
 
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
 
-// An immutable attachment (a file streamed at upload time, or bytes held by the library). May be
-// uploaded any number of times, from any thread at once. Free with `opik_attachment_free` (after
-// the uploads that use it returned).
-typedef struct opik_attachment opik_attachment;
-
-// Attachments of one entity, as the server listed them. Immutable: may be read from several
-// threads at once. Free with `opik_attachment_list_free`.
-typedef struct opik_attachment_list opik_attachment_list;
-
-// A connection to one Opik installation, with its own worker threads and connection pool.
-// Fully thread-safe: every function taking it may be called from any number of threads at once.
-typedef struct opik_client opik_client;
-
-// A failure's details: status, message and HTTP status. Made by the library (through the
-// `opik_error **err` parameter of fallible functions), freed by the caller with
-// `opik_error_free`. Immutable: may be read from several threads at once.
-typedef struct opik_error opik_error;
-
-// A background upload. Made by `opik_upload_async`; free with `opik_op_free` (before the upload
-// finished, that detaches: the upload goes on and `on_done` still runs). `const` functions on it
-// may be called from any thread.
-typedef struct opik_op opik_op;
-
-// Client settings. Anything not set here comes from the environment (`OPIK_URL_OVERRIDE`,
-// `OPIK_API_KEY`, `OPIK_WORKSPACE`, `OPIK_PROJECT_NAME`), then from the `[opik]` section of the
-// file named by `OPIK_CONFIG_PATH` or `~/.opik.config`, then from defaults. Not thread-safe:
-// set it up on one thread; `opik_client_new` copies what it needs.
-typedef struct opik_options opik_options;
+/* ============================================================================================
+ * Version and status codes
+ * ============================================================================================ */
 
 // The result of every fallible function. `OPIK_OK` (0) is success. Values never change once
 // released; new ones are only appended.
 typedef int32_t opik_status;
-
-// What an attachment belongs to: `OPIK_ENTITY_TRACE` or `OPIK_ENTITY_SPAN`. Any other value is
-// `OPIK_ERR_INVALID_ARGUMENT`.
-typedef int32_t opik_entity_type;
-
-// Receives downloaded bytes: `chunk` holds `len` bytes (chunks of unspecified size), borrowed for
-// the duration of the call. Runs on the thread that called the download. Return 0 to go on;
-// anything else stops the download with `OPIK_ERR_ABORTED_BY_CALLBACK`. It must not block for
-// long (the connection waits meanwhile). The library's blocking functions called from it return
-// `OPIK_ERR_INVALID_ARGUMENT`; `opik_upload_async` and the other non-blocking ones work.
-typedef int32_t (*opik_write_fn)(void *user_data, const uint8_t *chunk, size_t len);
-
-// Called exactly once per accepted operation, on the library's callback thread (one per client;
-// completions run one after another there), with the final status and, on failure, an error
-// borrowed for the duration of the call (NULL on success; do not free it). It may call any
-// library function: `opik_op_wait` on its own operation returns `OPIK_ERR_INVALID_ARGUMENT`, and
-// `opik_client_free` returns at once and finishes closing on another thread.
-typedef void (*opik_done_fn)(void *user_data, opik_status status, const opik_error *err);
-
-// Releases `user_data`: called exactly once per accepted operation, after `on_done`, on the same
-// thread.
-typedef void (*opik_free_fn)(void *user_data);
 
 // Success.
 #define OPIK_OK 0
@@ -145,16 +101,6 @@ typedef void (*opik_free_fn)(void *user_data);
 // A bug inside the library (a caught panic); the message says where.
 #define OPIK_ERR_INTERNAL 15
 
-// A trace.
-#define OPIK_ENTITY_TRACE 0
-
-// A span.
-#define OPIK_ENTITY_SPAN 1
-
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
-
 // The name of a status, e.g. `"OPIK_ERR_IO"`, for any integer; `"OPIK_ERR_UNKNOWN"` for values
 // this version does not know. The string is static: never free it. Thread-safe.
 OPIK_API const char *opik_status_str(int32_t status);
@@ -162,6 +108,15 @@ OPIK_API const char *opik_status_str(int32_t status);
 // The library version, e.g. `"0.1.0"` (equal to the `OPIK_VERSION_*` macros of the header the
 // program was built with, unless a different library is loaded at run time). Static; never free.
 OPIK_API const char *opik_version(void);
+
+/* ============================================================================================
+ * Errors
+ * ============================================================================================ */
+
+// A failure's details: status, message and HTTP status. Made by the library (through the
+// `opik_error **err` parameter of fallible functions), freed by the caller with
+// `opik_error_free`. Immutable: may be read from several threads at once.
+typedef struct opik_error opik_error;
 
 // The status of the failure. `OPIK_ERR_INVALID_ARGUMENT` when `e` is NULL.
 OPIK_API opik_status opik_error_status(const opik_error *e);
@@ -175,6 +130,30 @@ OPIK_API int32_t opik_error_http_status(const opik_error *e);
 
 // Frees an error. NULL is a no-op.
 OPIK_API void opik_error_free(opik_error *e);
+
+/* ============================================================================================
+ * Entity types
+ * ============================================================================================ */
+
+// What an attachment belongs to: `OPIK_ENTITY_TRACE` or `OPIK_ENTITY_SPAN`. Any other value is
+// `OPIK_ERR_INVALID_ARGUMENT`.
+typedef int32_t opik_entity_type;
+
+// A trace.
+#define OPIK_ENTITY_TRACE 0
+
+// A span.
+#define OPIK_ENTITY_SPAN 1
+
+/* ============================================================================================
+ * Options
+ * ============================================================================================ */
+
+// Client settings. Anything not set here comes from the environment (`OPIK_URL_OVERRIDE`,
+// `OPIK_API_KEY`, `OPIK_WORKSPACE`, `OPIK_PROJECT_NAME`), then from the `[opik]` section of the
+// file named by `OPIK_CONFIG_PATH` or `~/.opik.config`, then from defaults. Not thread-safe:
+// set it up on one thread; `opik_client_new` copies what it needs.
+typedef struct opik_options opik_options;
 
 // A new, empty set of options. NULL only when out of memory. Free with `opik_options_free`.
 OPIK_API opik_options *opik_options_new(void);
@@ -253,7 +232,8 @@ opik_status opik_options_set_queue_limits(opik_options *o,
                                           uint64_t max_memory_bytes,
                                           opik_error **err);
 
-// Turns on the durable outbox in directory `dir` (created if needed; one client at a time).
+// Turns on the durable outbox in directory `dir` (created if needed). One client at a time: on
+// Unix a lock refuses a second client (`OPIK_ERR_CONFIG`); elsewhere that is not checked.
 // `opik_upload_async` then records each upload there before returning — the bytes, or for a file
 // a hard link (a copy when the directory is on another file system) — and the record is removed
 // once the server confirmed the upload or refused it for good. A new client on the same directory
@@ -274,6 +254,14 @@ opik_status opik_options_set_shutdown_timeout_ms(opik_options *o,
                                                  uint64_t timeout_ms,
                                                  opik_error **err);
 
+/* ============================================================================================
+ * Client
+ * ============================================================================================ */
+
+// A connection to one Opik installation, with its own worker threads and connection pool.
+// Fully thread-safe: every function taking it may be called from any number of threads at once.
+typedef struct opik_client opik_client;
+
 // Creates a client. `o` may be NULL (then only the environment, the config file and defaults
 // apply); the options are copied, so the caller may free them right after. Fails with
 // `OPIK_ERR_CONFIG` when no URL is configured anywhere, the URL is not http(s), or the CA file
@@ -291,6 +279,15 @@ OPIK_API opik_status opik_client_new(const opik_options *o, opik_client **out, o
 // `opik_download` returns (on that thread). In a forked child it only releases what it safely
 // can and never blocks. NULL is a no-op. Do not use `c` afterwards.
 OPIK_API void opik_client_free(opik_client *c);
+
+/* ============================================================================================
+ * Attachments (what to upload)
+ * ============================================================================================ */
+
+// An immutable attachment (a file streamed at upload time, or bytes held by the library). May be
+// uploaded any number of times, from any thread at once. Free with `opik_attachment_free` (after
+// the uploads that use it returned).
+typedef struct opik_attachment opik_attachment;
 
 // An attachment from a local file. Checks now that `path` is a readable regular file and records
 // its size; the content is streamed when uploaded, never loaded whole. `file_name` defaults to the
@@ -335,6 +332,21 @@ OPIK_API uint64_t opik_attachment_size(const opik_attachment *a);
 
 // Frees an attachment. NULL is a no-op.
 OPIK_API void opik_attachment_free(opik_attachment *a);
+
+/* ============================================================================================
+ * Blocking calls: upload, list, download, delete
+ * ============================================================================================ */
+
+// Receives downloaded bytes: `chunk` holds `len` bytes (chunks of unspecified size), borrowed for
+// the duration of the call. Runs on the thread that called the download. Return 0 to go on;
+// anything else stops the download with `OPIK_ERR_ABORTED_BY_CALLBACK`. It must not block for
+// long (the connection waits meanwhile). The library's blocking functions called from it return
+// `OPIK_ERR_INVALID_ARGUMENT`; `opik_upload_async` and the other non-blocking ones work.
+typedef int32_t (*opik_write_fn)(void *user_data, const uint8_t *chunk, size_t len);
+
+// Attachments of one entity, as the server listed them. Immutable: may be read from several
+// threads at once. Free with `opik_attachment_list_free`.
+typedef struct opik_attachment_list opik_attachment_list;
 
 // Uploads `a` to the trace or span `entity_id` (a UUID) in `project_name` (NULL: the client's
 // project; the project is created if needed). Blocks until the server has the whole attachment.
@@ -419,6 +431,26 @@ OPIK_API const char *opik_attachment_list_link(const opik_attachment_list *l, si
 
 // Frees a list. NULL is a no-op.
 OPIK_API void opik_attachment_list_free(opik_attachment_list *l);
+
+/* ============================================================================================
+ * Background calls
+ * ============================================================================================ */
+
+// A background upload. Made by `opik_upload_async`; free with `opik_op_free` (before the upload
+// finished, that detaches: the upload goes on and `on_done` still runs). `const` functions on it
+// may be called from any thread.
+typedef struct opik_op opik_op;
+
+// Called exactly once per accepted operation, on the library's callback thread (one per client;
+// completions run one after another there), with the final status and, on failure, an error
+// borrowed for the duration of the call (NULL on success; do not free it). It may call any
+// library function: `opik_op_wait` on its own operation returns `OPIK_ERR_INVALID_ARGUMENT`, and
+// `opik_client_free` returns at once and finishes closing on another thread.
+typedef void (*opik_done_fn)(void *user_data, opik_status status, const opik_error *err);
+
+// Releases `user_data`: called exactly once per accepted operation, after `on_done`, on the same
+// thread.
+typedef void (*opik_free_fn)(void *user_data);
 
 // Queues an upload of `a` and returns at once: on the calling thread it only validates the
 // arguments, checks the queue limits and starts the work (with an outbox, it also writes the

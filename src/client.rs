@@ -95,7 +95,7 @@ impl Client {
             return Err(Client::closing_error());
         }
         if std::process::id() != self.pid {
-            return Err(Error::new(Status::Forked, "this client was created in another process (before fork()); create a new client in the child"));
+            return Err(Error::forked());
         }
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::invalid("blocking call from inside the library's I/O threads or a download's on_data; use the async API or another thread"));

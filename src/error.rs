@@ -1,50 +1,54 @@
 //! One error type for the whole library, mapped to a C status code in one place.
 
+use std::ffi::CStr;
 use std::fmt;
 
-/// Status codes. Values are part of the ABI: never renumber, only append.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum Status {
-    Ok = 0,
-    InvalidArgument = 1,
-    Io = 2,
-    NotFound = 3,
-    Auth = 4,
-    Http = 5,
-    Network = 6,
-    Timeout = 7,
-    Cancelled = 8,
-    AbortedByCallback = 9,
-    Protocol = 10,
-    TooLarge = 11,
-    Config = 12,
-    Shutdown = 13,
-    Forked = 14,
-    Internal = 15,
+/// Declares [`Status`] from one table: variant, ABI value, C name. Everything else about a
+/// status (its `OPIK_*` constant in the header, `opik_status_str`, the bindings' numbers) is
+/// checked against this table by tests.
+macro_rules! statuses {
+    ($($variant:ident = $value:literal, $name:literal;)*) => {
+        /// Status codes. Values are part of the ABI: never renumber, only append.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(i32)]
+        pub enum Status {
+            $($variant = $value,)*
+        }
+
+        impl Status {
+            /// Every status, in numeric order.
+            pub const ALL: &'static [Status] = &[$(Status::$variant,)*];
+
+            /// The C name of the status, e.g. `OPIK_ERR_IO`, as a C string.
+            pub fn c_name(self) -> &'static CStr {
+                match self {
+                    $(Status::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+statuses! {
+    Ok = 0, c"OPIK_OK";
+    InvalidArgument = 1, c"OPIK_ERR_INVALID_ARGUMENT";
+    Io = 2, c"OPIK_ERR_IO";
+    NotFound = 3, c"OPIK_ERR_NOT_FOUND";
+    Auth = 4, c"OPIK_ERR_AUTH";
+    Http = 5, c"OPIK_ERR_HTTP";
+    Network = 6, c"OPIK_ERR_NETWORK";
+    Timeout = 7, c"OPIK_ERR_TIMEOUT";
+    Cancelled = 8, c"OPIK_ERR_CANCELLED";
+    AbortedByCallback = 9, c"OPIK_ERR_ABORTED_BY_CALLBACK";
+    Protocol = 10, c"OPIK_ERR_PROTOCOL";
+    TooLarge = 11, c"OPIK_ERR_TOO_LARGE";
+    Config = 12, c"OPIK_ERR_CONFIG";
+    Shutdown = 13, c"OPIK_ERR_SHUTDOWN";
+    Forked = 14, c"OPIK_ERR_FORKED";
+    Internal = 15, c"OPIK_ERR_INTERNAL";
 }
 
 impl Status {
-    /// Every status, in numeric order (used by `opik_status_str` and tests).
-    pub const ALL: [Status; 16] = [
-        Status::Ok,
-        Status::InvalidArgument,
-        Status::Io,
-        Status::NotFound,
-        Status::Auth,
-        Status::Http,
-        Status::Network,
-        Status::Timeout,
-        Status::Cancelled,
-        Status::AbortedByCallback,
-        Status::Protocol,
-        Status::TooLarge,
-        Status::Config,
-        Status::Shutdown,
-        Status::Forked,
-        Status::Internal,
-    ];
-
     /// Converts an integer that came in from C; unknown values give `None`
     /// (an out-of-range Rust enum would be undefined behaviour).
     pub fn from_i32(value: i32) -> Option<Status> {
@@ -53,24 +57,7 @@ impl Status {
 
     /// The C name of the status, e.g. `OPIK_ERR_IO`.
     pub fn name(self) -> &'static str {
-        match self {
-            Status::Ok => "OPIK_OK",
-            Status::InvalidArgument => "OPIK_ERR_INVALID_ARGUMENT",
-            Status::Io => "OPIK_ERR_IO",
-            Status::NotFound => "OPIK_ERR_NOT_FOUND",
-            Status::Auth => "OPIK_ERR_AUTH",
-            Status::Http => "OPIK_ERR_HTTP",
-            Status::Network => "OPIK_ERR_NETWORK",
-            Status::Timeout => "OPIK_ERR_TIMEOUT",
-            Status::Cancelled => "OPIK_ERR_CANCELLED",
-            Status::AbortedByCallback => "OPIK_ERR_ABORTED_BY_CALLBACK",
-            Status::Protocol => "OPIK_ERR_PROTOCOL",
-            Status::TooLarge => "OPIK_ERR_TOO_LARGE",
-            Status::Config => "OPIK_ERR_CONFIG",
-            Status::Shutdown => "OPIK_ERR_SHUTDOWN",
-            Status::Forked => "OPIK_ERR_FORKED",
-            Status::Internal => "OPIK_ERR_INTERNAL",
-        }
+        self.c_name().to_str().unwrap_or("OPIK_ERR_UNKNOWN")
     }
 }
 
@@ -111,6 +98,14 @@ impl Error {
     }
     pub fn internal(message: impl Into<String>) -> Error {
         Error::new(Status::Internal, message)
+    }
+    /// A client used in a process other than the one that made it (after `fork()`).
+    pub fn forked() -> Error {
+        Error::new(
+            Status::Forked,
+            "this client was created in another process (before fork()); create a new client \
+             in the child",
+        )
     }
 
     /// Prefixes the message with the step that failed ("upload-start: ...").

@@ -83,3 +83,23 @@ fn every_exported_name_has_the_prefix() {
     let functions = header.matches("OPIK_API").count();
     assert!(functions >= 36, "only {functions} OPIK_API mentions");
 }
+
+#[test]
+fn status_constants_equal_the_status_table() {
+    let header = read("include/opik_attachments.h");
+    let mut in_header: Vec<(String, i32)> = header
+        .lines()
+        .filter_map(|l| l.strip_prefix("#define "))
+        .filter(|l| l.starts_with("OPIK_OK ") || l.starts_with("OPIK_ERR_"))
+        .map(|l| {
+            let (name, value) = l.split_once(' ').unwrap();
+            (name.to_owned(), value.trim().parse().unwrap())
+        })
+        .collect();
+    in_header.sort_by_key(|(_, v)| *v);
+    let table: Vec<(String, i32)> = opik_attachments::Status::ALL
+        .iter()
+        .map(|s| (s.name().to_owned(), *s as i32))
+        .collect();
+    assert_eq!(in_header, table);
+}

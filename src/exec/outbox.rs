@@ -228,6 +228,8 @@ fn lock_exclusive(file: &std::fs::File) -> std::io::Result<()> {
     }
 }
 
+/// Not enforced outside Unix (std's file locks need a newer Rust than the MSRV): there, two
+/// clients must not be given the same outbox directory. The option's documentation says so.
 #[cfg(not(unix))]
 fn lock_exclusive(_file: &std::fs::File) -> std::io::Result<()> {
     Ok(())

@@ -66,7 +66,7 @@ impl Operation {
     /// until it finished). `Ok(true)` when finished, `Ok(false)` on timeout.
     pub fn wait(&self, timeout: Duration) -> Result<bool> {
         if std::process::id() != self.pid {
-            return Err(forked());
+            return Err(Error::forked());
         }
         let on_callback_thread = match IN_CALLBACK.get() {
             Some((queue, op)) if queue == self.queue_id && op == self.id => {
@@ -111,9 +111,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn forked() -> Error {
-    Error::new(Status::Forked, "this client was created in another process (before fork()); create a new client in the child")
-}
 
 struct Counters {
     /// Accepted operations without a result yet.
@@ -215,7 +212,7 @@ impl Queue {
         completion: Option<Completion>,
     ) -> Result<Arc<Operation>> {
         if std::process::id() != self.pid {
-            return Err(forked());
+            return Err(Error::forked());
         }
         let memory = match attachment.source() {
             Source::Memory(b) => b.len() as u64,
@@ -405,7 +402,7 @@ impl Queue {
     /// its completion returned), or `timeout` passed.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         if std::process::id() != self.pid {
-            return Err(forked());
+            return Err(Error::forked());
         }
         let from_callback = IN_CALLBACK.get().is_some_and(|(q, _)| q == self.id);
         let done = self.wait_until(timeout, |c| {
@@ -534,10 +531,17 @@ impl Finisher {
 impl Drop for Finisher {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(Err(Error::new(
-                Status::Shutdown,
-                "the client was closed before the upload finished",
-            )));
+            // Dropped unfinished: either the task panicked (a bug: unwinding drops it) or the
+            // runtime stopped with the task still queued (the client closed).
+            let error = if std::thread::panicking() {
+                Error::internal("the upload task panicked (please report this bug)")
+            } else {
+                Error::new(
+                    Status::Shutdown,
+                    "the client was closed before the upload finished",
+                )
+            };
+            self.finish(Err(error));
         }
     }
 }

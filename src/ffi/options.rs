@@ -178,7 +178,8 @@ pub extern "C" fn opik_options_set_queue_limits(
     })
 }
 
-/// Turns on the durable outbox in directory `dir` (created if needed; one client at a time).
+/// Turns on the durable outbox in directory `dir` (created if needed). One client at a time: on
+/// Unix a lock refuses a second client (`OPIK_ERR_CONFIG`); elsewhere that is not checked.
 /// `opik_upload_async` then records each upload there before returning — the bytes, or for a file
 /// a hard link (a copy when the directory is on another file system) — and the record is removed
 /// once the server confirmed the upload or refused it for good. A new client on the same directory

@@ -47,33 +47,12 @@ pub const OPIK_ERR_INTERNAL: opik_status = 15;
 pub extern "C" fn opik_status_str(status: i32) -> *const c_char {
     super::guard::call_infallible(c"OPIK_ERR_UNKNOWN".as_ptr(), || {
         match Status::from_i32(status) {
-            Some(s) => status_name_c(s),
+            Some(s) => s.c_name().as_ptr(),
             None => c"OPIK_ERR_UNKNOWN".as_ptr(),
         }
     })
 }
 
-fn status_name_c(s: Status) -> *const c_char {
-    match s {
-        Status::Ok => c"OPIK_OK",
-        Status::InvalidArgument => c"OPIK_ERR_INVALID_ARGUMENT",
-        Status::Io => c"OPIK_ERR_IO",
-        Status::NotFound => c"OPIK_ERR_NOT_FOUND",
-        Status::Auth => c"OPIK_ERR_AUTH",
-        Status::Http => c"OPIK_ERR_HTTP",
-        Status::Network => c"OPIK_ERR_NETWORK",
-        Status::Timeout => c"OPIK_ERR_TIMEOUT",
-        Status::Cancelled => c"OPIK_ERR_CANCELLED",
-        Status::AbortedByCallback => c"OPIK_ERR_ABORTED_BY_CALLBACK",
-        Status::Protocol => c"OPIK_ERR_PROTOCOL",
-        Status::TooLarge => c"OPIK_ERR_TOO_LARGE",
-        Status::Config => c"OPIK_ERR_CONFIG",
-        Status::Shutdown => c"OPIK_ERR_SHUTDOWN",
-        Status::Forked => c"OPIK_ERR_FORKED",
-        Status::Internal => c"OPIK_ERR_INTERNAL",
-    }
-    .as_ptr()
-}
 
 /// The library version, e.g. `"0.1.0"` (equal to the `OPIK_VERSION_*` macros of the header the
 /// program was built with, unless a different library is loaded at run time). Static; never free.
@@ -107,14 +86,14 @@ mod tests {
             OPIK_ERR_FORKED,
             OPIK_ERR_INTERNAL,
         ];
-        for (value, status) in c.iter().zip(Status::ALL) {
+        for (value, status) in c.iter().zip(Status::ALL.iter().copied()) {
             assert_eq!(*value, status as i32, "{}", status.name());
         }
     }
 
     #[test]
     fn every_status_has_its_own_name() {
-        for s in Status::ALL {
+        for &s in Status::ALL {
             let name = unsafe { CStr::from_ptr(opik_status_str(s as i32)) }
                 .to_str()
                 .unwrap();

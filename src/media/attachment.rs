@@ -48,7 +48,7 @@ impl Attachment {
             }
         };
         // Read the head only when the name says nothing about the type.
-        let needs_sniff = content_type.map_or(true, |t| t.trim().is_empty())
+        let needs_sniff = content_type.is_none_or(|t| t.trim().is_empty())
             && mime::from_file_name(&file_name).is_none();
         let mut head = Vec::new();
         if needs_sniff {

@@ -27,7 +27,7 @@ async fn find(transport: &Transport, w: &Wanted<'_>) -> Result<AttachmentInfo> {
         .find(|e| {
             e.file_name == w.file_name
                 && w.mime_type
-                    .map_or(true, |m| e.mime_type.as_deref() == Some(m))
+                    .is_none_or(|m| e.mime_type.as_deref() == Some(m))
         })
         .ok_or_else(|| {
             let mime = w
