@@ -1,7 +1,12 @@
 # The two commands that matter:
 #   make quickstart   build the library and run examples/quickstart.c against Opik
 #                     (the bundled test server unless OPIK_URL_OVERRIDE is set)
-#   make test         every test: Rust unit tests, C ABI tests (plain, ASan, valgrind), header checks
+#   make test         every test: lint gates, Rust unit tests, C ABI tests (plain, ASan, valgrind),
+#                     header checks, bindings, interop, fuzz and benchmark smoke runs
+# Development:
+#   make header       regenerate include/opik_attachments.h (pinned cbindgen, tools/gen-header)
+#   make header-check fail when the checked-in header differs from the sources
+#   make lint         cargo fmt --check, clippy with -D warnings, the MSRV check
 # Packaging:
 #   make install PREFIX=/usr/local [DESTDIR=staging] [libdir=...] [includedir=...]
 #                     release build; the .so (with SONAME and symlinks), the .a, the C and C++
@@ -14,7 +19,7 @@ PREFIX ?= /usr/local
 libdir ?= $(PREFIX)/lib
 includedir ?= $(PREFIX)/include
 
-.PHONY: all build quickstart test header-check clean install uninstall
+.PHONY: all build quickstart test header header-check lint clean install uninstall
 all: build
 
 build:
@@ -29,6 +34,15 @@ quickstart: target/examples/quickstart
 
 test:
 	scripts/test
+
+header:
+	cargo run -q -p opik-gen-header
+
+header-check:
+	cargo run -q -p opik-gen-header -- --check
+
+lint:
+	scripts/lint
 
 install:
 	PREFIX='$(PREFIX)' LIBDIR='$(libdir)' INCLUDEDIR='$(includedir)' DESTDIR='$(DESTDIR)' scripts/install
