@@ -67,6 +67,11 @@ pub struct Config {
     /// synthetic pattern of the recorded length and `sha256` in `/_test/attachments` is `null`.
     /// Default `false`.
     pub discard_bodies: bool,
+    /// Fix the receive buffer (`SO_RCVBUF`) of every connection to this many bytes instead of
+    /// letting the kernel grow it (to 32 MiB on some hosts). With a throttled reader
+    /// (`read_bytes_per_sec`), this keeps what a client can push ahead of the reader to what a
+    /// slow network link would hold, not tens of MiB. Default `None` (the kernel's choice).
+    pub recv_buffer_bytes: Option<u32>,
 }
 
 impl Default for Config {
@@ -81,6 +86,7 @@ impl Default for Config {
             port: 0,
             tls: None,
             discard_bodies: false,
+            recv_buffer_bytes: None,
         }
     }
 }
