@@ -72,6 +72,13 @@ pub struct Config {
     /// (`read_bytes_per_sec`), this keeps what a client can push ahead of the reader to what a
     /// slow network link would hold, not tens of MiB. Default `None` (the kernel's choice).
     pub recv_buffer_bytes: Option<u32>,
+    /// Origin (`scheme://host:port`, no path) written into the built-in emulator's presigned URLs
+    /// instead of this server's own, e.g. a fault-injecting TCP proxy in front of this server
+    /// (tests/network.rs puts Toxiproxy there). The proxy must forward to this server: the
+    /// emulator still serves `/s3/...` here and checks each signature against the `Host` the
+    /// request arrives with, which is then the proxy's. S3 mode with the built-in emulator only;
+    /// default `None` (this server's origin).
+    pub storage_origin: Option<String>,
 }
 
 impl Default for Config {
@@ -87,6 +94,7 @@ impl Default for Config {
             tls: None,
             discard_bodies: false,
             recv_buffer_bytes: None,
+            storage_origin: None,
         }
     }
 }

@@ -46,8 +46,9 @@ pub(crate) async fn setup(config: Config) -> Result<(Listener, Arc<State>), Stri
             Some(ExternalStore::connect(ext, config.presign_expiry_secs).await?),
         ),
         (StorageMode::S3, None) => {
+            let storage_origin = config.storage_origin.as_deref().unwrap_or(&origin);
             let presigner = Presigner::new(
-                &format!("{origin}/s3"),
+                &format!("{}/s3", storage_origin.trim_end_matches('/')),
                 BUILTIN_BUCKET,
                 BUILTIN_REGION,
                 BUILTIN_ACCESS_KEY,
