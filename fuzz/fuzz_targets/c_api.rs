@@ -25,7 +25,7 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::ptr::{null, null_mut};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, OnceLock};
 
 const KEY: &str = "fuzz-secret-key-7f3a";
@@ -36,6 +36,8 @@ static ANSWER: Mutex<(u16, Vec<u8>)> = Mutex::new((400, Vec::new()));
 static DONE: AtomicUsize = AtomicUsize::new(0);
 static FREED: AtomicUsize = AtomicUsize::new(0);
 static LEAKS: AtomicUsize = AtomicUsize::new(0);
+/// Whether the current client was made with the API key `KEY`.
+static HAS_KEY: AtomicBool = AtomicBool::new(false);
 
 struct Fixture {
     url: CString,
@@ -137,19 +139,32 @@ impl In<'_> {
         self.0 = rest;
         b.to_vec()
     }
-    /// NULL, or a NUL-terminated string (interior NULs end it early, as in C).
+    /// NULL, or a NUL-terminated string (interior NULs end it early, as in C). Never holds the
+    /// API key: only `opik_options_set_api_key` gets it (see `key`), so a message that shows it
+    /// got it from the key itself.
     fn cstr(&mut self) -> Option<CString> {
         match self.u8() % 8 {
             0 => None,
-            1 => Some(CString::new(KEY).unwrap()),
+            1 => Some(CString::new("fuzz-project").unwrap()),
             2 => Some(CString::new("0b5e2c5c-6a4e-4f3e-9a51-1a2b3c4d5e6f").unwrap()),
             _ => {
                 let mut b = self.bytes();
                 if let Some(i) = b.iter().position(|&c| c == 0) {
                     b.truncate(i);
                 }
+                let s = String::from_utf8_lossy(&b);
+                if s.contains(KEY) {
+                    b = s.replace(KEY, "x").into_bytes();
+                }
                 Some(CString::new(b).unwrap())
             }
+        }
+    }
+    /// The API key argument: the key, NULL or another string.
+    fn key(&mut self) -> (Option<CString>, bool) {
+        match self.u8() % 4 {
+            0 | 1 => (Some(CString::new(KEY).unwrap()), true),
+            _ => (self.cstr(), false),
         }
     }
 }
@@ -188,7 +203,7 @@ fn check_error(e: *const opik_error, s: opik_status) {
     let m = unsafe { CStr::from_ptr(m) }
         .to_str()
         .expect("UTF-8 message");
-    if m.contains(KEY) {
+    if HAS_KEY.load(SeqCst) && m.contains(KEY) {
         // Reported (issue 11, item 4); long runs count it instead of stopping there.
         if skip_known() {
             if LEAKS.fetch_add(1, SeqCst) == 0 {
@@ -232,6 +247,8 @@ struct State {
     attachments: Vec<*mut opik_attachment>,
     ops: Vec<*mut opik_op>,
     accepted: usize,
+    /// Whether `options` hold the API key `KEY`.
+    options_key: bool,
 }
 
 impl State {
@@ -286,12 +303,14 @@ fuzz_target!(|data: &[u8]| {
     }
     DONE.store(0, SeqCst);
     FREED.store(0, SeqCst);
+    HAS_KEY.store(false, SeqCst);
     let mut st = State {
         options: null_mut(),
         client: null_mut(),
         attachments: Vec::new(),
         ops: Vec::new(),
         accepted: 0,
+        options_key: false,
     };
     let mut steps = 0;
     while !input.0.is_empty() && steps < 48 {
@@ -306,6 +325,7 @@ fuzz_target!(|data: &[u8]| {
         match op % 30 {
             0 => {
                 opik_options_free(st.options);
+                st.options_key = false;
                 st.options = opik_options_new();
                 assert!(!st.options.is_null());
             }
@@ -314,7 +334,14 @@ fuzz_target!(|data: &[u8]| {
                 st.options = null_mut();
             }
             2 => check_status(opik_options_set_url(o, ptr(&input.cstr()))),
-            3 => check_status(opik_options_set_api_key(o, ptr(&input.cstr()))),
+            3 => {
+                let (k, is_key) = input.key();
+                let s = opik_options_set_api_key(o, ptr(&k));
+                check_status(s);
+                if s == 0 && o == st.options {
+                    st.options_key = is_key;
+                }
+            }
             4 => check_status(opik_options_set_workspace(o, ptr(&input.cstr()))),
             5 => check_status(opik_options_set_project_name(o, ptr(&input.cstr()))),
             6 => check_status(opik_options_set_timeout_ms(o, input.u64() % 4 * 500)),
@@ -393,6 +420,8 @@ fuzz_target!(|data: &[u8]| {
                     // Whatever URL the input set, the client talks only to this process.
                     assert_eq!(opik_options_set_url(o, fx.url.as_ptr()), 0);
                 }
+                // Only a client holding the key can leak it.
+                HAS_KEY.store(!o.is_null() && st.options_key, SeqCst);
                 let mut c = null_mut();
                 let s = with_err(e, |err| opik_client_new(o, &mut c, err));
                 assert_eq!(s == 0, !c.is_null());
