@@ -24,6 +24,8 @@ pub mod error;
 pub mod ffi;
 mod file_reads;
 mod stall;
+mod sys_socket;
+mod unsent;
 mod lanes;
 /// cbindgen:ignore
 pub mod list;
