@@ -46,3 +46,30 @@ pub use settings::{
     DEFAULT_MAX_QUEUED, DEFAULT_PROJECT, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT,
     DEFAULT_UPLOAD_CONCURRENCY, DEFAULT_WORKSPACE, MAX_UPLOAD_CONCURRENCY,
 };
+
+/// Internals for the fuzz targets in `fuzz/` (parsers of outside input). Not part of the API:
+/// anything here may change in any release.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Settings: the config file, the URL from the API key.
+    pub mod config {
+        pub use crate::settings::{
+            normalize_base_url, url_from_api_key, Config, Environment, Options, DEFAULT_PROJECT,
+            DEFAULT_WORKSPACE,
+        };
+    }
+    /// The HTTP layer's parsers and header rules.
+    pub mod transport {
+        pub use crate::http::errors::server_message;
+        pub use crate::http::peer::{display_url, is_presigned};
+        pub use crate::http::transport::Transport;
+    }
+    /// The Opik wire types.
+    pub use crate::opik::protocol;
+    /// The part plan of uploads.
+    pub mod upload {
+        pub use crate::opik::upload::PartPlan;
+    }
+    /// MIME inference.
+    pub use crate::media::mime;
+}

@@ -104,9 +104,11 @@ pub extern "C" fn opik_options_set_project_name(
 /// which no byte moves (no piece of an upload's body taken for the socket, no byte of an answer
 /// received), may last at most this long. A 200 MB video on a slow uplink succeeds as long as it
 /// keeps moving; a server that stops reading or answering fails with `OPIK_ERR_TIMEOUT` (after
-/// retries). After a body was sent, the wait for the answer is extended by the time the socket's
-/// buffered tail of it (at most 8 MiB) needs at the rate the body went out. Default 60,000 ms. 0
-/// is invalid.
+/// retries). Sockets are kept from queueing more than 128 KiB of unsent data (Linux), so
+/// progress is seen as the link carries it; after a body was sent, the wait for the answer is
+/// extended by the time its buffered tail needs at the rate the body went out. On a slow link,
+/// keep the limit above the time about 0.5 MiB takes to cross it (8 s at 64 KiB/s). Default
+/// 60,000 ms. 0 is invalid.
 /// On failure `*err` (when `err` is not NULL) receives the reason.
 #[no_mangle]
 pub extern "C" fn opik_options_set_timeout_ms(

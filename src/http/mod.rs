@@ -2,11 +2,12 @@
 //! peer, retries, stall timers, capped reads, redaction of the API key) and the mapping of HTTP
 //! failures to errors. It knows nothing of the Opik API beyond its base URL.
 
-mod errors;
-mod peer;
+pub(crate) mod errors;
+pub(crate) mod peer;
 mod retry;
 pub(crate) mod stall;
-mod transport;
+pub(crate) mod transport;
+mod unsent;
 
 pub(crate) use errors::SourceReadError;
 pub(crate) use peer::is_presigned;

@@ -14,7 +14,6 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -23,46 +22,81 @@ use tokio::time::Instant;
 /// Body pieces are handed to HTTP at most this large, so progress is seen at least once per
 /// 64 KiB even on a link of a few KiB/s (1 s per piece at 64 KiB/s).
 const PIECE: usize = 64 * 1024;
-/// The most a request body can have waiting in buffers (HTTP's write buffer and the kernel's
-/// socket buffers) after HTTP took its last piece.
-const IN_FLIGHT_MAX: u64 = 8 * 1024 * 1024;
+/// A pause between two pieces at least this long means the buffers in front of the link are full.
+const FULL_BUFFERS_GAP: Duration = Duration::from_millis(20);
 
 /// When a request last made progress, shared between its body and its watchdog.
 #[derive(Debug)]
 pub(crate) struct Clock {
     start: Instant,
-    last_nanos: AtomicU64,
-    body_bytes: AtomicU64,
-    body_done: AtomicBool,
+    state: std::sync::Mutex<Progress>,
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    /// Since `start`: the last piece taken.
+    last: Duration,
+    bytes: u64,
+    /// The body's length when known, to see its end without waiting for an end-of-stream poll
+    /// (HTTP stops polling a body of known length after its last byte).
+    expected: Option<u64>,
+    done: bool,
+    /// Bytes taken before the first pause: what the buffers in front of the link hold.
+    burst: Option<u64>,
 }
 
 impl Clock {
     pub fn new() -> Arc<Clock> {
         Arc::new(Clock {
             start: Instant::now(),
-            last_nanos: AtomicU64::new(0),
-            body_bytes: AtomicU64::new(0),
-            body_done: AtomicBool::new(false),
+            state: Default::default(),
         })
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn touch(&self, bytes: usize) {
-        let now = self.start.elapsed().as_nanos() as u64;
-        self.last_nanos.fetch_max(now, Ordering::Relaxed);
-        self.body_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        let now = self.start.elapsed();
+        let mut p = self.state();
+        if p.burst.is_none() && p.bytes > 0 && now.saturating_sub(p.last) >= FULL_BUFFERS_GAP {
+            p.burst = Some(p.bytes);
+        }
+        p.last = now;
+        p.bytes += bytes as u64;
+        if p.expected.is_some_and(|e| p.bytes >= e) {
+            p.done = true;
+        }
+    }
+
+    fn finish(&self) {
+        self.touch(0);
+        self.state().done = true;
     }
 
     /// The moment the request counts as stalled, given `limit` of silence.
     fn deadline(&self, limit: Duration) -> Instant {
-        let last = Duration::from_nanos(self.last_nanos.load(Ordering::Relaxed));
-        let mut deadline = self.start + last + limit;
-        if self.body_done.load(Ordering::Relaxed) {
-            // Time for the buffered tail of the body to drain at the rate the body went out.
-            let bytes = self.body_bytes.load(Ordering::Relaxed).max(1);
-            let backlog = last.mul_f64((IN_FLIGHT_MAX as f64 / bytes as f64).min(1.0));
-            deadline += backlog;
+        let p = self.state();
+        let mut deadline = self.start + p.last + limit;
+        if p.done {
+            deadline += drain_time(&p);
         }
         deadline
+    }
+}
+
+/// How long the end of a body, taken by HTTP but still in buffers, needs to reach the peer: the
+/// buffers held what went out before the first pause, and drain at the rate the body went out
+/// after it. A body that never paused fit in the buffers: its link speed is unknown, so nothing
+/// is added (the limit then covers the drain).
+fn drain_time(p: &Progress) -> Duration {
+    match p.burst {
+        Some(burst) if p.bytes > burst && !p.last.is_zero() => {
+            let rate = (p.bytes - burst) as f64 / p.last.as_secs_f64();
+            Duration::from_secs_f64((burst as f64 / rate).min(3600.0))
+        }
+        _ => Duration::ZERO,
     }
 }
 
@@ -99,6 +133,7 @@ pub(crate) struct Watched {
 
 impl Watched {
     pub fn wrap(inner: reqwest::Body, clock: Arc<Clock>) -> reqwest::Body {
+        clock.state().expected = inner.size_hint().exact();
         reqwest::Body::wrap(Watched {
             inner,
             pending: Bytes::new(),
@@ -135,8 +170,7 @@ impl HttpBody for Watched {
                 Err(frame) => Poll::Ready(Some(Ok(frame))),
             },
             Poll::Ready(None) => {
-                this.clock.touch(0);
-                this.clock.body_done.store(true, Ordering::Relaxed);
+                this.clock.finish();
                 Poll::Ready(None)
             }
             other => other,
@@ -190,17 +224,36 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_finished_body_gets_time_for_its_buffered_tail() {
         let clock = Clock::new();
-        // 1 MiB went out over 8 s (128 KiB/s): all of it may still be buffered, and draining it
-        // takes as long as sending it did.
-        tokio::time::sleep(Duration::from_secs(8)).await;
-        clock.touch(1024 * 1024);
-        clock.body_done.store(true, Ordering::Relaxed);
+        clock.state().expected = Some(16 << 20);
+        // 4 MiB vanish into buffers at once; the other 12 MiB go out at 2 MiB/s, so the buffered
+        // 4 MiB need another 2 s after the last piece was taken.
+        for _ in 0..64 {
+            clock.touch(64 << 10);
+        }
+        for _ in 0..12 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            clock.touch(1 << 20);
+        }
+        assert!(clock.state().done, "the end is seen from the length");
         let t0 = Instant::now();
         assert_eq!(
             watch(&clock, Duration::from_secs(2), std::future::pending::<()>()).await,
             None
         );
-        assert_eq!(t0.elapsed(), Duration::from_secs(10));
+        assert_eq!(t0.elapsed(), Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_fit_in_the_buffers_gets_the_limit_alone() {
+        let clock = Clock::new();
+        clock.state().expected = Some(1 << 20);
+        clock.touch(1 << 20);
+        let t0 = Instant::now();
+        assert_eq!(
+            watch(&clock, Duration::from_secs(2), std::future::pending::<()>()).await,
+            None
+        );
+        assert_eq!(t0.elapsed(), Duration::from_secs(2));
     }
 
     #[tokio::test]
@@ -221,7 +274,7 @@ mod tests {
             got.extend_from_slice(&piece);
         }
         assert_eq!(got, data);
-        assert_eq!(clock.body_bytes.load(Ordering::Relaxed), data.len() as u64);
-        assert!(clock.body_done.load(Ordering::Relaxed));
+        assert_eq!(clock.state().bytes, data.len() as u64);
+        assert!(clock.state().done);
     }
 }

@@ -95,6 +95,7 @@ impl HttpSettings {
                 .user_agent(USER_AGENT)
                 .connect_timeout(self.timeout)
                 .pool_max_idle_per_host(self.idle_per_host)
+                .connector_layer(super::unsent::LimitUnsent)
                 .tcp_nodelay(true)
                 .redirect(redirects);
             if !self.tls_verify {

@@ -161,7 +161,8 @@ fn validate_file_name(name: &str) -> Result<String> {
 /// Splits `data:<mime>;base64,<payload>` into the MIME type and the payload.
 fn split_data_uri(text: &str) -> Result<(Option<&str>, &str)> {
     let trimmed = text.trim_start();
-    if trimmed.len() < 5 || !trimmed[..5].eq_ignore_ascii_case("data:") {
+    // `get` and not `[..5]`: byte 5 may fall inside a character of non-ASCII text.
+    if !trimmed.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) {
         return Ok((None, text));
     }
     let (header, payload) = trimmed[5..]
@@ -183,6 +184,15 @@ mod tests {
     use crate::Status;
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe";
+
+    #[test]
+    fn text_with_a_character_across_byte_five_is_refused_not_a_panic() {
+        // Found by the base64_attachment fuzz target (fuzz/regressions/base64_attachment).
+        for text in ["abcd\u{e9}xyz", "\u{1F600}\u{1F600}", "dat\u{e9}:,"] {
+            let e = Attachment::from_base64(text, "x.bin", None).unwrap_err();
+            assert_eq!(e.status, Status::InvalidArgument, "{text:?}");
+        }
+    }
 
     #[test]
     fn base64_forms_decode_to_the_same_bytes() {

@@ -1,4 +1,4 @@
 //! What gets uploaded: attachment sources (files, bytes, base64) and MIME type inference.
 
 pub(crate) mod attachment;
-pub(crate) mod mime;
+pub mod mime;

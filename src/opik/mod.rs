@@ -6,5 +6,5 @@
 pub(crate) mod delete;
 pub(crate) mod download;
 pub(crate) mod list;
-pub(crate) mod protocol;
+pub mod protocol;
 pub(crate) mod upload;

@@ -67,6 +67,18 @@ pub struct Config {
     /// synthetic pattern of the recorded length and `sha256` in `/_test/attachments` is `null`.
     /// Default `false`.
     pub discard_bodies: bool,
+    /// Fix the receive buffer (`SO_RCVBUF`) of every connection to this many bytes instead of
+    /// letting the kernel grow it (to 32 MiB on some hosts). With a throttled reader
+    /// (`read_bytes_per_sec`), this keeps what a client can push ahead of the reader to what a
+    /// slow network link would hold, not tens of MiB. Default `None` (the kernel's choice).
+    pub recv_buffer_bytes: Option<u32>,
+    /// Origin (`scheme://host:port`, no path) written into the built-in emulator's presigned URLs
+    /// instead of this server's own, e.g. a fault-injecting TCP proxy in front of this server
+    /// (tests/network.rs puts Toxiproxy there). The proxy must forward to this server: the
+    /// emulator still serves `/s3/...` here and checks each signature against the `Host` the
+    /// request arrives with, which is then the proxy's. S3 mode with the built-in emulator only;
+    /// default `None` (this server's origin).
+    pub storage_origin: Option<String>,
 }
 
 impl Default for Config {
@@ -81,6 +93,8 @@ impl Default for Config {
             port: 0,
             tls: None,
             discard_bodies: false,
+            recv_buffer_bytes: None,
+            storage_origin: None,
         }
     }
 }

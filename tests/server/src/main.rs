@@ -21,6 +21,8 @@ usage: opik-test-server [options]
   --s3-secret-key KEY         its secret key (required with --s3-endpoint)
   --s3-bucket NAME            bucket, created if missing (default opik)
   --s3-region NAME            signing region (default us-east-1)
+  --storage-origin URL        origin put in the built-in emulator's presigned URLs instead of
+                              this server's, e.g. a proxy in front of it (S3 mode)
   --port-file PATH            write the port number to PATH once listening (atomically)
   --tls-cert PEM --tls-key PEM  serve HTTPS with this certificate chain and private key
   --discard-bodies            count uploaded bytes but store nothing; downloads return a
@@ -84,6 +86,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--s3-secret-key" => secret_key = Some(value()?),
             "--s3-bucket" => bucket = value()?,
             "--s3-region" => region = value()?,
+            "--storage-origin" => config.storage_origin = Some(value()?),
             "--port-file" => port_file = Some(value()?),
             "--tls-cert" => tls_cert = Some(value()?),
             "--tls-key" => tls_key = Some(value()?),
@@ -126,6 +129,13 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
         }
         _ => return Err("--tls-cert and --tls-key go together".to_string()),
     };
+    if config.storage_origin.is_some()
+        && (config.mode != StorageMode::S3 || config.external_s3.is_some())
+    {
+        return Err(
+            "--storage-origin applies to the built-in storage of S3 mode (--mode s3)".to_string(),
+        );
+    }
     if config.discard_bodies && config.external_s3.is_some() {
         return Err(
             "--discard-bodies applies to the built-in storage, not --s3-endpoint".to_string(),
@@ -250,6 +260,14 @@ mod tests {
             "b"
         ])
         .is_err());
+        let a = parse(&["--mode", "s3", "--storage-origin", "http://127.0.0.1:9"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            a.config.storage_origin.as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        assert!(parse(&["--storage-origin", "http://127.0.0.1:9"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
         assert!(parse(&["--port"]).is_err());
         assert!(parse(&["--help"]).unwrap().is_none());

@@ -26,7 +26,7 @@ pub(crate) async fn setup(config: Config) -> Result<(Listener, Arc<State>), Stri
     if config.external_s3.is_some() && config.mode != StorageMode::S3 {
         return Err("an external S3 server is only used in S3 mode".to_string());
     }
-    let listener = TcpListener::bind((config.host.as_str(), config.port))
+    let listener = bind(&config)
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -46,8 +46,9 @@ pub(crate) async fn setup(config: Config) -> Result<(Listener, Arc<State>), Stri
             Some(ExternalStore::connect(ext, config.presign_expiry_secs).await?),
         ),
         (StorageMode::S3, None) => {
+            let storage_origin = config.storage_origin.as_deref().unwrap_or(&origin);
             let presigner = Presigner::new(
-                &format!("{origin}/s3"),
+                &format!("{}/s3", storage_origin.trim_end_matches('/')),
                 BUILTIN_BUCKET,
                 BUILTIN_REGION,
                 BUILTIN_ACCESS_KEY,
@@ -60,6 +61,29 @@ pub(crate) async fn setup(config: Config) -> Result<(Listener, Arc<State>), Stri
     let state = State::new(config, origin, builtin, external)
         .map_err(|e| format!("cannot create data directory: {e}"))?;
     Ok((Listener { tcp: listener, tls }, Arc::new(state)))
+}
+
+/// Binds the listening socket; with [`Config::recv_buffer_bytes`], its receive buffer is fixed
+/// (accepted connections inherit it, and the kernel no longer grows it).
+async fn bind(config: &Config) -> std::io::Result<TcpListener> {
+    let Some(size) = config.recv_buffer_bytes else {
+        return TcpListener::bind((config.host.as_str(), config.port)).await;
+    };
+    let mut last = None;
+    for addr in tokio::net::lookup_host((config.host.as_str(), config.port)).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_recv_buffer_size(size)?;
+        match socket.bind(addr) {
+            Ok(()) => return socket.listen(1024),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no address to bind")))
 }
 
 /// The bound socket, with the TLS acceptor when serving HTTPS.

@@ -1,0 +1,152 @@
+/* The secrets sweep (issue 11): every operation of the C API against a server that echoes the
+ * request's headers (and so the API key) in its error answers, under the fault rules the harness
+ * (tests/secrets.rs) set. No error message may contain the key: blocking upload, list, download,
+ * delete, the on_done message of opik_upload_async, and of an upload through the durable outbox.
+ * Prints one line per operation: MSG <op> <status> <message>. The harness checks what the server
+ * and its recorder saw.
+ * TODO(issue 13): there is no log callback in the C API yet; once there is, route it here and
+ * check every log line for the key as well.
+ * Usage: test_secrets OUTBOX_DIR, with OPIK_TEST_ENTITY_ID naming the trace to use. */
+#include "test_util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+
+static const char *g_key;
+
+static void check_message(const char *op, opik_status s, const char *message) {
+    printf("MSG %s %s %s\n", op, opik_status_str(s), message ? message : "");
+    fflush(stdout);
+    CHECK(message == NULL || strstr(message, g_key) == NULL);
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    opik_status status;
+    char message[4096];
+} done_box;
+
+static void on_done(void *user_data, opik_status status, const opik_error *e) {
+    done_box *b = (done_box *)user_data;
+    pthread_mutex_lock(&b->mu);
+    b->status = status;
+    snprintf(b->message, sizeof b->message, "%s", e ? opik_error_message(e) : "");
+    b->done = 1;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void wait_done(done_box *b, int seconds) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    pthread_mutex_lock(&b->mu);
+    while (!b->done && pthread_cond_timedwait(&b->cv, &b->mu, &until) != ETIMEDOUT) {
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+static opik_client *client(const char *outbox) {
+    opik_options *o = opik_options_new();
+    opik_options_set_timeout_ms(o, 3000, NULL);
+    opik_options_set_shutdown_timeout_ms(o, 300, NULL);
+    if (outbox) opik_options_set_outbox_dir(o, outbox, NULL);
+    opik_client *c = NULL;
+    opik_error *err = NULL;
+    if (opik_client_new(o, &c, &err) != OPIK_OK) {
+        fprintf(stderr, "cannot create a client: %s\n", opik_error_message(err));
+        exit(2);
+    }
+    opik_options_free(o);
+    return c;
+}
+
+/* Starts one background upload (through the outbox when the client has one) and waits a bounded
+ * time for it. The caller frees the client (which runs a pending on_done, with OPIK_ERR_SHUTDOWN)
+ * and then checks the message with finish_background. */
+static void background(opik_client *c, const char *op, const char *id, const opik_attachment *a, done_box *box) {
+    opik_error *err = NULL;
+    opik_status s = opik_upload_async(c, "c-secrets", OPIK_ENTITY_TRACE, id, a, on_done, box, NULL, NULL, &err);
+    if (s != OPIK_OK) {
+        check_message(op, s, opik_error_message(err));
+        opik_error_free(err);
+        box->done = -1;
+        return;
+    }
+    s = opik_client_flush(c, 1500, &err);
+    if (s != OPIK_OK) check_message("flush", s, opik_error_message(err));
+    opik_error_free(err);
+}
+
+static void finish_background(const char *op, done_box *box) {
+    if (box->done < 0) return;
+    wait_done(box, 1);
+    CHECK(box->done == 1);
+    check_message(op, box->status, box->message);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    const char *outbox = argv[1];
+    const char *id = t_env("OPIK_TEST_ENTITY_ID", "");
+    g_key = t_env("OPIK_API_KEY", "?");
+    opik_client *c = client(NULL);
+    opik_error *err = NULL;
+    opik_status s;
+
+    /* 3 MiB: one direct PUT, or one part. */
+    size_t len = 3u << 20;
+    uint8_t *data = (uint8_t *)malloc(len);
+    uint64_t seed = 5;
+    t_fill(data, len, &seed);
+    opik_attachment *a = NULL;
+    s = opik_attachment_from_bytes(data, len, "sec.bin", NULL, &a, &err);
+    CHECK(s == OPIK_OK);
+    free(data);
+
+    s = opik_upload(c, "c-secrets", OPIK_ENTITY_TRACE, id, a, &err);
+    check_message("upload", s, s == OPIK_OK ? NULL : opik_error_message(err));
+    opik_error_free(err);
+    err = NULL;
+
+    opik_attachment_list *l = NULL;
+    s = opik_list(c, "c-secrets", OPIK_ENTITY_TRACE, id, &l, &err);
+    check_message("list", s, s == OPIK_OK ? NULL : opik_error_message(err));
+    for (size_t i = 0; l && i < opik_attachment_list_len(l); i++) {
+        const char *link = opik_attachment_list_link(l, i);
+        CHECK(link == NULL || strstr(link, g_key) == NULL);
+    }
+    opik_attachment_list_free(l);
+    opik_error_free(err);
+    err = NULL;
+
+    t_buffer b = {0};
+    s = opik_download(c, "c-secrets", OPIK_ENTITY_TRACE, id, "sec.bin", NULL, t_buffer_write, &b, &err);
+    check_message("download", s, s == OPIK_OK ? NULL : opik_error_message(err));
+    free(b.data);
+    opik_error_free(err);
+    err = NULL;
+
+    const char *names[] = {"sec.bin"};
+    s = opik_delete(c, "c-secrets", OPIK_ENTITY_TRACE, id, names, 1, &err);
+    check_message("delete", s, s == OPIK_OK ? NULL : opik_error_message(err));
+    opik_error_free(err);
+    err = NULL;
+
+    done_box bg = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, {0}};
+    background(c, "upload_async", id, a, &bg);
+    opik_client_free(c);
+    finish_background("upload_async", &bg);
+
+    done_box ob = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, {0}};
+    opik_client *oc = client(outbox);
+    background(oc, "outbox_upload", id, a, &ob);
+    opik_client_free(oc);
+    finish_background("outbox_upload", &ob);
+
+    opik_attachment_free(a);
+    return t_finish("secrets");
+}
