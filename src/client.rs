@@ -1,16 +1,16 @@
 //! The client: configuration, transport and the tokio runtime that runs its I/O.
 
-use crate::media::attachment::Attachment;
-use crate::exec::queue::{Completion, Operation, Queue};
-use crate::settings::{Config, Options};
-use crate::opik::download::Wanted;
 use crate::error::{Error, Result, Status};
 use crate::exec::lanes::Lanes;
 use crate::exec::outbox::Outbox;
-use crate::opik::protocol::{AttachmentInfo, EntityType};
+use crate::exec::queue::{Completion, Operation, Queue};
 use crate::http::Transport;
+use crate::media::attachment::Attachment;
+use crate::opik::download::Wanted;
 use crate::opik::protocol::Target;
+use crate::opik::protocol::{AttachmentInfo, EntityType};
 use crate::opik::upload::Progress;
+use crate::settings::{Config, Options};
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -162,7 +162,8 @@ impl Client {
         let concurrency = self.shared.config.upload_concurrency;
         if crate::opik::upload::is_small(attachment) {
             return self.run(async |transport| {
-                crate::opik::upload::upload(transport, concurrency, &target, attachment, progress).await
+                crate::opik::upload::upload(transport, concurrency, &target, attachment, progress)
+                    .await
             });
         }
         let transport = self.shared.transport.clone();

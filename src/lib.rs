@@ -37,10 +37,10 @@ mod sys;
 pub use client::Client;
 pub use error::{Error, Result, Status};
 pub use exec::queue::{Completion, Operation};
-pub use settings::Limits;
 pub use media::attachment::{Attachment, Source};
 pub use opik::protocol::{AttachmentInfo, EntityType};
 pub use opik::upload::Progress;
+pub use settings::Limits;
 pub use settings::{
     Config, Environment, Options, ProcessEnvironment, RetryPolicy, DEFAULT_MAX_MEMORY,
     DEFAULT_MAX_QUEUED, DEFAULT_PROJECT, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT,

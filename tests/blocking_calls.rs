@@ -5,8 +5,8 @@
 
 use opik_attachments::Attachment;
 use opik_attachments::Client;
-use opik_attachments::Options;
 use opik_attachments::EntityType;
+use opik_attachments::Options;
 use opik_attachments::RetryPolicy;
 use opik_test_server::{Config, FaultRule, StorageMode, TestServer};
 use std::time::Duration;

@@ -8,8 +8,8 @@
 //! clients from sharing a directory. Records survive a process crash (kill -9); they are not
 //! fsync'ed, so an operating-system crash or power loss may lose the newest ones.
 
-use crate::media::attachment::{Attachment, Source};
 use crate::error::{Error, Result, Status};
+use crate::media::attachment::{Attachment, Source};
 use crate::opik::protocol::EntityType;
 use crate::opik::protocol::Target;
 use serde::{Deserialize, Serialize};

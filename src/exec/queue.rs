@@ -7,13 +7,13 @@
 //! shutdown — and its completion runs once on the callback thread; nothing runs after
 //! [`Queue::shutdown`] returns.
 
-use crate::media::attachment::{Attachment, Source};
 use crate::error::{Error, Result, Status};
-use crate::settings::Limits;
 use crate::exec::outbox::{self, Outbox, Record};
 use crate::http::Transport;
+use crate::media::attachment::{Attachment, Source};
 use crate::opik::protocol::Target;
 use crate::opik::upload::Progress;
+use crate::settings::Limits;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -110,7 +110,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves consistent data; keep going.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
-
 
 struct Counters {
     /// Accepted operations without a result yet.
@@ -337,10 +336,7 @@ impl Queue {
                 format!("the client was closed before the upload finished{kept}"),
             )
         } else {
-            Error::new(
-                Status::Cancelled,
-                "the upload was cancelled",
-            )
+            Error::new(Status::Cancelled, "the upload was cancelled")
         }
     }
 

@@ -1,10 +1,8 @@
 //! `opik_attachment`: what to upload.
 
-use super::guard::{c_string, call_infallible, free_handle};
-use super::boundary::{
-    bytes_arg, call, opt_str_arg, str_arg, Out,
-};
+use super::boundary::{bytes_arg, call, opt_str_arg, str_arg, Out};
 use super::error::opik_error;
+use super::guard::{c_string, call_infallible, free_handle};
 use super::status::opik_status;
 use crate::media::attachment::Attachment;
 use std::ffi::{c_char, CString};
@@ -41,7 +39,12 @@ pub extern "C" fn opik_attachment_from_file(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_attachment_from_file", err, || {
+        // SAFETY: `out` is NULL or points to a writable `opik_attachment *` (C contract);
+        // `Out::new` refuses NULL, and `set` writes it only on success.
         let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: each string is NULL or NUL-terminated and kept alive by the caller for the call
+        // (C contract); the helpers refuse a NULL where one is required and invalid UTF-8, and
+        // `from_file` copies what it keeps, so no borrow outlives the call.
         let (path, name, ctype) = unsafe {
             (
                 str_arg(path, "path")?,
@@ -66,7 +69,13 @@ pub extern "C" fn opik_attachment_from_bytes(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_attachment_from_bytes", err, || {
+        // SAFETY: `out` is NULL or points to a writable `opik_attachment *` (C contract);
+        // `Out::new` refuses NULL, and `set` writes it only on success.
         let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: `data` is NULL or points to `len` readable bytes, and each string is NULL or
+        // NUL-terminated, all kept alive by the caller for the call (C contract). `bytes_arg`
+        // refuses NULL with a non-zero `len`; the string helpers refuse a NULL where one is
+        // required and invalid UTF-8. The bytes are copied (`copy_from_slice`) before returning.
         let (data, name, ctype) = unsafe {
             (
                 bytes_arg(data, len, "data")?,
@@ -91,7 +100,12 @@ pub extern "C" fn opik_attachment_from_base64(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_attachment_from_base64", err, || {
+        // SAFETY: `out` is NULL or points to a writable `opik_attachment *` (C contract);
+        // `Out::new` refuses NULL, and `set` writes it only on success.
         let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: each string is NULL or NUL-terminated and kept alive by the caller for the call
+        // (C contract); the helpers refuse a NULL where one is required and invalid UTF-8, and
+        // `from_base64` decodes into memory of its own, so no borrow outlives the call.
         let (text, name, ctype) = unsafe {
             (
                 str_arg(base64, "base64")?,
@@ -108,6 +122,8 @@ pub extern "C" fn opik_attachment_from_base64(
 #[no_mangle]
 pub extern "C" fn opik_attachment_file_name(a: *const opik_attachment) -> *const c_char {
     call_infallible(std::ptr::null(), || {
+        // SAFETY: `a` is NULL or a live attachment from this library (C contract), only read; the
+        // pointer returned borrows its `CString`, valid until `opik_attachment_free(a)`.
         unsafe { a.as_ref() }.map_or(std::ptr::null(), |a| a.file_name.as_ptr())
     })
 }
@@ -116,6 +132,7 @@ pub extern "C" fn opik_attachment_file_name(a: *const opik_attachment) -> *const
 #[no_mangle]
 pub extern "C" fn opik_attachment_content_type(a: *const opik_attachment) -> *const c_char {
     call_infallible(std::ptr::null(), || {
+        // SAFETY: as in `opik_attachment_file_name`.
         unsafe { a.as_ref() }.map_or(std::ptr::null(), |a| a.content_type.as_ptr())
     })
 }
@@ -124,11 +141,15 @@ pub extern "C" fn opik_attachment_content_type(a: *const opik_attachment) -> *co
 /// upload starts). 0 when `a` is NULL.
 #[no_mangle]
 pub extern "C" fn opik_attachment_size(a: *const opik_attachment) -> u64 {
+    // SAFETY: `a` is NULL or a live attachment from this library (C contract); it is immutable
+    // and only read here.
     call_infallible(0, || unsafe { a.as_ref() }.map_or(0, |a| a.inner.size()))
 }
 
 /// Frees an attachment. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn opik_attachment_free(a: *mut opik_attachment) {
+    // SAFETY: `a` is NULL or an attachment boxed by `Out::set`, freed once and not used afterwards
+    // (C contract); `free_handle` ignores NULL.
     call_infallible((), || unsafe { free_handle(a) })
 }

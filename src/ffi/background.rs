@@ -1,18 +1,15 @@
 //! Background operations: `opik_upload_async`, operation handles, flush.
 
 use super::attachment::opik_attachment;
-use super::boundary::{
-    call, call_status, opt_str_arg, ref_arg, str_arg,
-    Out,
-};
-use super::client::opik_client;
-use super::error::opik_error;
+use super::boundary::{call, call_status, opt_str_arg, ref_arg, str_arg, Out};
 use super::client::client_arg;
+use super::client::opik_client;
 use super::entity::{entity_type_arg, opik_entity_type};
+use super::error::opik_error;
 use super::guard::{call_infallible, free_handle};
 use super::status::{opik_status, OPIK_ERR_INVALID_ARGUMENT, OPIK_ERR_TIMEOUT, OPIK_OK};
-use crate::exec::queue::{Completion, Operation};
 use crate::error::{Error, Status};
+use crate::exec::queue::{Completion, Operation};
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -55,17 +52,22 @@ impl UserCallbacks {
             let this = self;
             if let Some(on_done) = this.on_done {
                 match result {
-                    // SAFETY: the caller's callback with its own user_data.
+                    // SAFETY: `on_done` is the caller's callback, called once (this completion is
+                    // a `FnOnce`) with the `user_data` it was given and, on success, a NULL error
+                    // (C contract); the caller vouched that it may run on this thread (`Send`).
                     Ok(()) => unsafe { on_done(this.user_data, OPIK_OK, std::ptr::null()) },
                     Err(e) => {
                         let err = opik_error::from(e.clone());
-                        // SAFETY: `err` outlives the call; the callback only borrows it.
+                        // SAFETY: as above; `err` is a live `opik_error` on this frame that
+                        // outlives the call, and the callback only borrows it (it must not free
+                        // it).
                         unsafe { on_done(this.user_data, e.status as opik_status, &err) };
                     }
                 }
             }
             if let Some(free) = this.user_data_free {
-                // SAFETY: as above.
+                // SAFETY: `user_data_free` is the caller's function for `user_data`, called exactly
+                // once, after `on_done` returned; nothing here uses `user_data` afterwards.
                 unsafe { free(this.user_data) };
             }
         })
@@ -98,9 +100,17 @@ pub extern "C" fn opik_upload_async(
         let out = if out_op.is_null() {
             None
         } else {
+            // SAFETY: `out_op` is non-NULL here and points to a writable `opik_op *` (C contract);
+            // `set` writes it only on success.
             Some(unsafe { Out::new(out_op, "out_op") }?)
         };
+        // SAFETY: `c` is NULL or a live client handle and `a` NULL or a live attachment, both only
+        // read during this call (C contract; `a` may be freed once it returns, as `upload_async`
+        // clones what it keeps); the helpers refuse NULL, and `client_arg` clones the `Arc`.
         let (client, attachment) = unsafe { (client_arg(c)?, ref_arg(a, "attachment")?) };
+        // SAFETY: `project_name` and `entity_id` are NULL or NUL-terminated strings the caller
+        // keeps alive for the call (C contract); the helpers refuse a NULL `entity_id` and invalid
+        // UTF-8.
         let (project, id) = unsafe {
             (
                 opt_str_arg(project_name, "project_name")?,
@@ -135,6 +145,8 @@ pub extern "C" fn opik_upload_async(
 #[no_mangle]
 pub extern "C" fn opik_op_wait(op: *mut opik_op, timeout_ms: u64) -> opik_status {
     call_status("opik_op_wait", || {
+        // SAFETY: `op` is NULL or a live operation handle not freed during the call (C contract);
+        // `ref_arg` refuses NULL, and only a shared reference is made (`Operation` is thread-safe).
         let op = unsafe { ref_arg(op, "op") }?;
         match op.inner.wait(Duration::from_millis(timeout_ms))? {
             true => Ok(()),
@@ -147,6 +159,8 @@ pub extern "C" fn opik_op_wait(op: *mut opik_op, timeout_ms: u64) -> opik_status
 /// it runs, `OPIK_ERR_INVALID_ARGUMENT` for NULL. Never blocks.
 #[no_mangle]
 pub extern "C" fn opik_op_status(op: *const opik_op) -> opik_status {
+    // SAFETY: `op` is NULL or a live operation handle (C contract); only read through a shared
+    // reference, as other `const` calls may run at the same time.
     call_infallible(OPIK_ERR_INVALID_ARGUMENT, || match unsafe { op.as_ref() } {
         None => OPIK_ERR_INVALID_ARGUMENT,
         Some(op) => match op.inner.result() {
@@ -167,6 +181,8 @@ pub extern "C" fn opik_op_progress(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_op_progress", err, || {
+        // SAFETY: `op` is NULL or a live operation handle not freed during the call (C contract);
+        // `ref_arg` refuses NULL, and only a shared reference is made (`Operation` is thread-safe).
         let op = unsafe { ref_arg(op, "op") }?;
         if bytes_sent.is_null() || bytes_total.is_null() {
             return Err(Error::invalid(
@@ -175,7 +191,8 @@ pub extern "C" fn opik_op_progress(
         }
         let total = op.inner.progress.total.load(Ordering::Relaxed);
         let sent = op.inner.progress.sent.load(Ordering::Relaxed).min(total);
-        // SAFETY: checked non-NULL; written only on success.
+        // SAFETY: both checked non-NULL above, and each points to a writable `uint64_t`
+        // (C contract); written only on success.
         unsafe {
             *bytes_sent = sent;
             *bytes_total = total;
@@ -189,6 +206,7 @@ pub extern "C" fn opik_op_progress(
 #[no_mangle]
 pub extern "C" fn opik_op_cancel(op: *const opik_op) {
     call_infallible((), || {
+        // SAFETY: as in `opik_op_status`; `cancel` needs only a shared reference.
         if let Some(op) = unsafe { op.as_ref() } {
             op.inner.cancel();
         }
@@ -199,6 +217,9 @@ pub extern "C" fn opik_op_cancel(op: *const opik_op) {
 /// runs. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn opik_op_free(op: *mut opik_op) {
+    // SAFETY: `op` is NULL or a handle boxed by `Out::set`, freed once and not used afterwards
+    // (C contract). The upload holds its own `Arc<Operation>`, so it goes on after the handle is
+    // dropped.
     call_infallible((), || unsafe { free_handle(op) })
 }
 
@@ -212,6 +233,8 @@ pub extern "C" fn opik_client_flush(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_client_flush", err, || {
+        // SAFETY: `c` is NULL or a live client handle (C contract); `client_arg` refuses NULL and
+        // clones the client's `Arc`.
         unsafe { client_arg(c) }?.flush(Duration::from_millis(timeout_ms))
     })
 }
@@ -219,5 +242,7 @@ pub extern "C" fn opik_client_flush(
 /// Background uploads accepted and not yet completed (their `on_done` not yet returned). 0 for NULL.
 #[no_mangle]
 pub extern "C" fn opik_client_pending(c: *const opik_client) -> usize {
+    // SAFETY: `c` is NULL or a live client handle (C contract); the client is thread-safe and only
+    // read here.
     call_infallible(0, || unsafe { c.as_ref() }.map_or(0, |c| c.inner.pending()))
 }

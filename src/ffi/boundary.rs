@@ -1,9 +1,9 @@
 //! Helpers that every exported function goes through.
 
 use super::error::opik_error;
+use super::guard::guarded;
 use super::status::{opik_status, OPIK_OK};
 use crate::error::{Error, Result};
-use super::guard::guarded;
 use std::ffi::{c_char, CStr};
 
 /// Runs the body of a fallible exported function: catches a panic (→ `OPIK_ERR_INTERNAL` naming
@@ -37,8 +37,6 @@ pub(crate) fn call_status(
     }
 }
 
-
-
 /// A required string argument: non-NULL, valid UTF-8.
 ///
 /// # Safety
@@ -71,7 +69,6 @@ pub(crate) unsafe fn ref_arg<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
     p.as_ref()
         .ok_or_else(|| Error::invalid(format!("{name} must not be NULL")))
 }
-
 
 /// A required handle, borrowed mutably.
 ///
@@ -138,6 +135,3 @@ impl<T> Out<T> {
         unsafe { *self.ptr = Box::into_raw(Box::new(value)) };
     }
 }
-
-
-

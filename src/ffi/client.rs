@@ -1,13 +1,13 @@
 //! `opik_client`: creation and destruction.
 
 use super::boundary::{call, Out};
-use super::guard::{call_infallible, free_handle};
 use super::error::opik_error;
+use super::guard::{call_infallible, free_handle};
 use super::options::opik_options;
 use super::status::opik_status;
 use crate::client::Client;
-use crate::settings::Options;
 use crate::error::Result;
+use crate::settings::Options;
 use std::sync::Arc;
 
 /// A connection to one Opik installation, with its own worker threads and connection pool.
@@ -29,8 +29,13 @@ pub extern "C" fn opik_client_new(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_client_new", err, || {
+        // SAFETY: `out` is NULL or points to a writable `opik_client *` (C contract); `Out::new`
+        // refuses NULL, and `set` writes it only on success.
         let out = unsafe { Out::new(out, "out") }?;
         let default = Options::default();
+        // SAFETY: `o` is NULL (the defaults) or live options from `opik_options_new` that no other
+        // thread modifies meanwhile (options are not thread-safe; C contract). Only read here;
+        // `Client::new` copies what it keeps.
         let options = unsafe { o.as_ref() }.map_or(&default, |o| &o.inner);
         out.set(opik_client {
             inner: Arc::new(Client::new(options)?),
@@ -52,9 +57,14 @@ pub extern "C" fn opik_client_new(
 #[no_mangle]
 pub extern "C" fn opik_client_free(c: *mut opik_client) {
     call_infallible((), || {
+        // SAFETY: `c` is NULL or a live client handle (C contract); this borrow ends before the
+        // handle is freed below.
         if let Some(client) = unsafe { c.as_ref() } {
             client.inner.close_soon();
         }
+        // SAFETY: `c` is NULL or a client boxed by `Out::set`, freed once and not used afterwards
+        // (C contract). Calls still running hold their own `Arc<Client>` (see `client_arg`), so
+        // dropping the handle's reference does not free the client under them.
         unsafe { free_handle(c) }
     })
 }

@@ -27,8 +27,9 @@ impl From<Error> for opik_error {
 /// The status of the failure. `OPIK_ERR_INVALID_ARGUMENT` when `e` is NULL.
 #[no_mangle]
 pub extern "C" fn opik_error_status(e: *const opik_error) -> opik_status {
-    // SAFETY: NULL or an error from this library.
     call_infallible(OPIK_ERR_INVALID_ARGUMENT, || {
+        // SAFETY: `e` is NULL or a live error from this library (C contract); errors are immutable,
+        // so reading one while other threads read it is sound.
         unsafe { e.as_ref() }.map_or(OPIK_ERR_INVALID_ARGUMENT, |e| e.status)
     })
 }
@@ -38,6 +39,8 @@ pub extern "C" fn opik_error_status(e: *const opik_error) -> opik_status {
 #[no_mangle]
 pub extern "C" fn opik_error_message(e: *const opik_error) -> *const c_char {
     call_infallible(c"".as_ptr(), || {
+        // SAFETY: as in `opik_error_status`; the pointer returned borrows `e`'s `CString`, valid
+        // until `opik_error_free(e)` (a NULL `e` gives a static empty string).
         unsafe { e.as_ref() }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
     })
 }
@@ -45,12 +48,14 @@ pub extern "C" fn opik_error_message(e: *const opik_error) -> *const c_char {
 /// The HTTP status the server answered with, or 0 when none applies (or `e` is NULL).
 #[no_mangle]
 pub extern "C" fn opik_error_http_status(e: *const opik_error) -> i32 {
+    // SAFETY: as in `opik_error_status`.
     call_infallible(0, || unsafe { e.as_ref() }.map_or(0, |e| e.http_status))
 }
 
 /// Frees an error. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn opik_error_free(e: *mut opik_error) {
-    // SAFETY: NULL or an error from this library, not used afterwards.
+    // SAFETY: `e` is NULL or an error boxed by `boundary::call`, freed once and not used afterwards
+    // (C contract); `free_handle` ignores NULL.
     call_infallible((), || unsafe { free_handle(e) })
 }

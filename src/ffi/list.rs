@@ -33,13 +33,15 @@ impl From<Vec<AttachmentInfo>> for opik_attachment_list {
 }
 
 fn entry<'a>(l: *const opik_attachment_list, i: usize) -> Option<&'a Entry> {
-    // SAFETY: NULL or a list from this library.
+    // SAFETY: `l` is NULL or a live list from this library (C contract); lists are immutable, and
+    // the entry returned borrows it until `opik_attachment_list_free(l)`.
     unsafe { l.as_ref() }.and_then(|l| l.entries.get(i))
 }
 
 /// Number of attachments; 0 when `l` is NULL.
 #[no_mangle]
 pub extern "C" fn opik_attachment_list_len(l: *const opik_attachment_list) -> usize {
+    // SAFETY: as in `entry`.
     call_infallible(0, || unsafe { l.as_ref() }.map_or(0, |l| l.entries.len()))
 }
 
@@ -88,5 +90,7 @@ pub extern "C" fn opik_attachment_list_link(
 /// Frees a list. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn opik_attachment_list_free(l: *mut opik_attachment_list) {
+    // SAFETY: `l` is NULL or a list boxed by `Out::set` in `opik_list`, freed once and not used
+    // afterwards (C contract); `free_handle` ignores NULL.
     call_infallible((), || unsafe { free_handle(l) })
 }

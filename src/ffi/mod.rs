@@ -3,7 +3,7 @@
 //! conventions hold everywhere: panics are caught ([`guard`]), NULL and bad UTF-8 become
 //! `OPIK_ERR_INVALID_ARGUMENT`, out-parameters are written only on success.
 //!
-//! One file per API area, declared here in the order the header presents them.
+//! One file per API area; the header presents them in the order of `SECTIONS` in tools/gen-header.
 
 #![allow(non_camel_case_types)]
 // Exported functions take raw pointers by design (C passes them); the boundary helpers check
@@ -11,14 +11,14 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-pub mod status;
-pub mod error;
-pub mod entity;
-pub mod options;
-pub mod client;
 pub mod attachment;
-pub mod operations;
-pub mod list;
 pub mod background;
 mod boundary;
+pub mod client;
+pub mod entity;
+pub mod error;
 mod guard;
+pub mod list;
+pub mod operations;
+pub mod options;
+pub mod status;

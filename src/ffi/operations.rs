@@ -4,14 +4,13 @@
 use super::attachment::opik_attachment;
 use super::boundary::{call, opt_str_arg, ref_arg, str_arg, Out};
 use super::client::client_arg;
-use super::entity::{entity_type_arg, opik_entity_type};
 use super::client::opik_client;
+use super::entity::{entity_type_arg, opik_entity_type};
 use super::error::opik_error;
 use super::list::opik_attachment_list;
 use super::status::opik_status;
 use crate::error::{Error, Status};
 use std::ffi::{c_char, c_void};
-
 
 /// Receives downloaded bytes: `chunk` holds `len` bytes (chunks of unspecified size), borrowed for
 /// the duration of the call. Runs on the thread that called the download. Return 0 to go on;
@@ -35,14 +34,25 @@ pub extern "C" fn opik_upload(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_upload", err, || {
+        // SAFETY: `a` is NULL or a live attachment the caller frees only after the uploads using
+        // it returned, and `c` NULL or a live client handle (C contract); the helpers refuse NULL,
+        // and `client_arg` clones the client's `Arc`, so a handle freed meanwhile does not matter.
         let (client, attachment) = unsafe { (client_arg(c)?, ref_arg(a, "attachment")?) };
+        // SAFETY: `project_name` and `entity_id` are NULL or NUL-terminated strings the caller
+        // keeps alive for the call (C contract); the helpers refuse a NULL `entity_id` and invalid
+        // UTF-8.
         let (project, id) = unsafe {
             (
                 opt_str_arg(project_name, "project_name")?,
                 str_arg(entity_id, "entity_id")?,
             )
         };
-        client.upload(project, entity_type_arg(entity_type)?, id, &attachment.inner)
+        client.upload(
+            project,
+            entity_type_arg(entity_type)?,
+            id,
+            &attachment.inner,
+        )
     })
 }
 
@@ -58,15 +68,26 @@ pub extern "C" fn opik_list(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_list", err, || {
+        // SAFETY: `out` is NULL or points to a writable `opik_attachment_list *` (C contract);
+        // `Out::new` refuses NULL, and `set` writes it only on success.
         let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: `c` is NULL or a live client handle (C contract); `client_arg` refuses NULL and
+        // clones the client's `Arc`, which keeps it alive even if the handle is freed meanwhile.
         let client = unsafe { client_arg(c) }?;
+        // SAFETY: `project_name` and `entity_id` are NULL or NUL-terminated strings the caller
+        // keeps alive for the call (C contract); the helpers refuse a NULL `entity_id` and invalid
+        // UTF-8.
         let (project, id) = unsafe {
             (
                 opt_str_arg(project_name, "project_name")?,
                 str_arg(entity_id, "entity_id")?,
             )
         };
-        out.set(client.list(project, entity_type_arg(entity_type)?, id)?.into());
+        out.set(
+            client
+                .list(project, entity_type_arg(entity_type)?, id)?
+                .into(),
+        );
         Ok(())
     })
 }
@@ -90,7 +111,11 @@ pub extern "C" fn opik_download(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_download", err, || {
+        // SAFETY: `c` is NULL or a live client handle (C contract); `client_arg` refuses NULL and
+        // clones the client's `Arc`, which keeps it alive even if the handle is freed meanwhile.
         let client = unsafe { client_arg(c) }?;
+        // SAFETY: each string is NULL or NUL-terminated and kept alive by the caller for the call
+        // (C contract); the helpers refuse a NULL where one is required and invalid UTF-8.
         let (project, id, name, mime) = unsafe {
             (
                 opt_str_arg(project_name, "project_name")?,
@@ -101,18 +126,27 @@ pub extern "C" fn opik_download(
         };
         let on_data = on_data.ok_or_else(|| Error::invalid("on_data must not be NULL"))?;
         client
-            .download(project, entity_type_arg(entity_type)?, id, name, mime, |chunk| {
-                // SAFETY: the caller's callback, with its own user_data and a chunk borrowed for the call.
-                let rc = unsafe { on_data(user_data, chunk.as_ptr(), chunk.len()) };
-                if rc == 0 {
-                    Ok(())
-                } else {
-                    Err(Error::new(
-                        Status::AbortedByCallback,
-                        format!("on_data returned {rc}; download stopped"),
-                    ))
-                }
-            })
+            .download(
+                project,
+                entity_type_arg(entity_type)?,
+                id,
+                name,
+                mime,
+                |chunk| {
+                    // SAFETY: `on_data` is the caller's non-NULL callback, called on this thread
+                    // with the `user_data` it was given (C contract); `chunk` is a live slice, so
+                    // its pointer is valid for `chunk.len()` bytes while the callback borrows it.
+                    let rc = unsafe { on_data(user_data, chunk.as_ptr(), chunk.len()) };
+                    if rc == 0 {
+                        Ok(())
+                    } else {
+                        Err(Error::new(
+                            Status::AbortedByCallback,
+                            format!("on_data returned {rc}; download stopped"),
+                        ))
+                    }
+                },
+            )
             .map(drop)
     })
 }
@@ -132,7 +166,11 @@ pub extern "C" fn opik_download_to_file(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_download_to_file", err, || {
+        // SAFETY: `c` is NULL or a live client handle (C contract); `client_arg` refuses NULL and
+        // clones the client's `Arc`, which keeps it alive even if the handle is freed meanwhile.
         let client = unsafe { client_arg(c) }?;
+        // SAFETY: each string is NULL or NUL-terminated and kept alive by the caller for the call
+        // (C contract); the helpers refuse a NULL where one is required and invalid UTF-8.
         let (project, id, name, mime, dest) = unsafe {
             (
                 opt_str_arg(project_name, "project_name")?,
@@ -168,7 +206,12 @@ pub extern "C" fn opik_delete(
     err: *mut *mut opik_error,
 ) -> opik_status {
     call("opik_delete", err, || {
+        // SAFETY: `c` is NULL or a live client handle (C contract); `client_arg` refuses NULL and
+        // clones the client's `Arc`, which keeps it alive even if the handle is freed meanwhile.
         let client = unsafe { client_arg(c) }?;
+        // SAFETY: `project_name` and `entity_id` are NULL or NUL-terminated strings the caller
+        // keeps alive for the call (C contract); the helpers refuse a NULL `entity_id` and invalid
+        // UTF-8.
         let (project, id) = unsafe {
             (
                 opt_str_arg(project_name, "project_name")?,
@@ -176,12 +219,19 @@ pub extern "C" fn opik_delete(
             )
         };
         let entity_type = entity_type_arg(entity_type)?;
+        // SAFETY: `file_names` is NULL or points to `count` readable `const char *` the caller
+        // keeps alive for the call (C contract); `array_arg` refuses NULL with a non-zero `count`
+        // and a `count` too large for a slice.
         let ptrs: &[*const c_char] =
             unsafe { super::boundary::array_arg(file_names, count, "file_names") }?;
         let names = ptrs
             .iter()
             .enumerate()
-            .map(|(i, p)| unsafe { str_arg(*p, &format!("file_names[{i}]")) })
+            .map(|(i, p)| {
+                // SAFETY: each element is NULL or a NUL-terminated string alive for the call
+                // (C contract); `str_arg` refuses NULL and invalid UTF-8.
+                unsafe { str_arg(*p, &format!("file_names[{i}]")) }
+            })
             .collect::<crate::Result<Vec<&str>>>()?;
         client.delete(project, entity_type, id, &names)
     })

@@ -30,6 +30,8 @@ pub extern "C" fn opik_options_new() -> *mut opik_options {
 /// Frees options. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn opik_options_free(o: *mut opik_options) {
+    // SAFETY: `o` is NULL or options boxed by `opik_options_new`, freed once and not used
+    // afterwards (C contract); `free_handle` ignores NULL and unboxes them the same way.
     call_infallible((), || unsafe { free_handle(o) })
 }
 
@@ -42,6 +44,9 @@ fn set(
     apply: impl FnOnce(&mut Options) -> crate::Result<()>,
 ) -> opik_status {
     call(function, err, || {
+        // SAFETY: `o` is NULL or live options from `opik_options_new`. Options are not thread-safe
+        // (C contract: set up on one thread), so no other reference to them exists during the
+        // call; `mut_arg` refuses NULL.
         let options = &mut unsafe { mut_arg(o, "options") }?.inner;
         apply(options).map_err(|e| e.context(function))
     })
@@ -57,6 +62,8 @@ pub extern "C" fn opik_options_set_url(
     err: *mut *mut opik_error,
 ) -> opik_status {
     set("opik_options_set_url", o, err, |opts| {
+        // SAFETY: `url` is NULL or a NUL-terminated string the caller keeps alive for the call
+        // (C contract); `str_arg` refuses NULL and invalid UTF-8, and the setter copies it.
         opts.set_url(unsafe { str_arg(url, "url") }?)
     })
 }
@@ -70,6 +77,8 @@ pub extern "C" fn opik_options_set_api_key(
     err: *mut *mut opik_error,
 ) -> opik_status {
     set("opik_options_set_api_key", o, err, |opts| {
+        // SAFETY: `api_key` is NULL or a NUL-terminated string the caller keeps alive for the call
+        // (C contract); `str_arg` refuses NULL and invalid UTF-8, and the setter copies it.
         opts.set_api_key(unsafe { str_arg(api_key, "api_key") }?)
     })
 }
@@ -83,6 +92,8 @@ pub extern "C" fn opik_options_set_workspace(
     err: *mut *mut opik_error,
 ) -> opik_status {
     set("opik_options_set_workspace", o, err, |opts| {
+        // SAFETY: `workspace` is NULL or a NUL-terminated string the caller keeps alive for the
+        // call (C contract); `str_arg` refuses NULL and invalid UTF-8, and the setter copies it.
         opts.set_workspace(unsafe { str_arg(workspace, "workspace") }?)
     })
 }
@@ -96,6 +107,8 @@ pub extern "C" fn opik_options_set_project_name(
     err: *mut *mut opik_error,
 ) -> opik_status {
     set("opik_options_set_project_name", o, err, |opts| {
+        // SAFETY: `project_name` is NULL or a NUL-terminated string the caller keeps alive for the
+        // call (C contract); `str_arg` refuses NULL and invalid UTF-8, and the setter copies it.
         opts.set_project_name(unsafe { str_arg(project_name, "project_name") }?)
     })
 }
@@ -159,6 +172,8 @@ pub extern "C" fn opik_options_set_ca_file(
     err: *mut *mut opik_error,
 ) -> opik_status {
     set("opik_options_set_ca_file", o, err, |opts| {
+        // SAFETY: `pem_path` is NULL or a NUL-terminated string the caller keeps alive for the call
+        // (C contract); `str_arg` refuses NULL and invalid UTF-8, and the setter copies it.
         opts.set_ca_file(unsafe { str_arg(pem_path, "pem_path") }?)
     })
 }
@@ -195,6 +210,8 @@ pub extern "C" fn opik_options_set_outbox_dir(
     err: *mut *mut opik_error,
 ) -> opik_status {
     set("opik_options_set_outbox_dir", o, err, |opts| {
+        // SAFETY: `dir` is NULL or a NUL-terminated string the caller keeps alive for the call
+        // (C contract); `str_arg` refuses NULL and invalid UTF-8, and the setter copies it.
         opts.set_outbox_dir(unsafe { str_arg(dir, "dir") }?)
     })
 }

@@ -58,7 +58,13 @@ pub(crate) fn redirect_refused(step: &str, url: &str, resp: &Response) -> Error 
 }
 
 /// The error for a non-2xx answer from `peer` with `code` and (the start of) its `body`.
-pub(crate) fn error_for_status(step: &str, url: &str, peer: Peer, code: StatusCode, body: &[u8]) -> Error {
+pub(crate) fn error_for_status(
+    step: &str,
+    url: &str,
+    peer: Peer,
+    code: StatusCode,
+    body: &[u8],
+) -> Error {
     let detail = server_message(body);
     let status = match (peer, code.as_u16()) {
         (Peer::Backend, 401 | 403) => Status::Auth,

@@ -50,7 +50,6 @@ pub struct Transport {
     settings: Arc<HttpSettings>,
 }
 
-
 /// What the HTTP clients are built from, read once per client (a lane builds its own HTTP
 /// clients from it; parsing a system CA bundle again cost about 3 ms per lane).
 struct HttpSettings {

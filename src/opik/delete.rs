@@ -1,8 +1,8 @@
 //! Deleting attachments by name (the backend's real `DeleteAttachmentsRequest` body).
 
 use crate::error::Result;
-use crate::opik::protocol::{self, DeleteRequest, EntityType};
 use crate::http::Transport;
+use crate::opik::protocol::{self, DeleteRequest, EntityType};
 
 /// Removes the named attachments; names that do not exist are not an error. An empty list sends
 /// nothing.

@@ -2,8 +2,8 @@
 //! the body to a sink.
 
 use crate::error::{Error, Result, Status};
-use crate::opik::protocol::{AttachmentInfo, EntityType};
 use crate::http::{is_presigned, Transport};
+use crate::opik::protocol::{AttachmentInfo, EntityType};
 use reqwest::Method;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,7 +21,8 @@ pub struct Wanted<'a> {
 
 async fn find(transport: &Transport, w: &Wanted<'_>) -> Result<AttachmentInfo> {
     let project_id = crate::opik::list::project_id(transport, w.project_name).await?;
-    let entries = crate::opik::list::list(transport, &project_id, w.entity_type, w.entity_id).await?;
+    let entries =
+        crate::opik::list::list(transport, &project_id, w.entity_type, w.entity_id).await?;
     entries
         .into_iter()
         .find(|e| {

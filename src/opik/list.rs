@@ -1,10 +1,10 @@
 //! Listing: project name → id (`projects/retrieve`), then every page of `attachment/list`.
 
 use crate::error::{Error, Result, Status};
+use crate::http::Transport;
 use crate::opik::protocol::{
     self, AttachmentInfo, AttachmentPage, EntityType, Project, RetrieveProjectRequest,
 };
-use crate::http::Transport;
 
 /// The most attachments one entity's list may hold. Far beyond real use; a server announcing
 /// more, or sending pages without end, is answered with `OPIK_ERR_PROTOCOL` instead of requests

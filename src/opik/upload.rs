@@ -1,14 +1,13 @@
 //! Uploads: the part plan, `upload-start`, then either one direct PUT to the backend or parallel
 //! part PUTs to presigned storage URLs followed by `upload-complete`.
 
-use crate::media::attachment::{Attachment, Source};
 use crate::error::{Error, Result, Status};
-use crate::sys::file_reads::{read_at, READ_CHUNK};
-use crate::opik::protocol::{
-    Target,
-    self, CompleteUploadRequest, StartUploadRequest, StartUploadResponse, UploadedPart,
-};
 use crate::http::{SourceReadError, Transport};
+use crate::media::attachment::{Attachment, Source};
+use crate::opik::protocol::{
+    self, CompleteUploadRequest, StartUploadRequest, StartUploadResponse, Target, UploadedPart,
+};
+use crate::sys::file_reads::{read_at, READ_CHUNK};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, ETAG};

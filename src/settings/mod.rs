@@ -272,7 +272,6 @@ impl std::fmt::Debug for Config {
     }
 }
 
-
 impl Config {
     /// Resolves the configuration from options, the process environment and the config file.
     pub fn resolve(options: &Options) -> Result<Config> {
@@ -337,9 +336,7 @@ impl Config {
                 },
             ),
             outbox_dir: options.outbox_dir.clone(),
-            shutdown_timeout: options
-                .shutdown_timeout
-                .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
+            shutdown_timeout: options.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
             retry: options.retry.clone().unwrap_or_default(),
         })
     }

@@ -18,7 +18,10 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ("Options", &["options.rs"]),
     ("Client", &["client.rs"]),
     ("Attachments (what to upload)", &["attachment.rs"]),
-    ("Blocking calls: upload, list, download, delete", &["operations.rs", "list.rs"]),
+    (
+        "Blocking calls: upload, list, download, delete",
+        &["operations.rs", "list.rs"],
+    ),
     ("Background calls", &["background.rs"]),
 ];
 
@@ -96,8 +99,8 @@ fn definitions(root: &Path) -> Result<HashMap<String, (usize, usize, usize)>, St
     for (section, (_, files)) in SECTIONS.iter().enumerate() {
         for (order, file) in files.iter().enumerate() {
             let path = root.join("src/ffi").join(file);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             for keyword in ["extern \"C\" fn ", "pub type ", "pub const ", "pub struct "] {
                 let mut at = 0;
                 while let Some(i) = text[at..].find(keyword) {
@@ -108,7 +111,9 @@ fn definitions(root: &Path) -> Result<HashMap<String, (usize, usize, usize)>, St
                         .collect();
                     if name.starts_with("opik_") || name.starts_with("OPIK_") {
                         let at = (section, order, start);
-                        map.entry(name).and_modify(|e| *e = at.min(*e)).or_insert(at);
+                        map.entry(name)
+                            .and_modify(|e| *e = at.min(*e))
+                            .or_insert(at);
                     }
                     at = start;
                 }
