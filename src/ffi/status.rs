@@ -53,7 +53,6 @@ pub extern "C" fn opik_status_str(status: i32) -> *const c_char {
     })
 }
 
-
 /// The library version, e.g. `"0.1.0"` (equal to the `OPIK_VERSION_*` macros of the header the
 /// program was built with, unless a different library is loaded at run time). Static; never free.
 #[no_mangle]
@@ -94,6 +93,7 @@ mod tests {
     #[test]
     fn every_status_has_its_own_name() {
         for &s in Status::ALL {
+            // SAFETY: `opik_status_str` returns a pointer to a static NUL-terminated string.
             let name = unsafe { CStr::from_ptr(opik_status_str(s as i32)) }
                 .to_str()
                 .unwrap();
@@ -101,6 +101,7 @@ mod tests {
         }
         for unknown in [-1, 16, i32::MAX, i32::MIN] {
             assert_eq!(
+                // SAFETY: as above; unknown values give the static "OPIK_ERR_UNKNOWN".
                 unsafe { CStr::from_ptr(opik_status_str(unknown)) }
                     .to_str()
                     .unwrap(),

@@ -162,7 +162,10 @@ fn validate_file_name(name: &str) -> Result<String> {
 fn split_data_uri(text: &str) -> Result<(Option<&str>, &str)> {
     let trimmed = text.trim_start();
     // `get` and not `[..5]`: byte 5 may fall inside a character of non-ASCII text.
-    if !trimmed.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) {
+    if !trimmed
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("data:"))
+    {
         return Ok((None, text));
     }
     let (header, payload) = trimmed[5..]
