@@ -82,6 +82,14 @@ pub(crate) async fn handle(
             }
             empty(StatusCode::NO_CONTENT)
         }
+        (&Method::GET, "/_test/traces") => json_response(
+            StatusCode::OK,
+            &json!(crate::entities::log(state, crate::entities::Kind::Trace)),
+        ),
+        (&Method::GET, "/_test/spans") => json_response(
+            StatusCode::OK,
+            &json!(crate::entities::log(state, crate::entities::Kind::Span)),
+        ),
         (&Method::GET, "/_test/stats") => json_response(StatusCode::OK, &json!(state.stats())),
         _ => code_message(StatusCode::NOT_FOUND, "unknown test control"),
     }

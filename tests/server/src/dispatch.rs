@@ -341,6 +341,9 @@ fn fault_response(rule: &FaultRule, status: u16, target: Target, path: &str) -> 
 }
 
 async fn route(ctx: &Ctx, body: &mut ReqBody) -> Response<RespBody> {
+    if let Some(resp) = crate::entities::route(ctx) {
+        return resp;
+    }
     let method = &ctx.parts.method;
     let path = ctx.parts.uri.path();
     let allowed: &[Method] = match path {

@@ -26,6 +26,7 @@ mod config;
 mod control;
 mod direct;
 mod dispatch;
+mod entities;
 mod faults;
 mod hostile;
 mod params;
@@ -45,6 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{Config, ExternalS3, StorageMode, TlsPem};
+pub use entities::EntityLog;
 pub use faults::{FaultRule, TARGETS};
 pub use hostile::RecorderRequest;
 pub use state::{AttachmentRow, Stats};
@@ -158,6 +160,18 @@ impl TestServer {
     pub fn attachments(&self) -> Vec<AttachmentRow> {
         let state = self.state.clone();
         self.run(async move { state.attachments().await })
+    }
+
+    /// The traces received through `POST v1/private/traces/batch` and `PATCH v1/private/traces/{id}`:
+    /// the entities as received, the updates, the stored (merged) traces in their public shape,
+    /// and the names of unknown fields seen.
+    pub fn traces(&self) -> EntityLog {
+        entities::log(&self.state, entities::Kind::Trace)
+    }
+
+    /// The spans, as [`TestServer::traces`] gives the traces.
+    pub fn spans(&self) -> EntityLog {
+        entities::log(&self.state, entities::Kind::Span)
     }
 
     /// Request and byte counters.

@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     pub transcript: Vec<Entry>,
     pub next_id: u64,
     pub requests: u64,
+    pub traces: crate::entities::EntityStore,
+    pub spans: crate::entities::EntityStore,
 }
 
 /// Shared by all connections.
