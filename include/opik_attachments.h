@@ -510,6 +510,220 @@ OPIK_API opik_status opik_client_flush(opik_client *c, uint64_t timeout_ms, opik
 // Background uploads accepted and not yet completed (their `on_done` not yet returned). 0 for NULL.
 OPIK_API size_t opik_client_pending(const opik_client *c);
 
+/* ============================================================================================
+ * Traces and spans
+ * ============================================================================================ */
+
+// What kind of work a span is: `OPIK_SPAN_GENERAL`, `OPIK_SPAN_LLM`, `OPIK_SPAN_TOOL` or
+// `OPIK_SPAN_GUARDRAIL`. Any other value is `OPIK_ERR_INVALID_ARGUMENT`.
+typedef int32_t opik_span_type;
+
+// A trace being recorded: made by `opik_trace_start`, ended (and freed) by `opik_trace_end`, or
+// freed unsent by `opik_trace_discard`. Used by one thread at a time; its `const` functions may be
+// called from any thread.
+typedef struct opik_trace opik_trace;
+
+// A span being recorded: made by `opik_span_start`, ended (and freed) by `opik_span_end`, or
+// freed unsent by `opik_span_discard`. Used by one thread at a time; its `const` functions may be
+// called from any thread.
+typedef struct opik_span opik_span;
+
+// Any work.
+#define OPIK_SPAN_GENERAL 0
+
+// A call to a language model (model, provider and usage apply).
+#define OPIK_SPAN_LLM 1
+
+// A tool call.
+#define OPIK_SPAN_TOOL 2
+
+// A guardrail check.
+#define OPIK_SPAN_GUARDRAIL 3
+
+// Starts a trace in `project_name` (NULL: the client's project) named `name` (may be NULL), with a
+// new UUIDv7 id and the start time now. On success `*out` receives the handle. Nothing is sent
+// until `opik_trace_end`. A closing client gives `OPIK_ERR_SHUTDOWN`, a forked child
+// `OPIK_ERR_FORKED`.
+OPIK_API
+opik_status opik_trace_start(opik_client *c,
+                             const char *project_name,
+                             const char *name,
+                             opik_trace **out,
+                             opik_error **err);
+
+// Starts a span with a new UUIDv7 id and the start time now: a top-level span of `t` when
+// `parent` is NULL, else a child of `parent` (then `t` may be NULL, and when given must be the
+// parent's trace). The span keeps its trace's id and project and its parent's id, so the handles
+// may end in any order. On success `*out` receives the handle.
+OPIK_API
+opik_status opik_span_start(const opik_trace *t,
+                            const opik_span *parent,
+                            const char *name,
+                            opik_span_type span_type,
+                            opik_span **out,
+                            opik_error **err);
+
+// The trace's id (UUIDv7 text), borrowed from the handle: valid until the handle is ended or
+// discarded. NULL for NULL.
+OPIK_API const char *opik_trace_id(const opik_trace *t);
+
+// The span's id (UUIDv7 text), borrowed from the handle: valid until the handle is ended or
+// discarded. NULL for NULL.
+OPIK_API const char *opik_span_id(const opik_span *s);
+
+// The trace's input, as JSON text (an object; any other JSON value is sent as `{"value": ...}`).
+// Text that is not JSON is `OPIK_ERR_INVALID_ARGUMENT`, with the line and column in the message.
+// A later call replaces the value.
+OPIK_API opik_status opik_trace_set_input(opik_trace *t, const char *json, opik_error **err);
+
+// The trace's output, as JSON text (see `opik_trace_set_input`).
+OPIK_API opik_status opik_trace_set_output(opik_trace *t, const char *json, opik_error **err);
+
+// The trace's metadata, as JSON text (see `opik_trace_set_input`).
+OPIK_API opik_status opik_trace_set_metadata(opik_trace *t, const char *json, opik_error **err);
+
+// Adds a tag to the trace (tags accumulate; an empty tag is `OPIK_ERR_INVALID_ARGUMENT`).
+OPIK_API opik_status opik_trace_add_tag(opik_trace *t, const char *tag, opik_error **err);
+
+// The conversation (thread) the trace belongs to.
+OPIK_API
+opik_status opik_trace_set_thread_id(opik_trace *t,
+                                     const char *thread_id,
+                                     opik_error **err);
+
+// Marks the trace as failed: `exception_type` (required), `message` and `traceback` (may be
+// NULL; Opik requires a traceback, so without one the message, or else the exception type, is
+// sent in its place).
+OPIK_API
+opik_status opik_trace_set_error(opik_trace *t,
+                                 const char *exception_type,
+                                 const char *message,
+                                 const char *traceback,
+                                 opik_error **err);
+
+// Uploads `a` to the trace after the trace was sent, through the background upload machinery
+// (same retries, limits, outbox and counters as `opik_upload_async`). `a` may be freed right
+// after the call.
+OPIK_API opik_status opik_trace_attach(opik_trace *t, const opik_attachment *a, opik_error **err);
+
+// Ends the trace (end time now) and queues it for sending, then its attachments. The handle is
+// consumed (freed) whatever this returns. Over the queue limits the trace is not sent
+// (`OPIK_ERR_TOO_LARGE`, and the message says so); a closing client gives `OPIK_ERR_SHUTDOWN`.
+OPIK_API opik_status opik_trace_end(opik_trace *t, opik_error **err);
+
+// Frees a trace that was never ended: nothing of it is sent. NULL is a no-op.
+OPIK_API void opik_trace_discard(opik_trace *t);
+
+// The span's input, as JSON text (see `opik_trace_set_input`).
+OPIK_API opik_status opik_span_set_input(opik_span *s, const char *json, opik_error **err);
+
+// The span's output, as JSON text (see `opik_trace_set_input`).
+OPIK_API opik_status opik_span_set_output(opik_span *s, const char *json, opik_error **err);
+
+// The span's metadata, as JSON text (see `opik_trace_set_input`).
+OPIK_API opik_status opik_span_set_metadata(opik_span *s, const char *json, opik_error **err);
+
+// Adds a tag to the span (tags accumulate; an empty tag is `OPIK_ERR_INVALID_ARGUMENT`).
+OPIK_API opik_status opik_span_add_tag(opik_span *s, const char *tag, opik_error **err);
+
+// Marks the span as failed (see `opik_trace_set_error`).
+OPIK_API
+opik_status opik_span_set_error(opik_span *s,
+                                const char *exception_type,
+                                const char *message,
+                                const char *traceback,
+                                opik_error **err);
+
+// The model and its provider (each may be NULL: left out).
+OPIK_API
+opik_status opik_span_set_model(opik_span *s,
+                                const char *model,
+                                const char *provider,
+                                opik_error **err);
+
+// Token usage of an LLM span; -1 leaves a count out, other negative counts are
+// `OPIK_ERR_INVALID_ARGUMENT`.
+OPIK_API
+opik_status opik_span_set_usage(opik_span *s,
+                                int64_t prompt_tokens,
+                                int64_t completion_tokens,
+                                int64_t total_tokens,
+                                opik_error **err);
+
+// Uploads `a` to the span after the span was sent (see `opik_trace_attach`).
+OPIK_API opik_status opik_span_attach(opik_span *s, const opik_attachment *a, opik_error **err);
+
+// Ends the span (end time now) and queues it for sending, then its attachments. The handle is
+// consumed (freed) whatever this returns (see `opik_trace_end`).
+OPIK_API opik_status opik_span_end(opik_span *s, opik_error **err);
+
+// Frees a span that was never ended: nothing of it is sent. NULL is a no-op.
+OPIK_API void opik_span_discard(opik_span *s);
+
+/* ============================================================================================
+ * Observability of the library itself
+ * ============================================================================================ */
+
+// Severity of a log line: `OPIK_LOG_ERROR` (0), `OPIK_LOG_WARN` (1), `OPIK_LOG_INFO` (2),
+// `OPIK_LOG_DEBUG` (3).
+typedef int32_t opik_log_level;
+
+// Receives one log line (UTF-8, no trailing newline, borrowed for the call). Runs on library
+// threads, never inside a signal handler and never while a library lock is held; it may call
+// library functions. A line never contains the API key or a presigned URL's query.
+typedef void (*opik_log_fn)(void *user_data, opik_log_level level, const char *message);
+
+// What `opik_client_counter` reports: `OPIK_COUNTER_ENTITIES_SENT` (0),
+// `OPIK_COUNTER_ENTITIES_FAILED` (1), `OPIK_COUNTER_ATTACHMENTS_SENT` (2),
+// `OPIK_COUNTER_ATTACHMENTS_FAILED` (3), `OPIK_COUNTER_BYTES_SENT` (4), `OPIK_COUNTER_RETRIES` (5).
+typedef int32_t opik_counter;
+
+// Final failures of background work.
+#define OPIK_LOG_ERROR 0
+
+// Retries, upload restarts, outbox replays.
+#define OPIK_LOG_WARN 1
+
+// Other notable events (a cancelled upload).
+#define OPIK_LOG_INFO 2
+
+// Detail for debugging.
+#define OPIK_LOG_DEBUG 3
+
+// Traces and spans the server accepted.
+#define OPIK_COUNTER_ENTITIES_SENT 0
+
+// Traces and spans finally not sent (refused, retries exhausted, client closed, queue full).
+#define OPIK_COUNTER_ENTITIES_FAILED 1
+
+// Background attachment uploads that finished (opik_upload_async and `*_attach`).
+#define OPIK_COUNTER_ATTACHMENTS_SENT 2
+
+// Background attachment uploads that finally failed or were cancelled.
+#define OPIK_COUNTER_ATTACHMENTS_FAILED 3
+
+// Bytes of background attachments and of trace and span batches delivered.
+#define OPIK_COUNTER_BYTES_SENT 4
+
+// Requests retried after a transient failure.
+#define OPIK_COUNTER_RETRIES 5
+
+// Sends the library's log lines up to `max_level` to `fn` with `user_data` (which must stay
+// valid while a client made from these options exists). A NULL `fn` turns the callback off.
+// Without a callback, the environment variable `OPIK_LOG` (`error`, `warn`, `info`, `debug`)
+// makes the library print its lines to standard error; with neither it prints nothing. An
+// unknown level is `OPIK_ERR_INVALID_ARGUMENT`.
+OPIK_API
+opik_status opik_options_set_log_callback(opik_options *o,
+                                          opik_log_level max_level,
+                                          opik_log_fn fn,
+                                          void *user_data,
+                                          opik_error **err);
+
+// The current value of a counter of the client's background work (monotonic). 0 for NULL or an
+// unknown counter. Thread-safe.
+OPIK_API uint64_t opik_client_counter(const opik_client *c, opik_counter which);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -4,13 +4,16 @@ use crate::error::{Error, Result, Status};
 use crate::exec::lanes::Lanes;
 use crate::exec::outbox::Outbox;
 use crate::exec::queue::{Completion, Operation, Queue};
+use crate::exec::sender::Sender;
 use crate::http::Transport;
 use crate::media::attachment::Attachment;
+use crate::observe::{Counter, Observer};
 use crate::opik::download::Wanted;
 use crate::opik::protocol::Target;
 use crate::opik::protocol::{AttachmentInfo, EntityType};
 use crate::opik::upload::Progress;
 use crate::settings::{Config, Options};
+use crate::tracing::Trace;
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,17 +25,15 @@ use std::sync::Arc;
 /// those threads nor from a download's sink (both get `OPIK_ERR_INVALID_ARGUMENT`).
 pub struct Client {
     runtime: Option<tokio::runtime::Runtime>,
-    shared: Arc<Shared>,
+    config: Config,
+    transport: Arc<Transport>,
+    observer: Arc<Observer>,
     queue: Arc<Queue>,
+    sender: Arc<Sender>,
     lanes: Lanes,
     pid: u32,
     /// Set by [`Client::close_soon`]: blocking calls still running stop at their next step.
     closing: AtomicBool,
-}
-
-pub(crate) struct Shared {
-    pub config: Config,
-    pub transport: Arc<Transport>,
 }
 
 impl Client {
@@ -42,7 +43,8 @@ impl Client {
     }
 
     pub fn with_config(config: Config) -> Result<Client> {
-        let transport = Arc::new(Transport::new(&config)?);
+        let observer = Observer::new(config.log.clone(), config.api_key.as_deref());
+        let transport = Arc::new(Transport::new(&config, observer.clone())?);
         let workers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .clamp(2, 4);
@@ -63,10 +65,20 @@ impl Client {
             config.queue_limits,
             outbox,
         )?;
+        let sender = Sender::new(
+            runtime.handle(),
+            transport.clone(),
+            queue.clone(),
+            observer.clone(),
+            config.queue_limits,
+        );
         Ok(Client {
             runtime: Some(runtime),
-            shared: Arc::new(Shared { config, transport }),
+            config,
+            transport,
+            observer,
             queue,
+            sender,
             lanes: Lanes::default(),
             pid: std::process::id(),
             closing: AtomicBool::new(false),
@@ -74,7 +86,7 @@ impl Client {
     }
 
     pub fn config(&self) -> &Config {
-        &self.shared.config
+        &self.config
     }
 
     /// Marks the client as closing, for an owner that lets go of it while one of its blocking
@@ -107,7 +119,7 @@ impl Client {
     fn run<T>(&self, call: impl AsyncFnOnce(&Arc<Transport>) -> Result<T>) -> Result<T> {
         self.check_usable()?;
         let _sigpipe = crate::sys::sigpipe::CallerGuard::new();
-        let lane = self.lanes.take(&self.shared.transport)?;
+        let lane = self.lanes.take(&self.transport)?;
         let outcome = lane.block_on(call(&lane.transport));
         self.lanes.give_back(lane);
         outcome
@@ -129,7 +141,7 @@ impl Client {
 
     fn project<'a>(&'a self, project_name: Option<&'a str>) -> Result<&'a str> {
         match project_name {
-            None => Ok(&self.shared.config.project_name),
+            None => Ok(&self.config.project_name),
             Some(p) if p.trim().is_empty() => Err(Error::invalid("project_name must not be empty")),
             Some(p) => Ok(p),
         }
@@ -159,14 +171,14 @@ impl Client {
             entity_type,
             entity_id: validate_entity_id(entity_id)?.to_owned(),
         };
-        let concurrency = self.shared.config.upload_concurrency;
+        let concurrency = self.config.upload_concurrency;
         if crate::opik::upload::is_small(attachment) {
             return self.run(async |transport| {
                 crate::opik::upload::upload(transport, concurrency, &target, attachment, progress)
                     .await
             });
         }
-        let transport = self.shared.transport.clone();
+        let transport = self.transport.clone();
         let (attachment, progress) = (attachment.clone(), progress.cloned());
         self.run_on_workers(async move {
             crate::opik::upload::upload(
@@ -202,15 +214,39 @@ impl Client {
         self.queue.submit(target, attachment.clone(), completion)
     }
 
-    /// Blocks until every queued upload finished, or `timeout` passed (`OPIK_ERR_TIMEOUT`, with
-    /// the number still pending).
+    /// Starts a trace in `project_name` (`None`: the client's project). Nothing is sent until it
+    /// ends; see [`Trace`].
+    pub fn trace(&self, project_name: Option<&str>, name: Option<&str>) -> Result<Trace> {
+        if std::process::id() != self.pid {
+            return Err(Error::forked());
+        }
+        if self.runtime.is_none() || self.closing.load(Ordering::Acquire) {
+            return Err(Client::closing_error());
+        }
+        Ok(Trace::start(
+            self.sender.clone(),
+            self.project(project_name)?,
+            name,
+        ))
+    }
+
+    /// A counter of background work (see [`Counter`]).
+    pub fn counter(&self, which: Counter) -> u64 {
+        self.observer.counters.get(which)
+    }
+
+    /// Blocks until every trace and span ended and every background upload queued before it was
+    /// delivered or finally failed, or `timeout` passed (`OPIK_ERR_TIMEOUT`, with the number
+    /// still pending).
     pub fn flush(&self, timeout: std::time::Duration) -> Result<()> {
-        self.queue.flush(timeout)
+        let start = std::time::Instant::now();
+        self.sender.flush(timeout)?;
+        self.queue.flush(timeout.saturating_sub(start.elapsed()))
     }
 
     /// Background uploads accepted and not yet completed.
     pub fn pending(&self) -> usize {
-        self.queue.pending()
+        self.queue.pending() + self.sender.pending()
     }
 
     /// Every attachment of the entity.
@@ -323,9 +359,12 @@ impl Drop for Client {
             return;
         }
         let queue = self.queue.clone();
-        let grace = self.shared.config.shutdown_timeout;
+        let grace = self.config.shutdown_timeout;
+        let sender = self.sender.clone();
         let close = move || {
-            queue.shutdown(grace);
+            let start = std::time::Instant::now();
+            sender.shutdown(grace);
+            queue.shutdown(grace.saturating_sub(start.elapsed()));
             drop(runtime); // joins the workers; unfinished tasks complete with OPIK_ERR_SHUTDOWN
             queue.join_callbacks();
         };

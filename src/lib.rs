@@ -28,16 +28,22 @@ mod http;
 /// cbindgen:ignore
 mod media;
 /// cbindgen:ignore
+mod observe;
+/// cbindgen:ignore
 mod opik;
 /// cbindgen:ignore
 mod settings;
 /// cbindgen:ignore
 mod sys;
+/// cbindgen:ignore
+mod tracing;
 
 pub use client::Client;
 pub use error::{Error, Result, Status};
 pub use exec::queue::{Completion, Operation};
 pub use media::attachment::{Attachment, Source};
+pub use observe::{Counter, Level as LogLevel, LogSink};
+pub use opik::entities::SpanType;
 pub use opik::protocol::{AttachmentInfo, EntityType};
 pub use opik::upload::Progress;
 pub use settings::Limits;
@@ -46,6 +52,7 @@ pub use settings::{
     DEFAULT_MAX_QUEUED, DEFAULT_PROJECT, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT,
     DEFAULT_UPLOAD_CONCURRENCY, DEFAULT_WORKSPACE, MAX_UPLOAD_CONCURRENCY,
 };
+pub use tracing::{Span, Trace};
 
 /// Internals for the fuzz targets in `fuzz/` (parsers of outside input). Not part of the API:
 /// anything here may change in any release.
@@ -63,6 +70,7 @@ pub mod fuzzing {
         pub use crate::http::errors::server_message;
         pub use crate::http::peer::{display_url, is_presigned};
         pub use crate::http::transport::Transport;
+        pub use crate::observe::Observer;
     }
     /// The Opik wire types.
     pub use crate::opik::protocol;

@@ -211,7 +211,7 @@ fn the_layers_point_down() {
         ("opik", &["media", "http", "settings", "sys", "error"]),
         ("media", &["sys", "encoding", "error"]),
         ("http", &["settings", "sys", "error"]),
-        ("settings", &["encoding", "error"]),
+        ("settings", &["observe", "sys", "encoding", "error"]),
         ("sys", &["error"]),
         ("encoding", &[]),
         ("error", &[]),

@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
             }
             // A transport for it either builds or fails with a config error, never panics; its
             // messages never carry the key.
-            if let Err(e) = opik_attachments::fuzzing::transport::Transport::new(&c) {
+            if let Err(e) = opik_attachments::fuzzing::transport::Transport::new(&c, opik_attachments::fuzzing::transport::Observer::quiet()) {
                 assert_eq!(e.status, opik_attachments::Status::Config);
                 if key.len() >= 8 {
                     assert!(!e.message.contains(key), "{}", e.message);

@@ -32,7 +32,7 @@ pub fn transport() -> &'static Transport {
             ..Default::default()
         };
         let config = Config::resolve_with(&options, &Empty).expect("config");
-        Transport::new(&config).expect("transport")
+        Transport::new(&config, opik_attachments::fuzzing::transport::Observer::quiet()).expect("transport")
     })
 }
 

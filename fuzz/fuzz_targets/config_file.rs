@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(!k.is_empty() && text.contains(k.as_str()));
     }
     // A client can be set up from it, or the setup fails with a config error.
-    if let Err(e) = opik_attachments::fuzzing::transport::Transport::new(&c) {
+    if let Err(e) = opik_attachments::fuzzing::transport::Transport::new(&c, opik_attachments::fuzzing::transport::Observer::quiet()) {
         assert_eq!(e.status, Status::Config, "{}", e.message);
     }
 });

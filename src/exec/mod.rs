@@ -5,3 +5,4 @@
 pub(crate) mod lanes;
 pub(crate) mod outbox;
 pub(crate) mod queue;
+pub(crate) mod sender;

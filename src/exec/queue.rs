@@ -11,6 +11,7 @@ use crate::error::{Error, Result, Status};
 use crate::exec::outbox::{self, Outbox, Record};
 use crate::http::Transport;
 use crate::media::attachment::{Attachment, Source};
+use crate::observe::{Counter, Level};
 use crate::opik::protocol::Target;
 use crate::opik::upload::Progress;
 use crate::settings::Limits;
@@ -194,7 +195,17 @@ impl Queue {
             .map_err(|e| Error::internal(format!("cannot start the callback thread: {e}")))?;
         *lock(&queue.callback_thread) = Some(thread);
         if let Some(ob) = &queue.outbox {
-            for r in ob.pending() {
+            let resumed = ob.pending();
+            if !resumed.is_empty() {
+                queue.transport.observer().log.emit(
+                    Level::Warn,
+                    &format!(
+                        "resuming {} uploads left in the outbox by an earlier client",
+                        resumed.len()
+                    ),
+                );
+            }
+            for r in resumed {
                 queue.admit(0)?;
                 queue.spawn(r.target, r.attachment, Some(r.record), None, 0);
             }
@@ -299,12 +310,20 @@ impl Queue {
             .total
             .store(attachment.size(), Ordering::Relaxed);
         lock(&self.counters).ops.insert(op.id, op.clone());
+        let label = format!(
+            "{} {} file {}",
+            target.entity_type.as_str(),
+            target.entity_id,
+            attachment.file_name()
+        );
         let finisher = Finisher {
             queue: self.clone(),
             op: op.clone(),
             record,
             completion,
             memory,
+            label: label.clone(),
+            size: attachment.size(),
             done: false,
         };
         let queue = self.clone();
@@ -313,7 +332,10 @@ impl Queue {
         // task first runs on a worker, not allocated on the caller's thread.
         self.handle.spawn(async move {
             let mut finisher = finisher;
-            let upload = Box::pin(queue.upload_until_settled(&target, &attachment, &task_op));
+            let upload = Box::pin(crate::observe::in_context(
+                label,
+                queue.upload_until_settled(&target, &attachment, &task_op),
+            ));
             let result = tokio::select! {
                 biased;
                 _ = task_op.cancel.cancelled() => Err(queue.cancelled_error()),
@@ -490,10 +512,46 @@ struct Finisher {
     record: Option<Record>,
     completion: Option<Completion>,
     memory: u64,
+    /// What the upload is, for log lines: "span <id> file <name>".
+    label: String,
+    size: u64,
     done: bool,
 }
 
 impl Finisher {
+    /// Counts the outcome and logs a failure (a cancel asked for by the program at INFO).
+    fn count(&self, result: &Result<()>) {
+        let observer = self.queue.transport.observer();
+        match result {
+            Ok(()) => {
+                observer.counters.add(Counter::AttachmentsSent, 1);
+                observer.counters.add(Counter::BytesSent, self.size);
+            }
+            Err(e) => {
+                observer.counters.add(Counter::AttachmentsFailed, 1);
+                let level = if e.status == Status::Cancelled {
+                    Level::Info
+                } else {
+                    Level::Error
+                };
+                let kept = if self.record.is_some() && outbox::keep_after(e) {
+                    "; kept in the outbox"
+                } else {
+                    ""
+                };
+                observer.log.emit(
+                    level,
+                    &format!(
+                        "{}: not uploaded: {}: {}{kept}",
+                        self.label,
+                        e.status.name(),
+                        e.message
+                    ),
+                );
+            }
+        }
+    }
+
     fn finish(&mut self, result: Result<()>) {
         if std::mem::replace(&mut self.done, true) {
             return;
@@ -504,6 +562,7 @@ impl Finisher {
                 ob.remove(rec);
             }
         }
+        self.count(&result);
         lock(&self.op.state).result = Some(result.clone());
         self.op.changed.notify_all();
         self.queue.release(self.memory, Some(self.op.id), true);

@@ -19,6 +19,8 @@ pub mod entity;
 pub mod error;
 mod guard;
 pub mod list;
+pub mod observe;
 pub mod operations;
 pub mod options;
 pub mod status;
+pub mod tracing;

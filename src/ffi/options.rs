@@ -37,7 +37,7 @@ pub extern "C" fn opik_options_free(o: *mut opik_options) {
 
 /// Every setter: `o` checked, the value applied by the core's settings, a refusal handed to
 /// `*err` with the setter's name in front.
-fn set(
+pub(super) fn set(
     function: &'static str,
     o: *mut opik_options,
     err: *mut *mut opik_error,

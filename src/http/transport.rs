@@ -9,6 +9,7 @@ use super::peer::{display_url, is_presigned, Origin, Peer};
 use super::retry::{is_retryable_status, retry_after};
 use super::stall;
 use crate::error::{Error, Result, Status};
+use crate::observe::{Counter, Level, Observer};
 use crate::settings::{Config, RetryPolicy};
 use bytes::Bytes;
 use reqwest::header::{
@@ -48,6 +49,7 @@ pub struct Transport {
     retry: RetryPolicy,
     timeout: Duration,
     settings: Arc<HttpSettings>,
+    observer: Arc<Observer>,
 }
 
 /// What the HTTP clients are built from, read once per client (a lane builds its own HTTP
@@ -63,7 +65,8 @@ impl HttpSettings {
     fn of(config: &Config) -> Result<HttpSettings> {
         let mut extra_roots = Vec::new();
         if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
+            // A CA bundle is at most a few MiB; a FIFO or device must not hang client creation.
+            let pem = crate::sys::file_reads::read_small(path, 64 << 20).map_err(|e| {
                 Error::config(format!("cannot read CA file {}: {e}", path.display()))
             })?;
             extra_roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
@@ -127,7 +130,7 @@ impl HttpSettings {
 }
 
 impl Transport {
-    pub fn new(config: &Config) -> Result<Transport> {
+    pub fn new(config: &Config, observer: Arc<Observer>) -> Result<Transport> {
         let origin = reqwest::Url::parse(&config.base_url)
             .ok()
             .as_ref()
@@ -165,6 +168,7 @@ impl Transport {
             workspace,
             retry: config.retry.clone(),
             timeout: config.timeout,
+            observer,
         })
     }
 
@@ -180,6 +184,7 @@ impl Transport {
             origin: self.origin.clone(),
             api_key: self.api_key.clone(),
             secret: self.secret.clone(),
+            observer: self.observer.clone(),
             workspace: self.workspace.clone(),
             retry: self.retry.clone(),
             timeout: self.timeout,
@@ -279,7 +284,9 @@ impl Transport {
                         return Err(self.error_from_response(step, url, peer, resp).await);
                     }
                     let after = retry_after(&resp).map(|d| d.min(self.retry.max_retry_after));
-                    after.unwrap_or_else(|| self.retry.backoff(retry))
+                    let wait = after.unwrap_or_else(|| self.retry.backoff(retry));
+                    self.note_retry(step, url, &format!("HTTP {}", status.as_u16()), wait, retry);
+                    wait
                 }
                 outcome => {
                     let err = match outcome {
@@ -289,12 +296,35 @@ impl Transport {
                     if last || !matches!(err.status, Status::Network | Status::Timeout) {
                         return Err(err);
                     }
-                    self.retry.backoff(retry)
+                    let wait = self.retry.backoff(retry);
+                    let why = self.redact(err).message;
+                    self.note_retry(step, url, &why, wait, retry);
+                    wait
                 }
             };
             tokio::time::sleep(wait).await;
             retry += 1;
         }
+    }
+
+    /// Counts a retry and logs it (WARN), with the work's context (entity id, file name).
+    fn note_retry(&self, step: &str, url: &str, why: &str, wait: Duration, retry: u32) {
+        self.observer.counters.add(Counter::Retries, 1);
+        self.observer.log.emit(
+            Level::Warn,
+            &format!(
+                "{step} ({}): {why}; retry {} of {} in {} ms",
+                display_url(url),
+                retry + 1,
+                self.retry.attempts - 1,
+                wait.as_millis()
+            ),
+        );
+    }
+
+    /// The client's log and counters.
+    pub fn observer(&self) -> &Arc<Observer> {
+        &self.observer
     }
 
     fn stalled(&self, step: &str, url: &str) -> Error {
@@ -390,6 +420,16 @@ impl Transport {
     ) -> Result<Response> {
         let json = serde_json::to_vec(body)
             .map_err(|e| Error::internal(format!("{step}: cannot encode JSON: {e}")))?;
+        self.post_json_bytes(step, url, json).await
+    }
+
+    /// POSTs JSON already encoded (gzipped when large) to a backend endpoint; expects a 2xx.
+    pub async fn post_encoded_json(&self, step: &str, path: &str, json: Vec<u8>) -> Result<()> {
+        let url = self.endpoint(path);
+        self.post_json_bytes(step, &url, json).await.map(drop)
+    }
+
+    async fn post_json_bytes(&self, step: &str, url: &str, json: Vec<u8>) -> Result<Response> {
         let (payload, gzipped) = if json.len() >= GZIP_MIN_BYTES {
             let mut enc = flate2::write::GzEncoder::new(
                 Vec::with_capacity(json.len() / 3),
@@ -483,7 +523,11 @@ mod tests {
                 None
             }
         }
-        Transport::new(&Config::resolve_with(&opts, &NoEnv).unwrap()).unwrap()
+        Transport::new(
+            &Config::resolve_with(&opts, &NoEnv).unwrap(),
+            Observer::quiet(),
+        )
+        .unwrap()
     }
 
     #[test]

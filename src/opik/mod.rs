@@ -5,6 +5,8 @@
 
 pub(crate) mod delete;
 pub(crate) mod download;
+pub(crate) mod entities;
+pub(crate) mod json_field;
 pub(crate) mod list;
 pub mod protocol;
 pub(crate) mod upload;

@@ -154,7 +154,14 @@ pub async fn upload(
             Err(e)
                 if e.http_status == 403 && restarts < MAX_RESTARTS && !is_signature_refusal(&e) =>
             {
-                restarts += 1
+                restarts += 1;
+                transport.observer().log.emit(
+                    crate::observe::Level::Warn,
+                    &format!(
+                        "upload restarted with fresh part URLs ({restarts} of {MAX_RESTARTS}): {}",
+                        e.message
+                    ),
+                );
             }
             Err(e) => return Err(e),
         }
@@ -529,7 +536,13 @@ mod wire_tests {
             api_key: Some("secret-key".into()),
             ..Default::default()
         };
-        Arc::new(Transport::new(&Config::resolve(&options).unwrap()).unwrap())
+        Arc::new(
+            Transport::new(
+                &Config::resolve(&options).unwrap(),
+                crate::observe::Observer::quiet(),
+            )
+            .unwrap(),
+        )
     }
 
     #[test]

@@ -25,6 +25,14 @@ impl Environment for ProcessEnvironment {
     }
 }
 
+/// A config file's text: a FIFO or device in its place is refused rather than waited on, and
+/// anything over 1 MiB is not a config file.
+fn read_text(path: &std::path::Path) -> std::io::Result<String> {
+    let bytes = crate::sys::file_reads::read_small(path, 1 << 20)?;
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+}
+
 /// The `[opik]` section of the INI config file.
 #[derive(Default)]
 pub(crate) struct ConfigFile {
@@ -35,7 +43,7 @@ impl ConfigFile {
     pub fn load(env: &dyn Environment) -> Result<ConfigFile> {
         // An explicitly named file must be readable; the default one is optional.
         if let Some(path) = env.var("OPIK_CONFIG_PATH") {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let text = read_text(std::path::Path::new(&path)).map_err(|e| {
                 Error::config(format!(
                     "cannot read the config file named by OPIK_CONFIG_PATH ({path}): {e}"
                 ))
@@ -46,7 +54,7 @@ impl ConfigFile {
             return Ok(ConfigFile::default());
         };
         let path = home.join(".opik.config");
-        match std::fs::read_to_string(&path) {
+        match read_text(&path) {
             Ok(text) => Ok(ConfigFile::parse(&text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
             Err(e) => Err(Error::config(format!(

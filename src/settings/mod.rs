@@ -8,6 +8,7 @@ pub use file::{Environment, ProcessEnvironment};
 pub use url::{normalize_base_url, url_from_api_key};
 
 use crate::error::{Error, Result};
+pub use crate::observe::LogSink;
 use file::{parse_bool, ConfigFile};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,6 +46,8 @@ pub struct Options {
     pub shutdown_timeout: Option<Duration>,
     /// Retries of transient failures (not settable from C; tests shorten the delays).
     pub retry: Option<RetryPolicy>,
+    /// Where the library's own log lines go (else `OPIK_LOG`, else nowhere).
+    pub log: Option<LogSink>,
 }
 
 // Debug by hand: the API key must never reach a log line.
@@ -63,11 +66,18 @@ impl std::fmt::Debug for Options {
             .field("outbox_dir", &self.outbox_dir)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("retry", &self.retry)
+            .field("log", &self.log)
             .finish()
     }
 }
 
 impl Options {
+    /// Sends the library's log lines up to `max_level` to `write` (from library threads).
+    pub fn set_log(&mut self, sink: LogSink) -> Result<()> {
+        self.log = Some(sink);
+        Ok(())
+    }
+
     /// The Opik API's URL (checked when the client is made: `OPIK_ERR_CONFIG` if it is not an
     /// http(s) URL).
     pub fn set_url(&mut self, url: &str) -> Result<()> {
@@ -250,6 +260,7 @@ pub struct Config {
     pub outbox_dir: Option<PathBuf>,
     pub shutdown_timeout: Duration,
     pub retry: RetryPolicy,
+    pub log: Option<LogSink>,
 }
 
 // Debug by hand: the API key must never reach a log line.
@@ -268,6 +279,7 @@ impl std::fmt::Debug for Config {
             .field("outbox_dir", &self.outbox_dir)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("retry", &self.retry)
+            .field("log", &self.log)
             .finish()
     }
 }
@@ -338,6 +350,7 @@ impl Config {
             outbox_dir: options.outbox_dir.clone(),
             shutdown_timeout: options.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
             retry: options.retry.clone().unwrap_or_default(),
+            log: options.log.clone(),
         })
     }
 }

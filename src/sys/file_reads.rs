@@ -70,6 +70,23 @@ pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// The whole content of a small regular file (a CA bundle, a config file, an outbox manifest):
+/// opened with [`open_regular`], so a FIFO or device never blocks, and refused when longer than
+/// `max` bytes, so `/dev/zero`-like files never fill memory.
+pub(crate) fn read_small(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let mut content = Vec::new();
+    file.take(max + 1).read_to_end(&mut content)?;
+    if content.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(content)
+}
+
 /// Reads up to `want` (≤ `READ_CHUNK`) bytes at `pos`; fewer only at the end of the file.
 /// Positioned reads let the parts of one upload share an open file.
 pub(crate) fn read_at(file: &File, pos: u64, want: usize) -> io::Result<Bytes> {
@@ -118,7 +135,20 @@ mod tests {
         let err = open_regular(&fifo).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(open_regular(Path::new("/dev/null")).is_err());
+        assert!(read_small(&fifo, 10).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn small_reads_are_capped() {
+        let path = std::env::temp_dir().join(format!("opik-small-{}", std::process::id()));
+        std::fs::write(&path, b"12345").unwrap();
+        assert_eq!(read_small(&path, 5).unwrap(), b"12345");
+        assert_eq!(
+            read_small(&path, 4).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -23,6 +23,8 @@ const SECTIONS: &[(&str, &[&str])] = &[
         &["operations.rs", "list.rs"],
     ),
     ("Background calls", &["background.rs"]),
+    ("Traces and spans", &["tracing.rs"]),
+    ("Observability of the library itself", &["observe.rs"]),
 ];
 
 const HEADER: &str = "include/opik_attachments.h";

@@ -1,0 +1,379 @@
+//! The background sender of traces and spans.
+//!
+//! `*_end` hands an entity over (after checking the limits); a task on the client's runtime
+//! batches what was handed over — at most [`MAX_BATCH`] entities and [`MAX_BATCH_BYTES`] of JSON
+//! per request, a batch leaving at the latest [`MAX_AGE`] after its first entity was queued, or at
+//! once on a flush — sends traces, then spans, and only then queues each sent entity's
+//! attachments on the background upload queue. Encoding happens here, never on the caller's
+//! thread. Failures after the call returned are counted and logged, never reported to a caller.
+
+use crate::error::{Error, Result, Status};
+use crate::exec::queue::Queue;
+use crate::http::Transport;
+use crate::media::attachment::Attachment;
+use crate::observe::{Counter, Level, Observer};
+use crate::opik::entities::{BatchBody, Entity, SPANS_BATCH, TRACES_BATCH};
+use crate::opik::protocol::{EntityType, Target};
+use crate::settings::Limits;
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Entities per batch request (the SDKs' limit).
+pub const MAX_BATCH: usize = 1_000;
+/// JSON bytes per batch request.
+pub const MAX_BATCH_BYTES: usize = 10 * 1024 * 1024;
+/// How long an entity may wait for its batch.
+pub const MAX_AGE: Duration = Duration::from_secs(1);
+
+struct Queued {
+    seq: u64,
+    entity: Entity,
+    attachments: Vec<Attachment>,
+    weight: u64,
+}
+
+#[derive(Default)]
+struct State {
+    pending: VecDeque<Queued>,
+    first_queued: Option<Instant>,
+    bytes: u64,
+    /// Sequence numbers: handed over so far, and settled (sent or finally failed) so far.
+    submitted: u64,
+    settled: u64,
+    /// Entities taken by the task and not settled yet.
+    in_flight: usize,
+    flush_requested: bool,
+    closed: bool,
+    stop: bool,
+}
+
+pub struct Sender {
+    pid: u32,
+    state: Mutex<State>,
+    settled: Condvar,
+    wake: tokio::sync::Notify,
+    transport: Arc<Transport>,
+    uploads: Arc<Queue>,
+    observer: Arc<Observer>,
+    limits: Limits,
+}
+
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Sender {
+    pub fn new(
+        handle: &tokio::runtime::Handle,
+        transport: Arc<Transport>,
+        uploads: Arc<Queue>,
+        observer: Arc<Observer>,
+        limits: Limits,
+    ) -> Arc<Sender> {
+        let sender = Arc::new(Sender {
+            pid: std::process::id(),
+            state: Mutex::default(),
+            settled: Condvar::new(),
+            wake: tokio::sync::Notify::new(),
+            transport,
+            uploads,
+            observer,
+            limits,
+        });
+        handle.spawn(sender.clone().run());
+        sender
+    }
+
+    /// Hands an ended entity and its attachments over. Only checks and copies: no I/O, no
+    /// encoding. Over the queue limits the entity is refused (`OPIK_ERR_TOO_LARGE`).
+    pub fn submit(&self, entity: Entity, attachments: Vec<Attachment>) -> Result<()> {
+        if std::process::id() != self.pid {
+            return Err(Error::forked());
+        }
+        let weight = entity.common().weight();
+        let mut st = lock(&self.state);
+        if st.closed {
+            return Err(Error::new(
+                Status::Shutdown,
+                format!(
+                    "the client is closing: {} {} is not sent",
+                    entity.kind(),
+                    entity.id()
+                ),
+            ));
+        }
+        let queued = st.pending.len() + st.in_flight;
+        if queued >= self.limits.max_queued || st.bytes + weight > self.limits.max_memory {
+            return Err(Error::new(
+                Status::TooLarge,
+                format!(
+                    "the send queue is full ({queued} entities, {} bytes; limits {} and {}): {} {} \
+                     is not sent; flush more often or raise the queue limits",
+                    st.bytes,
+                    self.limits.max_queued,
+                    self.limits.max_memory,
+                    entity.kind(),
+                    entity.id()
+                ),
+            ));
+        }
+        st.submitted += 1;
+        let seq = st.submitted;
+        st.bytes += weight;
+        st.first_queued.get_or_insert_with(Instant::now);
+        st.pending.push_back(Queued {
+            seq,
+            entity,
+            attachments,
+            weight,
+        });
+        // The task sleeps without a deadline until a batch's first entity arrives, and must be
+        // woken early when a batch is full; otherwise its deadline wakes it.
+        let wake = st.pending.len() == 1 || st.pending.len() >= MAX_BATCH;
+        drop(st);
+        if wake {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Entities handed over and not settled.
+    pub fn pending(&self) -> usize {
+        let st = lock(&self.state);
+        st.pending.len() + st.in_flight
+    }
+
+    /// Sends what is queued at once and waits until every entity handed over before this call
+    /// was sent or finally failed (its attachments are then on the upload queue), or `timeout`.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        if std::process::id() != self.pid {
+            return Err(Error::forked());
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        let mut st = lock(&self.state);
+        let target = st.submitted;
+        if st.settled >= target {
+            return Ok(());
+        }
+        st.flush_requested = true;
+        self.wake.notify_one();
+        while st.settled < target {
+            let left = deadline.map_or(Duration::from_secs(3600), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() {
+                return Err(Error::new(
+                    Status::Timeout,
+                    format!(
+                        "flush timed out with {} traces and spans not sent yet",
+                        st.pending.len() + st.in_flight
+                    ),
+                ));
+            }
+            st = self
+                .settled
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
+    /// Stops intake, gives what is queued `grace` to go out, then stops the task; what is left is
+    /// counted and logged as failed.
+    pub fn shutdown(&self, grace: Duration) {
+        lock(&self.state).closed = true;
+        let _ = self.flush(grace);
+        let left: Vec<Queued> = {
+            let mut st = lock(&self.state);
+            st.stop = true;
+            st.pending.drain(..).collect()
+        };
+        self.wake.notify_one();
+        if !left.is_empty() {
+            let error = Error::new(Status::Shutdown, "the client closed before it was sent");
+            self.fail(&left, &error);
+            let mut st = lock(&self.state);
+            st.settled = st.submitted;
+            self.settled.notify_all();
+        }
+    }
+
+    async fn run(self: Arc<Self>) {
+        loop {
+            let Some(batch) = self.next_batch().await else {
+                return;
+            };
+            self.deliver(&batch).await;
+            let mut st = lock(&self.state);
+            st.in_flight -= batch.len();
+            st.bytes -= batch.iter().map(|q| q.weight).sum::<u64>();
+            if let Some(last) = batch.last() {
+                st.settled = st.settled.max(last.seq);
+            }
+            if st.pending.is_empty() && st.in_flight == 0 {
+                st.flush_requested = false;
+            }
+            self.settled.notify_all();
+        }
+    }
+
+    /// Waits for a batch to be due and takes it; `None` when the sender stopped.
+    async fn next_batch(&self) -> Option<Vec<Queued>> {
+        loop {
+            let notified = self.wake.notified();
+            let due = {
+                let mut st = lock(&self.state);
+                if st.stop {
+                    return None;
+                }
+                let ready = !st.pending.is_empty()
+                    && (st.flush_requested
+                        || st.closed
+                        || st.pending.len() >= MAX_BATCH
+                        || st.bytes >= MAX_BATCH_BYTES as u64
+                        || st.first_queued.is_some_and(|t| t.elapsed() >= MAX_AGE));
+                if ready {
+                    let n = st.pending.len().min(MAX_BATCH);
+                    let batch: Vec<Queued> = st.pending.drain(..n).collect();
+                    st.in_flight += batch.len();
+                    st.first_queued = if st.pending.is_empty() {
+                        None
+                    } else {
+                        Some(Instant::now())
+                    };
+                    return Some(batch);
+                }
+                st.first_queued.map(|t| t + MAX_AGE)
+            };
+            match due {
+                Some(at) => {
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = tokio::time::sleep_until(at.into()) => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Sends the batch (traces first, then spans, cut at [`MAX_BATCH_BYTES`]); after each sent
+    /// request, queues its entities' attachments.
+    async fn deliver(&self, batch: &[Queued]) {
+        for (key, path, want) in [
+            ("traces", TRACES_BATCH, "trace"),
+            ("spans", SPANS_BATCH, "span"),
+        ] {
+            let of_kind: Vec<&Queued> = batch.iter().filter(|q| q.entity.kind() == want).collect();
+            let mut body = BatchBody::new(key);
+            let mut members: Vec<&Queued> = Vec::new();
+            for q in of_kind {
+                let encoded = q.entity.encode();
+                if body.count() > 0 && body.len() + encoded.len() + 2 > MAX_BATCH_BYTES {
+                    let full = std::mem::replace(&mut body, BatchBody::new(key));
+                    self.send(path, full, &std::mem::take(&mut members)).await;
+                }
+                body.push(&encoded);
+                members.push(q);
+            }
+            if body.count() > 0 {
+                self.send(path, body, &members).await;
+            }
+        }
+    }
+
+    async fn send(&self, path: &str, body: BatchBody, members: &[&Queued]) {
+        let count = body.count();
+        let json = body.finish();
+        let bytes = json.len() as u64;
+        let first = members.first().map_or("", |q| q.entity.id());
+        let step = format!("{path} ({count} entities from {first})");
+        let context = format!(
+            "{} batch of {count}",
+            members.first().map_or("", |q| q.entity.kind())
+        );
+        let sent = crate::observe::in_context(
+            context,
+            self.transport.post_encoded_json(&step, path, json),
+        )
+        .await;
+        let counters = &self.observer.counters;
+        match sent {
+            Ok(()) => {
+                counters.add(Counter::EntitiesSent, count as u64);
+                counters.add(Counter::BytesSent, bytes);
+                for q in members {
+                    self.queue_attachments(q);
+                }
+            }
+            Err(e) => {
+                let owned: Vec<&Queued> = members.to_vec();
+                self.fail_refs(&owned, &e);
+            }
+        }
+    }
+
+    fn queue_attachments(&self, q: &Queued) {
+        let target = target_of(&q.entity);
+        for a in &q.attachments {
+            if let Err(e) = self.uploads.submit(target.clone(), a.clone(), None) {
+                self.observer.counters.add(Counter::AttachmentsFailed, 1);
+                self.observer.log.emit(
+                    Level::Error,
+                    &format!(
+                        "{} {} file {}: attachment not queued: {}",
+                        q.entity.kind(),
+                        q.entity.id(),
+                        a.file_name(),
+                        e.message
+                    ),
+                );
+            }
+        }
+    }
+
+    fn fail(&self, items: &[Queued], error: &Error) {
+        let refs: Vec<&Queued> = items.iter().collect();
+        self.fail_refs(&refs, error);
+    }
+
+    fn fail_refs(&self, items: &[&Queued], error: &Error) {
+        let counters = &self.observer.counters;
+        counters.add(Counter::EntitiesFailed, items.len() as u64);
+        for q in items {
+            let (kind, id) = (q.entity.kind(), q.entity.id());
+            self.observer.log.emit(
+                Level::Error,
+                &format!(
+                    "{kind} {id} not sent: {}: {}",
+                    error.status.name(),
+                    error.message
+                ),
+            );
+            for a in &q.attachments {
+                counters.add(Counter::AttachmentsFailed, 1);
+                self.observer.log.emit(
+                    Level::Error,
+                    &format!(
+                        "{kind} {id} file {}: not uploaded, its {kind} was not sent",
+                        a.file_name()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn target_of(entity: &Entity) -> Target {
+    let (entity_type, project) = match entity {
+        Entity::Trace(t) => (EntityType::Trace, &t.common.project_name),
+        Entity::Span(s) => (EntityType::Span, &s.common.project_name),
+    };
+    Target {
+        project_name: project.clone(),
+        entity_type,
+        entity_id: entity.id().to_owned(),
+    }
+}
