@@ -473,6 +473,13 @@ impl Transport {
         resp: Response,
     ) -> Result<R> {
         let body = self.read_capped(step, url, resp, JSON_ANSWER_LIMIT).await?;
+        // Every Opik answer is an object; serde would also build a struct from an array.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            return Err(self.redact(Error::protocol(format!(
+                "{step}: the server's answer is not a JSON object: {excerpt:?}"
+            ))));
+        }
         serde_json::from_slice(&body).map_err(|e| {
             let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
             self.redact(Error::protocol(format!(
