@@ -1,4 +1,4 @@
-//! An Opik-compatible attachment server for tests.
+//! An Opik-compatible attachment, trace and span server for tests.
 //!
 //! It fakes the attachment endpoints of the Opik backend (see `shared/opik-protocol.md`) in both
 //! storage modes:
@@ -9,6 +9,13 @@
 //!   list links are presigned GetObject URLs. Storage is either the built-in S3 emulator (served
 //!   under `/s3/`, verifying SigV4 query signatures and expiry, strict about Content-Length and
 //!   stray `Authorization` headers) or an external S3 server such as SeaweedFS.
+//!
+//! It also takes traces and spans (`POST v1/private/{traces,spans}/batch`, `PATCH
+//! v1/private/{traces,spans}/{id}`) and answers the reads the official SDK makes
+//! (`GET v1/private/{traces,spans}/{id}`, the NDJSON `POST v1/private/{traces,spans}/search`),
+//! validating like the backend (UUIDv7 ids, required `start_time`, field types) and recording the
+//! names of unknown fields; [`TestServer::traces`] and [`TestServer::spans`] return what it holds.
+//! The README lists the merge rules.
 //!
 //! Objects live on disk in a temporary directory and are streamed in both directions.
 //! Test controls under `/_test/` inject faults (statuses with Retry-After, delays, dropped
@@ -204,7 +211,8 @@ impl TestServer {
         r.map(|r| r.requests()).unwrap_or_default()
     }
 
-    /// Clears projects, attachments, objects, uploads, faults, transcript and counters.
+    /// Clears projects, attachments, objects, uploads, traces, spans, faults, transcript and
+    /// counters.
     pub fn reset(&self) {
         let state = self.state.clone();
         self.run(async move { control::reset(&state).await });

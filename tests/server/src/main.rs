@@ -30,7 +30,8 @@ usage: opik-test-server [options]
   --help                      show this help
 
 Test controls (no auth): POST /_test/reset, POST|GET|DELETE /_test/faults,
-GET|DELETE /_test/requests, GET /_test/attachments, GET /_test/stats,
+GET|DELETE /_test/requests, GET /_test/attachments, GET /_test/traces,
+GET /_test/spans, GET /_test/stats,
 POST /_test/close-idle (every connection closes once idle).";
 
 struct Args {

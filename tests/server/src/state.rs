@@ -301,8 +301,9 @@ impl State {
         }
     }
 
-    /// Clears projects, rows, local objects, uploads, faults, transcript and counters. Returns the
-    /// keys of rows whose objects live in external S3, for the caller to delete.
+    /// Clears projects, rows, local objects, uploads, traces, spans, faults, transcript and
+    /// counters. Returns the keys of rows whose objects live in external S3, for the caller to
+    /// delete.
     pub fn reset(&self) -> Vec<String> {
         let old = {
             let mut inner = self.lock();
