@@ -57,13 +57,18 @@ impl Client {
             .enable_time()
             .build()
             .map_err(|e| Error::internal(format!("cannot start the I/O runtime: {e}")))?;
-        let outbox = config.outbox_dir.as_deref().map(Outbox::open).transpose()?;
+        let outbox = config
+            .outbox_dir
+            .as_deref()
+            .map(Outbox::open)
+            .transpose()?
+            .map(Arc::new);
         let queue = Queue::new(
             runtime.handle().clone(),
             transport.clone(),
             config.upload_concurrency,
             config.queue_limits,
-            outbox,
+            outbox.clone(),
         )?;
         let sender = Sender::new(
             runtime.handle(),
@@ -71,6 +76,7 @@ impl Client {
             queue.clone(),
             observer.clone(),
             config.queue_limits,
+            outbox,
         );
         Ok(Client {
             runtime: Some(runtime),

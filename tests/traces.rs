@@ -228,3 +228,94 @@ fn a_forked_child_is_refused_and_the_parent_goes_on() {
     let out = run(&s, Build::Plain, "fork");
     check_sent(&s, &out);
 }
+
+#[test]
+fn the_outbox_delivers_ended_entities_exactly_once_after_kill_9() {
+    let s = server(StorageMode::S3);
+    s.add_fault(FaultRule {
+        path_contains: Some("/batch".into()),
+        status: Some(503),
+        times: 0,
+        ..FaultRule::default()
+    });
+    let dir = std::env::temp_dir().join(format!("opik-traces-outbox-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let exe = compile("test_traces", Build::Plain);
+    let command = |mode: &str| {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["outbox", mode])
+            .arg(&dir)
+            .env("OPIK_URL_OVERRIDE", s.base_url())
+            .env("OPIK_API_KEY", API_KEY)
+            .env_remove("OPIK_CONFIG_PATH")
+            .env("HOME", std::env::temp_dir())
+            .stdout(std::process::Stdio::piped());
+        cmd
+    };
+    // First process: ends everything (recorded before *_end returns), then dies by SIGKILL.
+    let mut child = command("record").spawn().unwrap();
+    let mut ids = Vec::new();
+    {
+        use std::io::BufRead;
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(reader.read_line(&mut line).unwrap() > 0, "ended early");
+            if let Some(rest) = line.strip_prefix("ID ") {
+                ids.push(rest.split_whitespace().nth(1).unwrap().to_owned());
+            }
+            if line.starts_with("ENDED") {
+                assert_eq!(line.trim(), "ENDED 0", "checks failed before the kill");
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(ids.len(), 10);
+    assert!(s.traces().received.is_empty() && s.spans().received.is_empty());
+    // The server comes back; a new process on the same outbox delivers everything, once.
+    s.clear_faults();
+    let out = command("resume").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (traces, spans) = (s.traces(), s.spans());
+    for id in &ids {
+        let arrived = traces
+            .received
+            .iter()
+            .chain(spans.received.iter())
+            .filter(|r| r["id"] == id.as_str())
+            .count();
+        assert_eq!(arrived, 1, "{id} arrived {arrived} times");
+    }
+    let rows = s.attachments();
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    for row in &rows {
+        assert!(ids.contains(&row.entity_id) && row.entity_type == "span");
+    }
+    let left: Vec<_> = walk(&dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json" || e == "data"))
+        .collect();
+    assert!(left.is_empty(), "records left in the outbox: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

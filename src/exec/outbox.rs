@@ -7,6 +7,11 @@
 //! last, through a rename, so a record exists only once its data is complete. `.lock` keeps two
 //! clients from sharing a directory. Records survive a process crash (kill -9); they are not
 //! fsync'ed, so an operating-system crash or power loss may lose the newest ones.
+//!
+//! Ended traces and spans are recorded in `entities/<id>.json` (the encoded entity, and the ids of
+//! its attachments' records, which are *held*: they name the entity record in their manifest and
+//! are uploaded only after the entity was sent). The entity record is removed once the server
+//! accepted the entity (its attachments then stand on their own) or refused it for good.
 
 use crate::error::{Error, Result, Status};
 use crate::media::attachment::{Attachment, Source};
@@ -25,6 +30,36 @@ struct Manifest {
     file_name: String,
     content_type: String,
     size: u64,
+    /// The entity record this upload waits for (an attachment of a trace or span not sent yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    held_for: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+struct EntityManifest {
+    version: u32,
+    kind: String,
+    id: String,
+    project_name: String,
+    /// The entity's JSON, as sent in a batch.
+    body: Box<serde_json::value::RawValue>,
+    /// Ids of the held upload records of its attachments.
+    attachments: Vec<String>,
+}
+
+/// One recorded trace or span.
+#[derive(Debug, Clone)]
+pub struct EntityRecord {
+    path: PathBuf,
+}
+
+/// An entity found at start-up, with its held attachments.
+pub struct ResumedEntity {
+    pub record: EntityRecord,
+    pub kind: String,
+    pub target: Target,
+    pub body: Vec<u8>,
+    pub attachments: Vec<Resumed>,
 }
 
 /// One recorded upload.
@@ -34,11 +69,22 @@ pub struct Record {
     data_path: PathBuf,
 }
 
+impl Record {
+    fn id(&self) -> String {
+        self.manifest_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
 /// A record found at start-up, ready to be uploaded again.
 pub struct Resumed {
     pub record: Record,
     pub target: Target,
     pub attachment: Attachment,
+    /// The entity record it waits for, when that record still exists.
+    pub held_for: Option<String>,
 }
 
 pub struct Outbox {
@@ -95,6 +141,26 @@ impl Outbox {
         target: &Target,
         attachment: &Attachment,
     ) -> Result<(Record, Attachment)> {
+        self.persist_upload(target, attachment, None)
+    }
+
+    /// Records an attachment of an entity not sent yet: like [`Outbox::persist`], but held until
+    /// the entity record `entity` is gone.
+    pub fn persist_held(
+        &self,
+        target: &Target,
+        attachment: &Attachment,
+        entity: &str,
+    ) -> Result<(Record, Attachment)> {
+        self.persist_upload(target, attachment, Some(entity))
+    }
+
+    fn persist_upload(
+        &self,
+        target: &Target,
+        attachment: &Attachment,
+        held_for: Option<&str>,
+    ) -> Result<(Record, Attachment)> {
         let id = new_id();
         let data_path = self.dir.join(format!("{id}.data"));
         let manifest_path = self.dir.join(format!("{id}.json"));
@@ -134,6 +200,7 @@ impl Outbox {
             file_name: attachment.file_name().to_owned(),
             content_type: attachment.content_type().to_owned(),
             size,
+            held_for: held_for.map(str::to_owned),
         };
         let json = serde_json::to_vec(&manifest)
             .map_err(|e| Error::internal(format!("outbox manifest: {e}")))?;
@@ -149,6 +216,123 @@ impl Outbox {
             Source::File(_) => attachment.with_source(Source::File(data_path), size),
         };
         Ok((record, upload_from))
+    }
+
+    /// A name for the next entity record (attachments held for it refer to it).
+    pub fn new_entity_name(&self) -> String {
+        new_id()
+    }
+
+    /// Records an ended trace or span (`body`: its encoded JSON) under `name`, with the ids of its
+    /// held attachment records, before the entity is handed to the sender.
+    pub fn persist_entity(
+        &self,
+        name: &str,
+        kind: &str,
+        target: &Target,
+        body: &[u8],
+        attachments: &[Record],
+    ) -> Result<EntityRecord> {
+        let dir = self.dir.join("entities");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), &e))?;
+        let raw = serde_json::from_slice::<Box<serde_json::value::RawValue>>(body)
+            .map_err(|e| Error::internal(format!("outbox entity record: {e}")))?;
+        let manifest = EntityManifest {
+            version: 1,
+            kind: kind.to_owned(),
+            id: target.entity_id.clone(),
+            project_name: target.project_name.clone(),
+            body: raw,
+            attachments: attachments.iter().map(Record::id).collect(),
+        };
+        let json = serde_json::to_vec(&manifest)
+            .map_err(|e| Error::internal(format!("outbox entity record: {e}")))?;
+        let path = dir.join(format!("{name}.json"));
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, json)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                Error::io(
+                    format!(
+                        "cannot record the {kind} in the outbox ({})",
+                        path.display()
+                    ),
+                    &e,
+                )
+            })?;
+        Ok(EntityRecord { path })
+    }
+
+    /// Forgets an entity record (sent, or refused for good).
+    pub fn remove_entity(&self, record: &EntityRecord) {
+        let _ = std::fs::remove_file(&record.path);
+    }
+
+    fn entity_exists(&self, name: &str) -> bool {
+        self.dir
+            .join("entities")
+            .join(format!("{name}.json"))
+            .is_file()
+    }
+
+    /// Every complete entity record, oldest first, with its held attachments.
+    pub fn pending_entities(&self) -> Vec<ResumedEntity> {
+        let dir = self.dir.join("entities");
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        paths.sort();
+        let uploads = self.pending();
+        let mut out = Vec::new();
+        for path in paths {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let record = EntityRecord { path: path.clone() };
+            let parsed = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<EntityManifest>(&b).ok());
+            let Some(m) = parsed else {
+                self.remove_entity(&record);
+                continue;
+            };
+            let entity_type = if m.kind == "span" {
+                EntityType::Span
+            } else {
+                EntityType::Trace
+            };
+            let attachments = uploads
+                .iter()
+                .filter(|u| u.held_for.as_deref() == Some(name.as_str()))
+                .map(|u| Resumed {
+                    record: u.record.clone(),
+                    target: u.target.clone(),
+                    attachment: u.attachment.clone(),
+                    held_for: u.held_for.clone(),
+                })
+                .collect();
+            out.push(ResumedEntity {
+                record,
+                kind: m.kind,
+                target: Target {
+                    project_name: m.project_name,
+                    entity_type,
+                    entity_id: m.id,
+                },
+                body: m.body.get().as_bytes().to_vec(),
+                attachments,
+            });
+        }
+        out
     }
 
     /// Forgets a record (its upload is done, or can never succeed).
@@ -194,10 +378,13 @@ impl Outbox {
                 entity_type: m.entity_type,
                 entity_id: m.entity_id,
             };
+            // Held for an entity whose record is gone: the entity was sent, so upload it now.
+            let held_for = m.held_for.filter(|e| self.entity_exists(e));
             out.push(Resumed {
                 record,
                 target,
                 attachment,
+                held_for,
             });
         }
         out

@@ -136,7 +136,7 @@ pub struct Queue {
     transport: Arc<Transport>,
     part_concurrency: u32,
     limits: Limits,
-    outbox: Option<Outbox>,
+    outbox: Option<Arc<Outbox>>,
     counters: Mutex<Counters>,
     changed: Condvar,
     callbacks: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
@@ -152,7 +152,7 @@ impl Queue {
         transport: Arc<Transport>,
         part_concurrency: u32,
         limits: Limits,
-        outbox: Option<Outbox>,
+        outbox: Option<Arc<Outbox>>,
     ) -> Result<Arc<Queue>> {
         static QUEUE_IDS: AtomicU64 = AtomicU64::new(1);
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
@@ -195,7 +195,12 @@ impl Queue {
             .map_err(|e| Error::internal(format!("cannot start the callback thread: {e}")))?;
         *lock(&queue.callback_thread) = Some(thread);
         if let Some(ob) = &queue.outbox {
-            let resumed = ob.pending();
+            // Attachments held for an entity not sent yet are the sender's to queue.
+            let resumed: Vec<_> = ob
+                .pending()
+                .into_iter()
+                .filter(|r| r.held_for.is_none())
+                .collect();
             if !resumed.is_empty() {
                 queue.transport.observer().log.emit(
                     Level::Warn,
@@ -240,6 +245,18 @@ impl Queue {
             },
         };
         Ok(self.spawn(target, attachment, record, completion, memory))
+    }
+
+    /// Starts an upload already recorded in the outbox (an attachment held for its entity until
+    /// the entity was sent).
+    pub fn submit_recorded(
+        self: &Arc<Self>,
+        target: Target,
+        attachment: Attachment,
+        record: Record,
+    ) -> Result<Arc<Operation>> {
+        self.admit(0)?;
+        Ok(self.spawn(target, attachment, Some(record), None, 0))
     }
 
     fn admit(&self, memory: u64) -> Result<()> {

@@ -8,6 +8,7 @@
 //! thread. Failures after the call returned are counted and logged, never reported to a caller.
 
 use crate::error::{Error, Result, Status};
+use crate::exec::outbox::{self, EntityRecord, Outbox, Record};
 use crate::exec::queue::Queue;
 use crate::http::Transport;
 use crate::media::attachment::Attachment;
@@ -26,11 +27,37 @@ pub const MAX_BATCH_BYTES: usize = 10 * 1024 * 1024;
 /// How long an entity may wait for its batch.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 
+/// With an outbox, an unreachable server is retried until this backoff cap, forever.
+const OUTBOX_MAX_BACKOFF: Duration = Duration::from_secs(30);
+
 struct Queued {
     seq: u64,
-    entity: Entity,
-    attachments: Vec<Attachment>,
+    kind: &'static str,
+    target: Target,
+    body: Body,
+    /// Each with its held outbox record when there is an outbox.
+    attachments: Vec<(Attachment, Option<Record>)>,
+    record: Option<EntityRecord>,
     weight: u64,
+}
+
+/// An entity to send: as built, or already encoded (recorded in the outbox, or resumed from it).
+enum Body {
+    Entity(Entity),
+    Encoded(Vec<u8>),
+}
+
+impl Queued {
+    fn id(&self) -> &str {
+        &self.target.entity_id
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        match &self.body {
+            Body::Entity(e) => e.encode(),
+            Body::Encoded(b) => b.clone(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -43,6 +70,8 @@ struct State {
     settled: u64,
     /// Entities taken by the task and not settled yet.
     in_flight: usize,
+    /// Entities admitted whose outbox records are being written.
+    reserved: usize,
     flush_requested: bool,
     closed: bool,
     stop: bool,
@@ -57,6 +86,7 @@ pub struct Sender {
     uploads: Arc<Queue>,
     observer: Arc<Observer>,
     limits: Limits,
+    outbox: Option<Arc<Outbox>>,
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -70,6 +100,7 @@ impl Sender {
         uploads: Arc<Queue>,
         observer: Arc<Observer>,
         limits: Limits,
+        outbox: Option<Arc<Outbox>>,
     ) -> Arc<Sender> {
         let sender = Arc::new(Sender {
             pid: std::process::id(),
@@ -80,9 +111,49 @@ impl Sender {
             uploads,
             observer,
             limits,
+            outbox,
         });
+        sender.resume();
         handle.spawn(sender.clone().run());
         sender
+    }
+
+    /// Queues what an earlier client left in the outbox: entities not sent yet, each with its
+    /// held attachments.
+    fn resume(&self) {
+        let Some(ob) = &self.outbox else { return };
+        let resumed = ob.pending_entities();
+        if resumed.is_empty() {
+            return;
+        }
+        self.observer.log.emit(
+            Level::Warn,
+            &format!(
+                "resuming {} traces and spans left in the outbox by an earlier client",
+                resumed.len()
+            ),
+        );
+        let mut st = lock(&self.state);
+        for r in resumed {
+            st.submitted += 1;
+            let weight = r.body.len() as u64;
+            st.bytes += weight;
+            st.first_queued.get_or_insert_with(Instant::now);
+            let seq = st.submitted;
+            st.pending.push_back(Queued {
+                seq,
+                kind: if r.kind == "span" { "span" } else { "trace" },
+                target: r.target,
+                body: Body::Encoded(r.body),
+                attachments: r
+                    .attachments
+                    .into_iter()
+                    .map(|a| (a.attachment, Some(a.record)))
+                    .collect(),
+                record: Some(r.record),
+                weight,
+            });
+        }
     }
 
     /// Hands an ended entity and its attachments over. Only checks and copies: no I/O, no
@@ -92,40 +163,65 @@ impl Sender {
             return Err(Error::forked());
         }
         let weight = entity.common().weight();
+        {
+            let mut st = lock(&self.state);
+            if st.closed {
+                return Err(Error::new(
+                    Status::Shutdown,
+                    format!(
+                        "the client is closing: {} {} is not sent",
+                        entity.kind(),
+                        entity.id()
+                    ),
+                ));
+            }
+            let queued = st.pending.len() + st.in_flight + st.reserved;
+            if queued >= self.limits.max_queued || st.bytes + weight > self.limits.max_memory {
+                return Err(Error::new(
+                    Status::TooLarge,
+                    format!(
+                        "the send queue is full ({queued} entities, {} bytes; limits {} and {}): \
+                         {} {} is not sent; flush more often or raise the queue limits",
+                        st.bytes,
+                        self.limits.max_queued,
+                        self.limits.max_memory,
+                        entity.kind(),
+                        entity.id()
+                    ),
+                ));
+            }
+            st.reserved += 1;
+            st.bytes += weight;
+        }
+        let kind = entity.kind();
+        let target = target_of(&entity);
+        let recorded = match &self.outbox {
+            None => Ok((
+                Body::Entity(entity),
+                attachments.into_iter().map(|a| (a, None)).collect(),
+                None,
+            )),
+            Some(ob) => record(ob, &entity, &target, attachments),
+        };
         let mut st = lock(&self.state);
-        if st.closed {
-            return Err(Error::new(
-                Status::Shutdown,
-                format!(
-                    "the client is closing: {} {} is not sent",
-                    entity.kind(),
-                    entity.id()
-                ),
-            ));
-        }
-        let queued = st.pending.len() + st.in_flight;
-        if queued >= self.limits.max_queued || st.bytes + weight > self.limits.max_memory {
-            return Err(Error::new(
-                Status::TooLarge,
-                format!(
-                    "the send queue is full ({queued} entities, {} bytes; limits {} and {}): {} {} \
-                     is not sent; flush more often or raise the queue limits",
-                    st.bytes,
-                    self.limits.max_queued,
-                    self.limits.max_memory,
-                    entity.kind(),
-                    entity.id()
-                ),
-            ));
-        }
+        st.reserved -= 1;
+        let (body, attachments, record) = match recorded {
+            Ok(r) => r,
+            Err(e) => {
+                st.bytes -= weight;
+                return Err(e);
+            }
+        };
         st.submitted += 1;
         let seq = st.submitted;
-        st.bytes += weight;
         st.first_queued.get_or_insert_with(Instant::now);
         st.pending.push_back(Queued {
             seq,
-            entity,
+            kind,
+            target,
+            body,
             attachments,
+            record,
             weight,
         });
         // The task sleeps without a deadline until a batch's first entity arrives, and must be
@@ -193,7 +289,8 @@ impl Sender {
         self.wake.notify_one();
         if !left.is_empty() {
             let error = Error::new(Status::Shutdown, "the client closed before it was sent");
-            self.fail(&left, &error);
+            let refs: Vec<&Queued> = left.iter().collect();
+            self.fail_refs(&refs, &error, self.outbox.is_some());
             let mut st = lock(&self.state);
             st.settled = st.submitted;
             self.settled.notify_all();
@@ -266,11 +363,11 @@ impl Sender {
             ("traces", TRACES_BATCH, "trace"),
             ("spans", SPANS_BATCH, "span"),
         ] {
-            let of_kind: Vec<&Queued> = batch.iter().filter(|q| q.entity.kind() == want).collect();
+            let of_kind: Vec<&Queued> = batch.iter().filter(|q| q.kind == want).collect();
             let mut body = BatchBody::new(key);
             let mut members: Vec<&Queued> = Vec::new();
             for q in of_kind {
-                let encoded = q.entity.encode();
+                let encoded = q.encode();
                 if body.count() > 0 && body.len() + encoded.len() + 2 > MAX_BATCH_BYTES {
                     let full = std::mem::replace(&mut body, BatchBody::new(key));
                     self.send(path, full, &std::mem::take(&mut members)).await;
@@ -288,17 +385,32 @@ impl Sender {
         let count = body.count();
         let json = body.finish();
         let bytes = json.len() as u64;
-        let first = members.first().map_or("", |q| q.entity.id());
+        let first = members.first().map_or("", |q| q.id());
         let step = format!("{path} ({count} entities from {first})");
         let context = format!(
             "{} batch of {count}",
-            members.first().map_or("", |q| q.entity.kind())
+            members.first().map_or("", |q| q.kind)
         );
-        let sent = crate::observe::in_context(
-            context,
-            self.transport.post_encoded_json(&step, path, json),
-        )
-        .await;
+        let mut wait = Duration::from_secs(1);
+        let sent = loop {
+            let sent = crate::observe::in_context(
+                context.clone(),
+                self.transport.post_encoded_json(&step, path, json.clone()),
+            )
+            .await;
+            // With an outbox, what a later try can fix waits for the server, as uploads do.
+            match sent {
+                Err(e) if self.outbox.is_some() && outbox::keep_after(&e) && !self.stopping() => {
+                    self.observer.log.emit(
+                        Level::Warn,
+                        &format!("{context}: {}; kept in the outbox, trying again", e.message),
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(OUTBOX_MAX_BACKOFF);
+                }
+                other => break other,
+            }
+        };
         let counters = &self.observer.counters;
         match sent {
             Ok(()) => {
@@ -306,26 +418,39 @@ impl Sender {
                 counters.add(Counter::BytesSent, bytes);
                 for q in members {
                     self.queue_attachments(q);
+                    if let (Some(ob), Some(rec)) = (&self.outbox, &q.record) {
+                        ob.remove_entity(rec);
+                    }
                 }
             }
             Err(e) => {
-                let owned: Vec<&Queued> = members.to_vec();
-                self.fail_refs(&owned, &e);
+                let keep = self.outbox.is_some() && outbox::keep_after(&e);
+                self.fail_refs(members, &e, keep);
             }
         }
     }
 
+    fn stopping(&self) -> bool {
+        let st = lock(&self.state);
+        st.stop || st.closed
+    }
+
     fn queue_attachments(&self, q: &Queued) {
-        let target = target_of(&q.entity);
-        for a in &q.attachments {
-            if let Err(e) = self.uploads.submit(target.clone(), a.clone(), None) {
+        for (a, record) in &q.attachments {
+            let queued = match record {
+                Some(r) => self
+                    .uploads
+                    .submit_recorded(q.target.clone(), a.clone(), r.clone()),
+                None => self.uploads.submit(q.target.clone(), a.clone(), None),
+            };
+            if let Err(e) = queued {
                 self.observer.counters.add(Counter::AttachmentsFailed, 1);
                 self.observer.log.emit(
                     Level::Error,
                     &format!(
                         "{} {} file {}: attachment not queued: {}",
-                        q.entity.kind(),
-                        q.entity.id(),
+                        q.kind,
+                        q.id(),
                         a.file_name(),
                         e.message
                     ),
@@ -334,33 +459,37 @@ impl Sender {
         }
     }
 
-    fn fail(&self, items: &[Queued], error: &Error) {
-        let refs: Vec<&Queued> = items.iter().collect();
-        self.fail_refs(&refs, error);
-    }
-
-    fn fail_refs(&self, items: &[&Queued], error: &Error) {
+    /// Counts and logs entities finally not sent (and their attachments). `kept`: their outbox
+    /// records stay for the next client; otherwise they are removed.
+    fn fail_refs(&self, items: &[&Queued], error: &Error, kept: bool) {
         let counters = &self.observer.counters;
         counters.add(Counter::EntitiesFailed, items.len() as u64);
+        let note = if kept { "; kept in the outbox" } else { "" };
         for q in items {
-            let (kind, id) = (q.entity.kind(), q.entity.id());
+            let (kind, id) = (q.kind, q.id());
             self.observer.log.emit(
                 Level::Error,
                 &format!(
-                    "{kind} {id} not sent: {}: {}",
+                    "{kind} {id} not sent: {}: {}{note}",
                     error.status.name(),
                     error.message
                 ),
             );
-            for a in &q.attachments {
+            for (a, record) in &q.attachments {
                 counters.add(Counter::AttachmentsFailed, 1);
                 self.observer.log.emit(
                     Level::Error,
                     &format!(
-                        "{kind} {id} file {}: not uploaded, its {kind} was not sent",
+                        "{kind} {id} file {}: not uploaded, its {kind} was not sent{note}",
                         a.file_name()
                     ),
                 );
+                if let (Some(ob), Some(r), false) = (&self.outbox, record, kept) {
+                    ob.remove(r);
+                }
+            }
+            if let (Some(ob), Some(r), false) = (&self.outbox, &q.record, kept) {
+                ob.remove_entity(r);
             }
         }
     }
@@ -375,5 +504,46 @@ fn target_of(entity: &Entity) -> Target {
         project_name: project.clone(),
         entity_type,
         entity_id: entity.id().to_owned(),
+    }
+}
+
+/// Records an entity and its attachments in the outbox before it is handed over: the attachments
+/// as held uploads, then the encoded entity. On failure nothing stays on disk.
+fn record(
+    ob: &Outbox,
+    entity: &Entity,
+    target: &Target,
+    attachments: Vec<Attachment>,
+) -> Result<(
+    Body,
+    Vec<(Attachment, Option<Record>)>,
+    Option<EntityRecord>,
+)> {
+    let name = ob.new_entity_name();
+    let mut held: Vec<(Attachment, Option<Record>)> = Vec::new();
+    let undo = |held: &[(Attachment, Option<Record>)]| {
+        for (_, r) in held {
+            if let Some(r) = r {
+                ob.remove(r);
+            }
+        }
+    };
+    for a in attachments {
+        match ob.persist_held(target, &a, &name) {
+            Ok((rec, from)) => held.push((from, Some(rec))),
+            Err(e) => {
+                undo(&held);
+                return Err(e);
+            }
+        }
+    }
+    let encoded = entity.encode();
+    let records: Vec<Record> = held.iter().filter_map(|(_, r)| r.clone()).collect();
+    match ob.persist_entity(&name, entity.kind(), target, &encoded, &records) {
+        Ok(rec) => Ok((Body::Encoded(encoded), held, Some(rec))),
+        Err(e) => {
+            undo(&held);
+            Err(e)
+        }
     }
 }

@@ -170,9 +170,47 @@ static void send_one(opik_client *c) {
     CHECK(opik_client_counter(c, OPIK_COUNTER_BYTES_SENT) >= 3010);
 }
 
+/* The outbox, across a kill -9: "record DIR" ends traces and spans with attachments while the server
+ * refuses every batch (503), prints ENDED and waits to be killed; "resume DIR" is the next process on
+ * the same directory, which delivers them. */
+static int outbox(const char *mode, const char *dir) {
+    opik_options *o = opik_options_new();
+    CHECK_STATUS(OPIK_OK, opik_options_set_log_callback(o, OPIK_LOG_DEBUG, on_log, NULL, ERR));
+    CHECK_STATUS(OPIK_OK, opik_options_set_project_name(o, "c-traces", ERR));
+    CHECK_STATUS(OPIK_OK, opik_options_set_outbox_dir(o, dir, ERR));
+    opik_client *c = NULL;
+    CHECK_STATUS(OPIK_OK, opik_client_new(o, &c, ERR));
+    opik_options_free(o);
+    if (strcmp(mode, "record") == 0) {
+        for (int i = 0; i < 5; i++) {
+            opik_trace *t = NULL;
+            opik_span *s = NULL;
+            CHECK_STATUS(OPIK_OK, opik_trace_start(c, NULL, "kept", &t, ERR));
+            CHECK_STATUS(OPIK_OK, opik_span_start(t, NULL, "step", OPIK_SPAN_LLM, &s, ERR));
+            opik_attachment *a = bytes_attachment("frame.bin", 1000 + (size_t)i);
+            CHECK_STATUS(OPIK_OK, opik_span_attach(s, a, ERR));
+            opik_attachment_free(a);
+            printf("ID trace %s\nID span %s\n", opik_trace_id(t), opik_span_id(s));
+            CHECK_STATUS(OPIK_OK, opik_span_end(s, ERR));
+            CHECK_STATUS(OPIK_OK, opik_trace_end(t, ERR));
+        }
+        printf("ENDED %d\n", t_failed);
+        fflush(stdout);
+        for (;;) sleep_ms(1000); /* killed here */
+    }
+    CHECK_STATUS(OPIK_OK, opik_client_flush(c, 60000, ERR));
+    CHECK(opik_client_counter(c, OPIK_COUNTER_ENTITIES_SENT) == 10);
+    CHECK(opik_client_counter(c, OPIK_COUNTER_ATTACHMENTS_SENT) == 5);
+    CHECK(log_has("resuming 10 traces and spans"));
+    opik_client_free(c);
+    if (t_failed) fprintf(stderr, "library log:\n%s", log_text);
+    return t_finish("outbox resume");
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
     const char *scenario = argv[1];
+    if (strcmp(scenario, "outbox") == 0 && argc == 4) return outbox(argv[2], argv[3]);
     opik_client *c = client_with(strcmp(scenario, "queue_limits") == 0 ? 3 : 0);
     if (strcmp(scenario, "contract") == 0) {
         contract(c);
