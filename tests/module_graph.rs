@@ -198,20 +198,31 @@ fn the_layers_point_down() {
     let allowed: &[(&str, &[&str])] = &[
         (
             "ffi",
-            &["client", "settings", "media", "opik", "error", "exec"],
+            &[
+                "client", "tracing", "settings", "media", "opik", "observe", "error", "exec",
+            ],
         ),
         (
             "client",
-            &["exec", "opik", "media", "http", "settings", "sys", "error"],
+            &[
+                "tracing", "exec", "opik", "media", "http", "settings", "observe", "sys", "error",
+            ],
         ),
+        ("tracing", &["exec", "opik", "media", "error"]),
         (
             "exec",
-            &["opik", "media", "http", "settings", "sys", "error"],
+            &[
+                "opik", "media", "http", "settings", "observe", "sys", "error",
+            ],
         ),
-        ("opik", &["media", "http", "settings", "sys", "error"]),
+        (
+            "opik",
+            &["media", "http", "settings", "observe", "sys", "error"],
+        ),
         ("media", &["sys", "encoding", "error"]),
-        ("http", &["settings", "sys", "error"]),
+        ("http", &["settings", "observe", "sys", "error"]),
         ("settings", &["observe", "sys", "encoding", "error"]),
+        ("observe", &[]),
         ("sys", &["error"]),
         ("encoding", &[]),
         ("error", &[]),
