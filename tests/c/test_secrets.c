@@ -4,8 +4,8 @@
  * delete, the on_done message of opik_upload_async, and of an upload through the durable outbox.
  * Prints one line per operation: MSG <op> <status> <message>. The harness checks what the server
  * and its recorder saw.
- * TODO(issue 13): there is no log callback in the C API yet; once there is, route it here and
- * check every log line for the key as well.
+ * Every log line of the library (the log callback at DEBUG, so every line is made) is checked the
+ * same way, and must not carry a presigned URL's query (X-Amz-Signature) either.
  * Usage: test_secrets OUTBOX_DIR, with OPIK_TEST_ENTITY_ID naming the trace to use. */
 #include "test_util.h"
 
@@ -49,8 +49,25 @@ static void wait_done(done_box *b, int seconds) {
     pthread_mutex_unlock(&b->mu);
 }
 
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int log_lines = 0;
+
+/* Any library thread: count the line and check it (CHECK's counters are guarded here). */
+static void on_log(void *user_data, opik_log_level level, const char *line) {
+    (void)user_data;
+    (void)level;
+    pthread_mutex_lock(&log_mu);
+    log_lines++;
+    printf("LOG %s\n", line);
+    fflush(stdout);
+    CHECK(strstr(line, g_key) == NULL);
+    CHECK(strstr(line, "X-Amz-Signature") == NULL);
+    pthread_mutex_unlock(&log_mu);
+}
+
 static opik_client *client(const char *outbox) {
     opik_options *o = opik_options_new();
+    opik_options_set_log_callback(o, OPIK_LOG_DEBUG, on_log, NULL, NULL);
     opik_options_set_timeout_ms(o, 3000, NULL);
     opik_options_set_shutdown_timeout_ms(o, 300, NULL);
     if (outbox) opik_options_set_outbox_dir(o, outbox, NULL);
@@ -148,5 +165,8 @@ int main(int argc, char **argv) {
     finish_background("outbox_upload", &ob);
 
     opik_attachment_free(a);
+    pthread_mutex_lock(&log_mu);
+    printf("RESULT log_lines=%d\n", log_lines);
+    pthread_mutex_unlock(&log_mu);
     return t_finish("secrets");
 }
