@@ -17,12 +17,23 @@
 //    throw (when exceptions are enabled) stops the download and is rethrown by download() once the
 //    library has returned. upload_async's completion runs on the library's callback thread and
 //    must not throw (as in std::thread, an escaping exception calls std::terminate).
+//  - Trace and Span record a trace or a span (Client::trace, Trace::span, Span::child). They are
+//    RAII owners too, but their destructor *ends* the entity (queues it for sending), so a span
+//    that goes out of scope un-ended is still logged; discard() drops one unsent, end() ends it
+//    and reports the result. Setters return Result<void> with the library's reason (invalid JSON
+//    names its line and column). Nothing they do touches the network on the calling thread.
 //  - Threads, blocking and the meaning of every status are as documented in opik_attachments.h.
 //
 //   auto client = opik::Client::create();                 // config from OPIK_* env vars
 //   if (!client.ok()) { std::cerr << client.error().to_string() << '\n'; return 1; }
 //   auto shot = opik::Attachment::from_file("frame-0042.png");
 //   auto done = client.value().upload(opik::Entity::span(span_id, "my-game"), shot.value());
+//
+//   auto trace = client.value().trace("my-game", "frame 42").value();
+//   auto llm = trace.span("describe the frame", opik::SpanType::Llm).value();
+//   llm.set_input(R"({"prompt": "what is on screen?"})").value();
+//   llm.attach(shot.value()).value();          // uploaded after the span was sent
+//   // llm and trace end when they go out of scope (or call end() to see the result)
 
 #ifndef OPIK_ATTACHMENTS_HPP
 #define OPIK_ATTACHMENTS_HPP
@@ -82,6 +93,32 @@ inline const char *status_name(Status s) noexcept { return opik_status_str(stati
 enum class EntityType : int32_t {
   Trace = OPIK_ENTITY_TRACE,
   Span = OPIK_ENTITY_SPAN,
+};
+
+/// What kind of work a span is.
+enum class SpanType : int32_t {
+  General = OPIK_SPAN_GENERAL,
+  Llm = OPIK_SPAN_LLM,
+  Tool = OPIK_SPAN_TOOL,
+  Guardrail = OPIK_SPAN_GUARDRAIL,
+};
+
+/// Severity of a library log line (Options::set_log_callback).
+enum class LogLevel : int32_t {
+  Error = OPIK_LOG_ERROR,  ///< final failures of background work
+  Warn = OPIK_LOG_WARN,    ///< retries, upload restarts, outbox replays
+  Info = OPIK_LOG_INFO,
+  Debug = OPIK_LOG_DEBUG,
+};
+
+/// A counter of the client's background work (Client::counter).
+enum class Counter : int32_t {
+  EntitiesSent = OPIK_COUNTER_ENTITIES_SENT,
+  EntitiesFailed = OPIK_COUNTER_ENTITIES_FAILED,
+  AttachmentsSent = OPIK_COUNTER_ATTACHMENTS_SENT,
+  AttachmentsFailed = OPIK_COUNTER_ATTACHMENTS_FAILED,
+  BytesSent = OPIK_COUNTER_BYTES_SENT,
+  Retries = OPIK_COUNTER_RETRIES,
 };
 
 /// The version of the library loaded at run time, e.g. "0.2.0".
@@ -270,6 +307,25 @@ struct Entity {
   }
 };
 
+namespace detail {
+
+template <typename F>
+void log_trampoline(void *user_data, opik_log_level level, const char *message) noexcept {
+  static_assert(std::is_invocable_v<F &, LogLevel, std::string_view>,
+                "a log callback takes (opik::LogLevel, std::string_view)");
+  (*static_cast<F *>(user_data))(static_cast<LogLevel>(level), view(message));
+}
+
+/// Keeps a log callable alive for good: what release() does when the C object it hands over may
+/// still call it.
+inline void leak(std::shared_ptr<void> &keep) noexcept {
+  if (keep) (void)new std::shared_ptr<void>(std::move(keep));
+}
+
+}  // namespace detail
+
+class Client;
+
 /// Client settings (see opik_options in opik_attachments.h). Anything not set comes from the
 /// environment, then ~/.opik.config, then defaults. A setter refusing a value returns an Error
 /// with the library's reason (e.g. the accepted range).
@@ -312,10 +368,42 @@ class Options {
     return set([&](opik_error **err) { return opik_options_set_shutdown_timeout_ms(get(), ms(timeout), err); });
   }
 
+  /// Sends the library's log lines up to `max_level` to `fn`, any callable taking
+  /// (LogLevel, std::string_view) — the line, borrowed for the call, without a newline, never
+  /// holding the API key or a presigned query. It runs on the library's threads, possibly on
+  /// several at once (make it thread-safe), and must not throw (std::terminate). It is moved to
+  /// the heap and shared by these options and every Client made from them: it is destroyed when
+  /// the last of them is, after that client's threads were joined. A later call replaces it.
+  template <typename F>
+  Result<void> set_log_callback(LogLevel max_level, F &&fn) {
+    using Fn = std::decay_t<F>;
+    auto boxed = std::make_shared<Fn>(std::forward<F>(fn));
+    Result<void> r = set([&](opik_error **err) {
+      return opik_options_set_log_callback(get(), static_cast<opik_log_level>(max_level), &detail::log_trampoline<Fn>,
+                                           boxed.get(), err);
+    });
+    if (r.ok()) log_ = std::move(boxed);  // refused: the previous callback (if any) stays
+    return r;
+  }
+  /// Turns the log callback off (then OPIK_LOG, if set, prints to standard error).
+  Result<void> clear_log_callback() {
+    Result<void> r = set([&](opik_error **err) {
+      return opik_options_set_log_callback(get(), OPIK_LOG_ERROR, nullptr, nullptr, err);
+    });
+    if (r.ok()) log_.reset();
+    return r;
+  }
+
   opik_options *get() const noexcept { return raw_.get(); }
-  opik_options *release() noexcept { return raw_.release(); }
+  /// Gives up the C options. A log callback they hold is then never destroyed (the C side may
+  /// still call it).
+  opik_options *release() noexcept {
+    detail::leak(log_);
+    return raw_.release();
+  }
 
  private:
+  friend class Client;
   static uint64_t ms(std::chrono::milliseconds d) noexcept { return d.count() < 0 ? 0 : static_cast<uint64_t>(d.count()); }
   /// Runs one C setter with an error out-parameter: a refused value comes with the library's reason.
   template <typename F>
@@ -325,6 +413,7 @@ class Options {
     return detail::check(s, err);
   }
   detail::Owned<opik_options, opik_options_free> raw_;
+  std::shared_ptr<void> log_;  // the log callable, if any
 };
 
 /// Something to upload: a file (streamed at upload time), bytes or base64 (copied). Immutable;
@@ -573,15 +662,198 @@ void delete_trampoline(void *user_data) noexcept {
 
 }  // namespace detail
 
+namespace detail {
+
+// The deleters of Trace and Span: going out of scope ends the entity (the result is dropped: a
+// failure is counted and logged by the library, see Client::counter and set_log_callback).
+inline void end_trace_quietly(opik_trace *t) noexcept { (void)opik_trace_end(t, nullptr); }
+inline void end_span_quietly(opik_span *s) noexcept { (void)opik_span_end(s, nullptr); }
+
+/// Runs one C call with an error out-parameter.
+template <typename F>
+Result<void> call(F &&f) {
+  opik_error *err = nullptr;
+  opik_status s = f(&err);
+  return check(s, err);
+}
+
+/// Token counts for the C API: not given is -1 ("leave out").
+inline int64_t count(std::optional<int64_t> n) noexcept { return n ? *n : -1; }
+
+}  // namespace detail
+
+class Span;
+
+/// A trace being recorded (Client::trace). Move-only; used by one thread at a time, except id()
+/// and span(), which are const and may be called from any thread. Its destructor ends a trace
+/// that was neither ended nor discarded. A moved-from or ended Trace is empty: id() is empty
+/// and every call fails with Status::InvalidArgument.
+class Trace {
+ public:
+  Trace() noexcept = default;
+  /// Adopts a C trace (it is ended when this object is destroyed).
+  explicit Trace(opik_trace *raw) noexcept : raw_(raw) {}
+
+  /// The trace's id (UUIDv7 text), borrowed from this object: valid until it ends.
+  std::string_view id() const noexcept { return detail::view(opik_trace_id(get())); }
+  /// True until end(), discard() or release().
+  bool active() const noexcept { return raw_ != nullptr; }
+  explicit operator bool() const noexcept { return active(); }
+
+  /// Input, output and metadata as JSON text: an object is sent as is, another JSON value as
+  /// {"value": ...}; text that is not JSON is Status::InvalidArgument with its line and column.
+  Result<void> set_input(std::string_view json) {
+    return detail::call([&](opik_error **e) { return opik_trace_set_input(get(), detail::CString(json).get(), e); });
+  }
+  Result<void> set_output(std::string_view json) {
+    return detail::call([&](opik_error **e) { return opik_trace_set_output(get(), detail::CString(json).get(), e); });
+  }
+  Result<void> set_metadata(std::string_view json) {
+    return detail::call([&](opik_error **e) { return opik_trace_set_metadata(get(), detail::CString(json).get(), e); });
+  }
+  /// Adds a tag (tags accumulate).
+  Result<void> add_tag(std::string_view tag) {
+    return detail::call([&](opik_error **e) { return opik_trace_add_tag(get(), detail::CString(tag).get(), e); });
+  }
+  /// The conversation the trace belongs to.
+  Result<void> set_thread_id(std::string_view thread_id) {
+    return detail::call([&](opik_error **e) { return opik_trace_set_thread_id(get(), detail::CString(thread_id).get(), e); });
+  }
+  /// Marks the trace as failed (message and traceback optional).
+  Result<void> set_error(std::string_view exception_type, std::string_view message = {}, std::string_view traceback = {}) {
+    return detail::call([&](opik_error **e) {
+      return opik_trace_set_error(get(), detail::CString(exception_type).get(), detail::opt(message).get(),
+                                  detail::opt(traceback).get(), e);
+    });
+  }
+  /// Uploads `a` to the trace in the background once the trace was sent; `a` may be destroyed
+  /// right after.
+  Result<void> attach(const Attachment &a) {
+    return detail::call([&](opik_error **e) { return opik_trace_attach(get(), a.get(), e); });
+  }
+
+  /// Starts a top-level span of this trace (`name` empty: none).
+  inline Result<Span> span(std::string_view name, SpanType type = SpanType::General) const;
+
+  /// Ends the trace (end time now) and queues it for sending, then its attachments. The C
+  /// handle is consumed whatever the result: this object is empty afterwards. Status::TooLarge
+  /// over the queue limits (not sent), Status::Shutdown when the client is closing.
+  Result<void> end() {
+    return detail::call([&](opik_error **e) { return opik_trace_end(raw_.release(), e); });
+  }
+  /// Drops the trace: nothing of it is sent. A no-op on an empty Trace.
+  void discard() noexcept { opik_trace_discard(raw_.release()); }
+
+  opik_trace *get() const noexcept { return raw_.get(); }
+  /// Gives up the C handle without ending it.
+  opik_trace *release() noexcept { return raw_.release(); }
+
+ private:
+  detail::Owned<opik_trace, detail::end_trace_quietly> raw_;
+};
+
+/// A span being recorded (Trace::span, Span::child). Like Trace: move-only, ended by its
+/// destructor unless ended or discarded, one thread at a time except id() and child(). A span
+/// keeps its trace's and parent's ids, so spans, their parents and the trace may end in any
+/// order.
+class Span {
+ public:
+  Span() noexcept = default;
+  /// Adopts a C span (it is ended when this object is destroyed).
+  explicit Span(opik_span *raw) noexcept : raw_(raw) {}
+
+  std::string_view id() const noexcept { return detail::view(opik_span_id(get())); }
+  bool active() const noexcept { return raw_ != nullptr; }
+  explicit operator bool() const noexcept { return active(); }
+
+  /// See Trace::set_input.
+  Result<void> set_input(std::string_view json) {
+    return detail::call([&](opik_error **e) { return opik_span_set_input(get(), detail::CString(json).get(), e); });
+  }
+  Result<void> set_output(std::string_view json) {
+    return detail::call([&](opik_error **e) { return opik_span_set_output(get(), detail::CString(json).get(), e); });
+  }
+  Result<void> set_metadata(std::string_view json) {
+    return detail::call([&](opik_error **e) { return opik_span_set_metadata(get(), detail::CString(json).get(), e); });
+  }
+  Result<void> add_tag(std::string_view tag) {
+    return detail::call([&](opik_error **e) { return opik_span_add_tag(get(), detail::CString(tag).get(), e); });
+  }
+  Result<void> set_error(std::string_view exception_type, std::string_view message = {}, std::string_view traceback = {}) {
+    return detail::call([&](opik_error **e) {
+      return opik_span_set_error(get(), detail::CString(exception_type).get(), detail::opt(message).get(),
+                                 detail::opt(traceback).get(), e);
+    });
+  }
+  /// The model and its provider (an empty provider is left out).
+  Result<void> set_model(std::string_view model, std::string_view provider = {}) {
+    return detail::call([&](opik_error **e) {
+      return opik_span_set_model(get(), detail::opt(model).get(), detail::opt(provider).get(), e);
+    });
+  }
+  /// Token usage (an LLM span); a count not given is left out, a negative one other than -1 is
+  /// Status::InvalidArgument.
+  Result<void> set_usage(std::optional<int64_t> prompt_tokens, std::optional<int64_t> completion_tokens,
+                         std::optional<int64_t> total_tokens = std::nullopt) {
+    return detail::call([&](opik_error **e) {
+      return opik_span_set_usage(get(), detail::count(prompt_tokens), detail::count(completion_tokens),
+                                 detail::count(total_tokens), e);
+    });
+  }
+  /// See Trace::attach.
+  Result<void> attach(const Attachment &a) {
+    return detail::call([&](opik_error **e) { return opik_span_attach(get(), a.get(), e); });
+  }
+
+  /// Starts a child span of this one, in the same trace.
+  Result<Span> child(std::string_view name, SpanType type = SpanType::General) const {
+    return start(nullptr, get(), name, type);
+  }
+
+  /// See Trace::end.
+  Result<void> end() {
+    return detail::call([&](opik_error **e) { return opik_span_end(raw_.release(), e); });
+  }
+  void discard() noexcept { opik_span_discard(raw_.release()); }
+
+  opik_span *get() const noexcept { return raw_.get(); }
+  opik_span *release() noexcept { return raw_.release(); }
+
+ private:
+  friend class Trace;
+  static Result<Span> start(const opik_trace *t, const opik_span *parent, std::string_view name, SpanType type) {
+    opik_span *out = nullptr;
+    opik_error *err = nullptr;
+    opik_status s = opik_span_start(t, parent, detail::opt(name).get(), static_cast<opik_span_type>(type), &out, &err);
+    if (s != OPIK_OK) return Error(static_cast<Status>(s), err);
+    return Span(out);
+  }
+  detail::Owned<opik_span, detail::end_span_quietly> raw_;
+};
+
+inline Result<Span> Trace::span(std::string_view name, SpanType type) const { return Span::start(get(), nullptr, name, type); }
+
 /// A connection to one Opik installation. Fully thread-safe: share one per process. Destroying
 /// it lets background uploads finish (up to the shutdown timeout) and joins every thread.
 class Client {
  public:
   Client() noexcept = default;
   explicit Client(opik_client *raw) noexcept : raw_(raw) {}
+  Client(Client &&) noexcept = default;
+  /// Frees the client this one held first (joining its threads), then its log callable.
+  Client &operator=(Client &&o) noexcept {
+    raw_ = std::move(o.raw_);
+    log_ = std::move(o.log_);
+    return *this;
+  }
 
-  /// A client configured by `options` (copied), then the environment, config file and defaults.
-  static Result<Client> create(const Options &options) { return create_from(options.get()); }
+  /// A client configured by `options` (copied, the log callback shared), then the environment,
+  /// config file and defaults.
+  static Result<Client> create(const Options &options) {
+    Result<Client> r = create_from(options.get());
+    if (r.ok()) r.value().log_ = options.log_;
+    return r;
+  }
   /// A client configured by the environment (OPIK_URL_OVERRIDE, OPIK_API_KEY, ...), the config
   /// file and defaults.
   static Result<Client> create() { return create_from(nullptr); }
@@ -689,8 +961,26 @@ class Client {
   /// Background uploads accepted and not yet completed.
   size_t pending() const noexcept { return opik_client_pending(get()); }
 
+  /// Starts a trace in `project` (empty: the client's project) named `name` (empty: none), with a
+  /// new UUIDv7 id and the start time now. Nothing is sent before it ends. The Trace may outlive
+  /// this Client (ending it then gives Status::Shutdown).
+  Result<Trace> trace(std::string_view project = {}, std::string_view name = {}) {
+    opik_trace *out = nullptr;
+    opik_error *err = nullptr;
+    opik_status s = opik_trace_start(get(), detail::opt(project).get(), detail::opt(name).get(), &out, &err);
+    if (s != OPIK_OK) return Error(static_cast<Status>(s), err);
+    return Trace(out);
+  }
+
+  /// The current value of a counter of the background work (monotonic; thread-safe).
+  uint64_t counter(Counter which) const noexcept { return opik_client_counter(get(), static_cast<opik_counter>(which)); }
+
   opik_client *get() const noexcept { return raw_.get(); }
-  opik_client *release() noexcept { return raw_.release(); }
+  /// Gives up the C client. A log callback it uses is then never destroyed.
+  opik_client *release() noexcept {
+    detail::leak(log_);
+    return raw_.release();
+  }
 
  private:
   static Result<Client> create_from(const opik_options *options) {
@@ -701,6 +991,9 @@ class Client {
     return Client(out);
   }
   static opik_entity_type type(const Entity &e) noexcept { return static_cast<opik_entity_type>(e.type); }
+  // Declared first, destroyed last: the client's threads (which call the log callable) are
+  // joined before the callable goes.
+  std::shared_ptr<void> log_;
   detail::Owned<opik_client, opik_client_free> raw_;
 };
 

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -123,9 +124,10 @@ inline std::string uuid() {
   return s;
 }
 
-/// Sends one request to the test server's controls (POST /_test/faults, DELETE /_test/faults...);
-/// returns the HTTP status.
-inline int control(const std::string &method, const std::string &path, const std::string &body = "") {
+/// Sends one request to the test server's controls (POST /_test/faults, GET /_test/traces...);
+/// returns the HTTP status, and the response body in `*response` when given.
+inline int control(const std::string &method, const std::string &path, const std::string &body = "",
+                   std::string *response = nullptr) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -149,7 +151,182 @@ inline int control(const std::string &method, const std::string &path, const std
   close(fd);
   int status = -1;
   if (std::sscanf(resp.c_str(), "HTTP/1.%*d %d", &status) != 1) return -1;
+  if (response) {
+    size_t head = resp.find("\r\n\r\n");
+    *response = head == std::string::npos ? std::string() : resp.substr(head + 4);
+  }
   return status;
+}
+
+/// A small JSON reader for the test server's answers (GET /_test/traces and /_test/spans).
+namespace json {
+
+struct Value {
+  enum Kind { Null, Bool, Number, String, Array, Object } kind = Null;
+  bool b = false;
+  double n = 0;
+  std::string s;
+  std::vector<Value> items;
+  std::vector<std::pair<std::string, Value>> members;
+
+  /// The member `key` of an object; a null value when absent (or not an object).
+  const Value &operator[](std::string_view key) const {
+    for (const auto &m : members)
+      if (m.first == key) return m.second;
+    return null();
+  }
+  bool has(std::string_view key) const {
+    for (const auto &m : members)
+      if (m.first == key) return true;
+    return false;
+  }
+  const Value &operator[](size_t i) const { return i < items.size() ? items[i] : null(); }
+  bool is_null() const { return kind == Null; }
+  static const Value &null() {
+    static const Value v;
+    return v;
+  }
+};
+
+class Parser {
+ public:
+  explicit Parser(std::string_view text) : t_(text) {}
+  bool parse(Value &out) {
+    bool ok = value(out, 0);
+    ws();
+    return ok && i_ == t_.size();
+  }
+
+ private:
+  void ws() {
+    while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\n' || t_[i_] == '\r' || t_[i_] == '\t')) i_++;
+  }
+  bool lit(std::string_view w) {
+    if (t_.substr(i_, w.size()) != w) return false;
+    i_ += w.size();
+    return true;
+  }
+  bool str(std::string &out) {
+    if (i_ >= t_.size() || t_[i_] != '"') return false;
+    i_++;
+    while (i_ < t_.size() && t_[i_] != '"') {
+      char c = t_[i_++];
+      if (c != '\\') {
+        out.push_back(c);
+        continue;
+      }
+      if (i_ >= t_.size()) return false;
+      char e = t_[i_++];
+      switch (e) {
+        case 'n': out.push_back('\n'); break;
+        case 't': out.push_back('\t'); break;
+        case 'r': out.push_back('\r'); break;
+        case 'b': out.push_back('\b'); break;
+        case 'f': out.push_back('\f'); break;
+        case 'u': {
+          if (i_ + 4 > t_.size()) return false;
+          unsigned cp = static_cast<unsigned>(std::stoul(std::string(t_.substr(i_, 4)), nullptr, 16));
+          i_ += 4;
+          if (cp < 0x80) {
+            out.push_back(static_cast<char>(cp));
+          } else if (cp < 0x800) {
+            out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+          } else {  // surrogates are kept as they come: enough for these tests
+            out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+          }
+          break;
+        }
+        default: out.push_back(e);
+      }
+    }
+    if (i_ >= t_.size()) return false;
+    i_++;
+    return true;
+  }
+  bool value(Value &v, int depth) {
+    if (depth > 64) return false;
+    ws();
+    if (i_ >= t_.size()) return false;
+    char c = t_[i_];
+    if (c == '{') {
+      v.kind = Value::Object;
+      i_++;
+      ws();
+      if (i_ < t_.size() && t_[i_] == '}') return ++i_, true;
+      for (;;) {
+        ws();
+        std::pair<std::string, Value> m;
+        if (!str(m.first)) return false;
+        ws();
+        if (!lit(":") || !value(m.second, depth + 1)) return false;
+        v.members.push_back(std::move(m));
+        ws();
+        if (lit(",")) continue;
+        return lit("}");
+      }
+    }
+    if (c == '[') {
+      v.kind = Value::Array;
+      i_++;
+      ws();
+      if (i_ < t_.size() && t_[i_] == ']') return ++i_, true;
+      for (;;) {
+        Value item;
+        if (!value(item, depth + 1)) return false;
+        v.items.push_back(std::move(item));
+        ws();
+        if (lit(",")) continue;
+        return lit("]");
+      }
+    }
+    if (c == '"') return v.kind = Value::String, str(v.s);
+    if (lit("true")) return v.kind = Value::Bool, v.b = true, true;
+    if (lit("false")) return v.kind = Value::Bool, true;
+    if (lit("null")) return true;
+    size_t start = i_;
+    while (i_ < t_.size() && std::strchr("+-0123456789.eE", t_[i_])) i_++;
+    if (start == i_) return false;
+    v.kind = Value::Number;
+    v.n = std::strtod(std::string(t_.substr(start, i_ - start)).c_str(), nullptr);
+    return true;
+  }
+  std::string_view t_;
+  size_t i_ = 0;
+};
+
+inline Value parse(std::string_view text) {
+  Value v;
+  EXPECT_TRUE(Parser(text).parse(v)) << "not JSON: " << text;
+  return v;
+}
+
+}  // namespace json
+
+/// The test server's log of the traces or the spans ("traces" or "spans"): received, updates,
+/// stored, unknown_fields (see tests/server/src/entities.rs).
+inline json::Value entity_log(const std::string &kind) {
+  std::string body;
+  EXPECT_EQ(control("GET", "/_test/" + kind, "", &body), 200);
+  return json::parse(body);
+}
+
+/// The entity with `id` as the server received it in a batch create; null when it never came.
+inline json::Value received(const std::string &kind, std::string_view id) {
+  json::Value log = entity_log(kind);
+  for (const auto &e : log["received"].items)
+    if (e["id"].s == id) return e;
+  return json::Value();
+}
+
+/// How many times the server received an entity with `id`.
+inline size_t times_received(const std::string &kind, std::string_view id) {
+  size_t n = 0;
+  const json::Value log = entity_log(kind);  // not in the range-for: a temporary would not live on
+  for (const auto &e : log["received"].items) n += e["id"].s == id;
+  return n;
 }
 
 /// A fault rule on the test server for the lifetime of this object.

@@ -39,7 +39,10 @@ TEST(Types, HandlesAreMoveOnlyOwners) {
   static_assert(!std::is_copy_constructible_v<opik::Op> && std::is_nothrow_move_constructible_v<opik::Op>);
   static_assert(!std::is_copy_constructible_v<opik::Error> && std::is_nothrow_move_constructible_v<opik::Error>);
   static_assert(std::is_same_v<decltype(std::declval<opik::Client &>().get()), opik_client *>);
-  static_assert(sizeof(opik::Client) == sizeof(opik_client *), "a handle is one pointer");
+  static_assert(sizeof(opik::Options) == sizeof(opik_options *) + sizeof(std::shared_ptr<void>) &&
+                    sizeof(opik::Client) == sizeof(opik_client *) + sizeof(std::shared_ptr<void>),
+                "a handle is one pointer, plus the shared log callable for Options and Client");
+  static_assert(sizeof(opik::Attachment) == sizeof(opik_attachment *) && sizeof(opik::Op) == sizeof(opik_op *));
   SUCCEED();
 }
 

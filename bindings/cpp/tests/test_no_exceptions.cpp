@@ -61,4 +61,36 @@ TEST(NoExceptions, UploadAsyncReleasesTheCallableOnce) {
   EXPECT_EQ(counters.constructed, counters.destroyed);
 }
 
+// Traces and spans without exceptions: RAII ending, discard, refusals as Results, the log
+// callback and the counters.
+TEST(NoExceptions, TracesSpansAndTheLogCallback) {
+  std::atomic<int> lines{0};  // the trampoline instantiated without exceptions; LogCallback tests count lines
+  opik::Options o = test::options();
+  ASSERT_TRUE(o.set_project_name("cpp-noexcept").ok());
+  ASSERT_TRUE(o.set_log_callback(opik::LogLevel::Debug, [&](opik::LogLevel, std::string_view) { lines++; }).ok());
+  auto c = opik::Client::create(o).value();
+  std::string trace_id, span_id, dropped_id;
+  {
+    opik::Trace trace = c.trace({}, "noexcept").value();
+    trace_id = trace.id();
+    opik::Span span = trace.span("llm", opik::SpanType::Llm).value();
+    span_id = span.id();
+    ASSERT_TRUE(span.set_model("m", "p").ok());
+    ASSERT_TRUE(span.set_usage(1, 2, 3).ok());
+    ASSERT_TRUE(span.attach(Attachment::from_bytes("png?", "shot.png").value()).ok());
+    auto bad = span.set_input("[1,");
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message().find("column"), std::string_view::npos);
+    opik::Span dropped = span.child("dropped").value();
+    dropped_id = dropped.id();
+    dropped.discard();
+  }  // span and trace end here
+  ASSERT_TRUE(c.flush(30s).ok());
+  EXPECT_EQ(c.counter(opik::Counter::EntitiesSent), 2u);
+  EXPECT_EQ(c.counter(opik::Counter::AttachmentsSent), 1u);
+  EXPECT_EQ(test::received("traces", trace_id)["name"].s, "noexcept");
+  EXPECT_EQ(test::received("spans", span_id)["usage"]["total_tokens"].n, 3);
+  EXPECT_EQ(test::times_received("spans", dropped_id), 0u);
+}
+
 OPIK_TEST_MAIN()
