@@ -37,6 +37,8 @@ API_KEY = "interop-api-key-3f9c2e"
 WORKSPACE = "interop-ws"
 PROJECT = "interop"
 SUMMARY_PATH = os.path.join(REPO, "target", "interop-transcript-summary.txt")
+# Written by test_traces_native.py's transcript comparison of traces and spans.
+TRACES_SUMMARY_PATH = os.path.join(REPO, "target", "interop-traces-summary.txt")
 
 # Isolate both clients from the machine's configuration before `opik` is imported anywhere: a
 # HOME of our own (no ~/.opik.config) and an explicit, empty config file.
@@ -102,20 +104,24 @@ def pytest_configure(config):
 
 
 def pytest_sessionstart(session):
-    if os.path.exists(SUMMARY_PATH):
-        os.unlink(SUMMARY_PATH)
+    for path in (SUMMARY_PATH, TRACES_SUMMARY_PATH):
+        if os.path.exists(path):
+            os.unlink(path)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("=", "interop: peers and transcript comparison")
     for line in PEER_VERSIONS:
         terminalreporter.write_line(line)
-    if os.path.exists(SUMMARY_PATH):
-        with open(SUMMARY_PATH) as f:
-            for line in f.read().rstrip("\n").splitlines():
-                terminalreporter.write_line(line)
-        terminalreporter.write_line(f"(also in {os.path.relpath(SUMMARY_PATH, REPO)})")
-    else:
+    shown = False
+    for path in (SUMMARY_PATH, TRACES_SUMMARY_PATH):
+        if os.path.exists(path):
+            with open(path) as f:
+                for line in f.read().rstrip("\n").splitlines():
+                    terminalreporter.write_line(line)
+            terminalreporter.write_line(f"(also in {os.path.relpath(path, REPO)})")
+            shown = True
+    if not shown:
         terminalreporter.write_line("no transcript comparison ran")
 
 

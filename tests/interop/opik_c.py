@@ -17,6 +17,7 @@ from ctypes import (
     c_bool,
     c_char_p,
     c_int32,
+    c_int64,
     c_size_t,
     c_uint8,
     c_uint32,
@@ -24,7 +25,9 @@ from ctypes import (
     c_void_p,
 )
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+import json
+import threading
+from typing import Any, Callable, List, Optional, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_LIBRARY = os.path.join(REPO, "target", "debug", "libopik_attachments.so")
@@ -77,10 +80,49 @@ class opik_options(_Opaque):
     pass
 
 
+class opik_trace(_Opaque):
+    pass
+
+
+class opik_span(_Opaque):
+    pass
+
+
 opik_status = c_int32
 opik_entity_type = c_int32
 # typedef int32_t (*opik_write_fn)(void *user_data, const uint8_t *chunk, size_t len);
 opik_write_fn = CFUNCTYPE(c_int32, c_void_p, POINTER(c_uint8), c_size_t)
+opik_span_type = c_int32
+opik_log_level = c_int32
+opik_counter = c_int32
+# typedef void (*opik_log_fn)(void *user_data, opik_log_level level, const char *message);
+opik_log_fn = CFUNCTYPE(None, c_void_p, opik_log_level, c_char_p)
+
+OPIK_SPAN_GENERAL = 0
+OPIK_SPAN_LLM = 1
+OPIK_SPAN_TOOL = 2
+OPIK_SPAN_GUARDRAIL = 3
+SPAN_TYPES = {"general": OPIK_SPAN_GENERAL, "llm": OPIK_SPAN_LLM, "tool": OPIK_SPAN_TOOL, "guardrail": OPIK_SPAN_GUARDRAIL}
+
+OPIK_LOG_ERROR = 0
+OPIK_LOG_WARN = 1
+OPIK_LOG_INFO = 2
+OPIK_LOG_DEBUG = 3
+
+OPIK_COUNTER_ENTITIES_SENT = 0
+OPIK_COUNTER_ENTITIES_FAILED = 1
+OPIK_COUNTER_ATTACHMENTS_SENT = 2
+OPIK_COUNTER_ATTACHMENTS_FAILED = 3
+OPIK_COUNTER_BYTES_SENT = 4
+OPIK_COUNTER_RETRIES = 5
+COUNTERS = {
+    "entities_sent": OPIK_COUNTER_ENTITIES_SENT,
+    "entities_failed": OPIK_COUNTER_ENTITIES_FAILED,
+    "attachments_sent": OPIK_COUNTER_ATTACHMENTS_SENT,
+    "attachments_failed": OPIK_COUNTER_ATTACHMENTS_FAILED,
+    "bytes_sent": OPIK_COUNTER_BYTES_SENT,
+    "retries": OPIK_COUNTER_RETRIES,
+}
 
 _P = POINTER
 _ERR = _P(_P(opik_error))
@@ -143,6 +185,36 @@ _SIGNATURES = {
     "opik_options_set_queue_limits": (opik_status, [_P(opik_options), c_uint32, c_uint64, _ERR]),
     "opik_options_set_outbox_dir": (opik_status, [_P(opik_options), c_char_p, _ERR]),
     "opik_options_set_shutdown_timeout_ms": (opik_status, [_P(opik_options), c_uint64, _ERR]),
+    "opik_options_set_log_callback": (opik_status, [_P(opik_options), opik_log_level, opik_log_fn, c_void_p, _ERR]),
+    "opik_client_flush": (opik_status, [_P(opik_client), c_uint64, _ERR]),
+    "opik_client_counter": (c_uint64, [_P(opik_client), opik_counter]),
+    # Traces and spans.
+    "opik_trace_start": (opik_status, [_P(opik_client), c_char_p, c_char_p, _P(_P(opik_trace)), _ERR]),
+    "opik_span_start": (
+        opik_status,
+        [_P(opik_trace), _P(opik_span), c_char_p, opik_span_type, _P(_P(opik_span)), _ERR],
+    ),
+    "opik_trace_id": (c_char_p, [_P(opik_trace)]),
+    "opik_span_id": (c_char_p, [_P(opik_span)]),
+    "opik_trace_set_input": (opik_status, [_P(opik_trace), c_char_p, _ERR]),
+    "opik_trace_set_output": (opik_status, [_P(opik_trace), c_char_p, _ERR]),
+    "opik_trace_set_metadata": (opik_status, [_P(opik_trace), c_char_p, _ERR]),
+    "opik_trace_add_tag": (opik_status, [_P(opik_trace), c_char_p, _ERR]),
+    "opik_trace_set_thread_id": (opik_status, [_P(opik_trace), c_char_p, _ERR]),
+    "opik_trace_set_error": (opik_status, [_P(opik_trace), c_char_p, c_char_p, c_char_p, _ERR]),
+    "opik_trace_attach": (opik_status, [_P(opik_trace), _P(opik_attachment), _ERR]),
+    "opik_trace_end": (opik_status, [_P(opik_trace), _ERR]),
+    "opik_trace_discard": (None, [_P(opik_trace)]),
+    "opik_span_set_input": (opik_status, [_P(opik_span), c_char_p, _ERR]),
+    "opik_span_set_output": (opik_status, [_P(opik_span), c_char_p, _ERR]),
+    "opik_span_set_metadata": (opik_status, [_P(opik_span), c_char_p, _ERR]),
+    "opik_span_add_tag": (opik_status, [_P(opik_span), c_char_p, _ERR]),
+    "opik_span_set_error": (opik_status, [_P(opik_span), c_char_p, c_char_p, c_char_p, _ERR]),
+    "opik_span_set_model": (opik_status, [_P(opik_span), c_char_p, c_char_p, _ERR]),
+    "opik_span_set_usage": (opik_status, [_P(opik_span), c_int64, c_int64, c_int64, _ERR]),
+    "opik_span_attach": (opik_status, [_P(opik_span), _P(opik_attachment), _ERR]),
+    "opik_span_end": (opik_status, [_P(opik_span), _ERR]),
+    "opik_span_discard": (None, [_P(opik_span)]),
     "opik_status_str": (c_char_p, [c_int32]),
     "opik_version": (c_char_p, []),
 }
@@ -248,10 +320,15 @@ class Library:
         project_name: Optional[str] = None,
         timeout_ms: Optional[int] = None,
         upload_concurrency: Optional[int] = None,
+        log_level: Optional[int] = None,
+        queue_limits: Optional[Tuple[int, int]] = None,
     ) -> "Client":
+        """A client; with `log_level` its log lines up to that level are collected in
+        `Client.log` (through `opik_options_set_log_callback`)."""
         lib = self.lib
         opts = lib.opik_options_new()
         assert opts, "opik_options_new returned NULL"
+        log = LogCollector() if log_level is not None else None
         try:
             for setter, value in (
                 ("opik_options_set_url", _b(url)),
@@ -263,9 +340,13 @@ class Library:
             ):
                 if value is not None:
                     self.call(setter, opts, value)  # a refused value raises OpikError with the reason
+            if queue_limits is not None:
+                self.call("opik_options_set_queue_limits", opts, *queue_limits)
+            if log is not None:
+                self.call("opik_options_set_log_callback", opts, log_level, log.callback, None)
             out = POINTER(opik_client)()
             self.call("opik_client_new", opts, ctypes.byref(out))
-            return Client(self, out)
+            return Client(self, out, log)
         finally:
             lib.opik_options_free(opts)
 
@@ -299,16 +380,58 @@ class Attachment:
         self.close()
 
 
+class LogCollector:
+    """The log callback: collects (level, line) from any library thread. The ctypes callback object
+    lives as long as this collector, which the client keeps past `opik_client_free`."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.lines: List[Tuple[int, str]] = []
+
+        def on_log(_user_data, level, message):
+            try:
+                text = _s(message)
+                with self._lock:
+                    self.lines.append((level, text))
+            except BaseException:  # never let an exception unwind through C
+                pass
+
+        self.callback = opik_log_fn(on_log)
+
+    def snapshot(self) -> List[Tuple[int, str]]:
+        with self._lock:
+            return list(self.lines)
+
+
 class Client:
-    def __init__(self, library: Library, handle):
+    def __init__(self, library: Library, handle, log: Optional[LogCollector] = None):
         self._library = library
         self._lib = library.lib
         self.handle = handle
+        self.log = log
 
     def close(self) -> None:
         if self.handle:
             self._lib.opik_client_free(self.handle)
             self.handle = None
+
+    # --- background work ---------------------------------------------------------------------
+
+    def flush(self, timeout_ms: int = 30_000) -> None:
+        self._library.call("opik_client_flush", self.handle, timeout_ms)
+
+    def counter(self, which: str) -> int:
+        return self._lib.opik_client_counter(self.handle, COUNTERS[which])
+
+    def counters(self) -> dict:
+        return {name: self.counter(name) for name in COUNTERS}
+
+    # --- traces and spans --------------------------------------------------------------------
+
+    def trace(self, name: Optional[str] = None, project: Optional[str] = None) -> "Trace":
+        out = POINTER(opik_trace)()
+        self._library.call("opik_trace_start", self.handle, _b(project), _b(name), ctypes.byref(out))
+        return Trace(self._library, out)
 
     def __enter__(self) -> "Client":
         return self
@@ -404,3 +527,95 @@ class Client:
             names if file_names else None,
             len(file_names),
         )
+
+
+def _json_text(value: Any) -> str:
+    """A str is passed as JSON text as it is (so invalid text reaches the library); anything else
+    is serialised with json.dumps."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class _Entity:
+    """What traces and spans share: the handle, its id (copied at start: the handle's text dies with
+    it), the setters, attach, end and discard. Used as a context manager it ends on exit."""
+
+    _prefix = ""
+
+    def __init__(self, library: Library, handle):
+        self._library = library
+        self.handle = handle
+        self.id = _s(getattr(library.lib, f"opik_{self._prefix}_id")(handle))
+
+    def _call(self, what: str, *args) -> "_Entity":
+        assert self.handle, f"{self._prefix} {self.id} already ended or discarded"
+        self._library.call(f"opik_{self._prefix}_{what}", self.handle, *args)
+        return self
+
+    def set_input(self, value: Any) -> "_Entity":
+        return self._call("set_input", _b(_json_text(value)))
+
+    def set_output(self, value: Any) -> "_Entity":
+        return self._call("set_output", _b(_json_text(value)))
+
+    def set_metadata(self, value: Any) -> "_Entity":
+        return self._call("set_metadata", _b(_json_text(value)))
+
+    def add_tag(self, tag: str) -> "_Entity":
+        return self._call("add_tag", _b(tag))
+
+    def set_error(self, exception_type: str, message: Optional[str] = None, traceback: Optional[str] = None) -> "_Entity":
+        return self._call("set_error", _b(exception_type), _b(message), _b(traceback))
+
+    def attach(self, attachment: Attachment) -> "_Entity":
+        return self._call("attach", attachment.handle)
+
+    def end(self) -> None:
+        """Ends (the handle is consumed whatever the result; a failure raises OpikError)."""
+        handle, self.handle = self.handle, None
+        assert handle, f"{self._prefix} {self.id} already ended or discarded"
+        self._library.call(f"opik_{self._prefix}_end", handle)
+
+    def discard(self) -> None:
+        handle, self.handle = self.handle, None
+        getattr(self._library.lib, f"opik_{self._prefix}_discard")(handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if self.handle:
+            if exc_type is None:
+                self.end()
+            else:
+                self.discard()
+
+
+class Trace(_Entity):
+    _prefix = "trace"
+
+    def set_thread_id(self, thread_id: str) -> "Trace":
+        return self._call("set_thread_id", _b(thread_id))
+
+    def span(self, name: Optional[str] = None, span_type: str = "general") -> "Span":
+        """A top-level span of this trace."""
+        assert self.handle, f"trace {self.id} already ended or discarded"
+        out = POINTER(opik_span)()
+        self._library.call("opik_span_start", self.handle, None, _b(name), SPAN_TYPES[span_type], ctypes.byref(out))
+        return Span(self._library, out)
+
+
+class Span(_Entity):
+    _prefix = "span"
+
+    def set_model(self, model: Optional[str], provider: Optional[str] = None) -> "Span":
+        return self._call("set_model", _b(model), _b(provider))
+
+    def set_usage(self, prompt_tokens: int = -1, completion_tokens: int = -1, total_tokens: int = -1) -> "Span":
+        return self._call("set_usage", prompt_tokens, completion_tokens, total_tokens)
+
+    def span(self, name: Optional[str] = None, span_type: str = "general") -> "Span":
+        """A child span (the trace handle is not needed: the span kept its trace's id)."""
+        assert self.handle, f"span {self.id} already ended or discarded"
+        out = POINTER(opik_span)()
+        self._library.call("opik_span_start", None, self.handle, _b(name), SPAN_TYPES[span_type], ctypes.byref(out))
+        return Span(self._library, out)

@@ -266,10 +266,15 @@ class RecordingProxy:
     requests, which the test server cannot see in external-S3 mode.
 
     A chunked request body is forwarded with a Content-Length (and recorded as chunked).
+
+    With `keep_bodies` (bytes), request bodies up to that size are kept in the record (`body`, as
+    sent: still gzipped if the client gzipped): in front of the test server this shows JSON bodies
+    byte for byte, key order included, which the server's transcript (parsed JSON) cannot.
     """
 
-    def __init__(self, upstream_port: int):
+    def __init__(self, upstream_port: int, keep_bodies: int = 0):
         self.upstream_port = upstream_port
+        self.keep_bodies = keep_bodies
         self.records: List[Dict[str, Any]] = []
         self.in_flight = 0
         self.cond = threading.Condition()
@@ -321,6 +326,8 @@ class RecordingProxy:
                     "status": 0,
                     "response_headers": {},
                 }
+                if len(body) <= proxy.keep_bodies:
+                    record["body"] = body
                 with proxy.cond:
                     proxy.records.append(record)
                 declared = self.headers.get("Content-Length")
@@ -387,7 +394,7 @@ class RecordingProxy:
                 finally:
                     conn.close()
 
-            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = _forward
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True

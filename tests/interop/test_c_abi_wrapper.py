@@ -14,14 +14,19 @@ HEADER = os.path.join(opik_c.REPO, "include", "opik_attachments.h")
 SCALARS = {
     "opik_status": ctypes.c_int32,
     "opik_entity_type": ctypes.c_int32,
+    "opik_span_type": ctypes.c_int32,
+    "opik_log_level": ctypes.c_int32,
+    "opik_counter": ctypes.c_int32,
     "int32_t": ctypes.c_int32,
+    "int64_t": ctypes.c_int64,
     "uint32_t": ctypes.c_uint32,
     "uint64_t": ctypes.c_uint64,
     "size_t": ctypes.c_size_t,
     "bool": ctypes.c_bool,
     "opik_write_fn": opik_c.opik_write_fn,
+    "opik_log_fn": opik_c.opik_log_fn,
 }
-OPAQUE = {name: getattr(opik_c, name) for name in ("opik_attachment", "opik_attachment_list", "opik_client", "opik_error", "opik_options")}
+OPAQUE = {name: getattr(opik_c, name) for name in ("opik_attachment", "opik_attachment_list", "opik_client", "opik_error", "opik_options", "opik_trace", "opik_span")}
 
 
 def c_to_ctypes(decl: str):
@@ -70,6 +75,15 @@ def test_every_wrapped_function_matches_the_header():
         assert len(args) == len(argtypes), f"{name}: header has {len(args)} parameters, wrapper {len(argtypes)}"
         for i, (c_decl, declared) in enumerate(zip(args, argtypes)):
             assert c_to_ctypes(c_decl) is declared, f"{name} parameter {i}: header {c_decl!r}, wrapper {declared}"
+
+
+def test_the_wrappers_constants_are_the_headers():
+    """Span types, log levels and counters as the header #defines them."""
+    text = open(HEADER).read()
+    defines = {m.group(1): int(m.group(2)) for m in re.finditer(r"#define (OPIK_(?:SPAN|LOG|COUNTER)_\w+) (\d+)", text)}
+    assert len(defines) >= 14, defines
+    for name, value in defines.items():
+        assert getattr(opik_c, name) == value, name
 
 
 def test_library_version_is_the_headers(lib):
