@@ -256,6 +256,17 @@ opik_status opik_options_set_shutdown_timeout_ms(opik_options *o,
                                                  uint64_t timeout_ms,
                                                  opik_error **err);
 
+// Whether base64 media (images, audio, video, PDFs) inside the `input`, `output` and `metadata`
+// JSON of traces and spans become attachments when the entity is sent (default: enabled), and
+// the shortest run of base64 characters that counts (`min_chars`, default 256,000, at least 4
+// when enabled). The work runs on the background sender, never on the caller's thread.
+// On failure `*err` (when `err` is not NULL) receives the reason.
+OPIK_API
+opik_status opik_options_set_embedded_media(opik_options *o,
+                                            bool enabled,
+                                            size_t min_chars,
+                                            opik_error **err);
+
 /* ============================================================================================
  * Client
  * ============================================================================================ */

@@ -230,3 +230,20 @@ pub extern "C" fn opik_options_set_shutdown_timeout_ms(
         opts.set_shutdown_timeout(Duration::from_millis(timeout_ms))
     })
 }
+
+/// Whether base64 media (images, audio, video, PDFs) inside the `input`, `output` and `metadata`
+/// JSON of traces and spans become attachments when the entity is sent (default: enabled), and
+/// the shortest run of base64 characters that counts (`min_chars`, default 256,000, at least 4
+/// when enabled). The work runs on the background sender, never on the caller's thread.
+/// On failure `*err` (when `err` is not NULL) receives the reason.
+#[no_mangle]
+pub extern "C" fn opik_options_set_embedded_media(
+    o: *mut opik_options,
+    enabled: bool,
+    min_chars: usize,
+    err: *mut *mut opik_error,
+) -> opik_status {
+    set("opik_options_set_embedded_media", o, err, |opts| {
+        opts.set_embedded_media(enabled, min_chars)
+    })
+}

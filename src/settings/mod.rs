@@ -48,7 +48,30 @@ pub struct Options {
     pub retry: Option<RetryPolicy>,
     /// Where the library's own log lines go (else `OPIK_LOG`, else nowhere).
     pub log: Option<LogSink>,
+    /// Whether base64 media inside traces' and spans' JSON fields become attachments, and from
+    /// how many characters a run counts.
+    pub embedded_media: Option<EmbeddedMedia>,
 }
+
+/// Extraction of base64 media from the JSON fields of traces and spans (as the Opik SDKs do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmbeddedMedia {
+    pub enabled: bool,
+    /// Shortest run of base64 characters that counts as media.
+    pub min_chars: usize,
+}
+
+impl Default for EmbeddedMedia {
+    fn default() -> Self {
+        EmbeddedMedia {
+            enabled: true,
+            min_chars: DEFAULT_EMBEDDED_MIN_CHARS,
+        }
+    }
+}
+
+/// The SDKs' default threshold for embedded base64 media.
+pub const DEFAULT_EMBEDDED_MIN_CHARS: usize = 256_000;
 
 // Debug by hand: the API key must never reach a log line.
 impl std::fmt::Debug for Options {
@@ -67,11 +90,21 @@ impl std::fmt::Debug for Options {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("retry", &self.retry)
             .field("log", &self.log)
+            .field("embedded_media", &self.embedded_media)
             .finish()
     }
 }
 
 impl Options {
+    /// Turns the extraction of embedded base64 media on or off, with its threshold (at least 4
+    /// characters, one base64 quantum, when enabled).
+    pub fn set_embedded_media(&mut self, enabled: bool, min_chars: usize) -> Result<()> {
+        let media = EmbeddedMedia { enabled, min_chars };
+        check_embedded_media(media)?;
+        self.embedded_media = Some(media);
+        Ok(())
+    }
+
     /// Sends the library's log lines up to `max_level` to `write` (from library threads).
     pub fn set_log(&mut self, sink: LogSink) -> Result<()> {
         self.log = Some(sink);
@@ -162,6 +195,9 @@ impl Options {
         if let Some((queued, memory)) = self.queue_limits {
             check_queue_limits(queued, memory)?;
         }
+        if let Some(m) = self.embedded_media {
+            check_embedded_media(m)?;
+        }
         if let Some(r) = &self.retry {
             if r.attempts == 0 {
                 return Err(Error::invalid("the retry policy needs at least 1 attempt"));
@@ -176,6 +212,16 @@ fn non_empty(value: &str, what: &str) -> Result<String> {
         return Err(Error::invalid(format!("{what} must not be empty")));
     }
     Ok(value.to_owned())
+}
+
+fn check_embedded_media(media: EmbeddedMedia) -> Result<()> {
+    if media.enabled && media.min_chars < 4 {
+        return Err(Error::invalid(format!(
+            "the embedded media threshold must be at least 4 characters, not {}",
+            media.min_chars
+        )));
+    }
+    Ok(())
 }
 
 fn check_timeout(timeout: Duration) -> Result<()> {
@@ -261,6 +307,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub retry: RetryPolicy,
     pub log: Option<LogSink>,
+    pub embedded_media: EmbeddedMedia,
 }
 
 // Debug by hand: the API key must never reach a log line.
@@ -280,6 +327,7 @@ impl std::fmt::Debug for Config {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("retry", &self.retry)
             .field("log", &self.log)
+            .field("embedded_media", &self.embedded_media)
             .finish()
     }
 }
@@ -351,6 +399,7 @@ impl Config {
             shutdown_timeout: options.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
             retry: options.retry.clone().unwrap_or_default(),
             log: options.log.clone(),
+            embedded_media: options.embedded_media.unwrap_or_default(),
         })
     }
 }
