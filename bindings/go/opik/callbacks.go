@@ -100,3 +100,17 @@ func opikgoDone(handle C.uintptr_t, status C.opik_status, err *C.opik_error) {
 func opikgoFree(handle C.uintptr_t) {
 	deleteHandle(cgo.Handle(handle))
 }
+
+// logState is the Go side of a log callback: the function and the level it was set for.
+type logState struct {
+	maxLevel LogLevel
+	fn       func(LogLevel, string)
+}
+
+//export opikgoLog
+func opikgoLog(handle C.uintptr_t, level C.opik_log_level, message *C.char) {
+	st := cgo.Handle(handle).Value().(*logState)
+	// A panic must not unwind through the library's thread: the line is dropped instead.
+	defer func() { _ = recover() }()
+	st.fn(LogLevel(level), C.GoString(message)) // borrowed for the call: copied
+}

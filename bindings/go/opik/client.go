@@ -3,6 +3,7 @@ package opik
 /*
 #include <stdlib.h>
 #include <opik_attachments.h>
+#include "shim.h"
 */
 import "C"
 
@@ -10,6 +11,7 @@ import (
 	"context"
 	"math"
 	"runtime"
+	"runtime/cgo"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -49,7 +51,10 @@ type Option func(*clientOptions)
 // refuses the value; the Go error is for values this binding cannot hand to C at all.
 type setter func(o *C.opik_options, cs *cstrings, cerr **C.opik_error) (C.opik_status, error)
 
-type clientOptions struct{ setters []setter }
+type clientOptions struct {
+	setters []setter
+	log     *logState // WithLogCallback's, if any (the last one wins)
+}
 
 func (co *clientOptions) add(set setter) { co.setters = append(co.setters, set) }
 
@@ -216,6 +221,8 @@ type Client struct {
 	inflight int
 	closing  bool
 	cleanup  runtime.Cleanup
+	// logHandle is WithLogCallback's state (0: none), deleted once the C client is freed.
+	logHandle cgo.Handle
 }
 
 // NewClient creates a client. Anything the options do not set comes from the environment, then
@@ -246,20 +253,46 @@ func NewClient(opts ...Option) (*Client, error) {
 			return nil, takeError(status, cerr) // the library's reason, e.g. the accepted range
 		}
 	}
+	// The log callback's state is registered as a handle that lives as long as the C client:
+	// deleted after opik_client_free, which joins the threads that call it.
+	var logHandle cgo.Handle
+	if co.log != nil {
+		logHandle = newHandle(co.log)
+		if status := C.opikgo_options_set_log_callback(o, C.opik_log_level(co.log.maxLevel), C.uintptr_t(logHandle), &cerr); status != C.OPIK_OK {
+			deleteHandle(logHandle)
+			return nil, takeError(status, cerr)
+		}
+	}
 	var ptr *C.opik_client
 	if status := C.opik_client_new(o, &ptr, &cerr); status != C.OPIK_OK {
+		if logHandle != 0 {
+			deleteHandle(logHandle)
+		}
 		return nil, takeError(status, cerr)
 	}
-	c := &Client{ptr: ptr}
+	c := &Client{ptr: ptr, logHandle: logHandle}
 	c.done.L = &c.mu
-	c.cleanup = runtime.AddCleanup(c, func(p *C.opik_client) {
+	c.cleanup = runtime.AddCleanup(c, func(r clientResources) {
 		// Freeing joins the client's threads and may wait for uploads: not on the cleanup goroutine.
 		go func() {
-			C.opik_client_free(p)
+			r.free()
 			cleanupsRun.Add(1)
 		}()
-	}, ptr)
+	}, clientResources{ptr, logHandle})
 	return c, nil
+}
+
+// clientResources is what freeing a client releases: the C client, then the log handle.
+type clientResources struct {
+	ptr       *C.opik_client
+	logHandle cgo.Handle
+}
+
+func (r clientResources) free() {
+	C.opik_client_free(r.ptr)
+	if r.logHandle != 0 {
+		deleteHandle(r.logHandle)
+	}
 }
 
 // cleanupsRun counts safety-net cleanups that freed a C object (read by the tests).
@@ -292,7 +325,7 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 
 	c.cleanup.Stop()
-	C.opik_client_free(p)
+	clientResources{p, c.logHandle}.free()
 
 	c.mu.Lock()
 	c.ptr = nil

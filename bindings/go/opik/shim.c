@@ -16,6 +16,10 @@ static void free_trampoline(void *user_data) {
     opikgoFree((uintptr_t)user_data);
 }
 
+static void log_trampoline(void *user_data, opik_log_level level, const char *message) {
+    opikgoLog((uintptr_t)user_data, level, (char *)message);
+}
+
 opik_status opikgo_download(opik_client *c, const char *project_name, opik_entity_type entity_type,
                             const char *entity_id, const char *file_name, const char *mime_type,
                             uintptr_t handle, opik_error **err) {
@@ -28,4 +32,9 @@ opik_status opikgo_upload_async(opik_client *c, const char *project_name, opik_e
                                 opik_op **out_op, opik_error **err) {
     return opik_upload_async(c, project_name, entity_type, entity_id, a, done_trampoline,
                              (void *)handle, free_trampoline, out_op, err);
+}
+
+opik_status opikgo_options_set_log_callback(opik_options *o, opik_log_level max_level, uintptr_t handle,
+                                            opik_error **err) {
+    return opik_options_set_log_callback(o, max_level, log_trampoline, (void *)handle, err);
 }

@@ -18,4 +18,9 @@ opik_status opikgo_upload_async(opik_client *c, const char *project_name, opik_e
                                 const char *entity_id, const opik_attachment *a, uintptr_t handle,
                                 opik_op **out_op, opik_error **err);
 
+/* opik_options_set_log_callback with the Go log trampoline; `handle` identifies the Go log
+ * state and stays registered until the client made from these options is freed. */
+opik_status opikgo_options_set_log_callback(opik_options *o, opik_log_level max_level, uintptr_t handle,
+                                            opik_error **err);
+
 #endif
