@@ -672,6 +672,44 @@ OPIK_API opik_status opik_span_end(opik_span *s, opik_error **err);
 OPIK_API void opik_span_discard(opik_span *s);
 
 /* ============================================================================================
+ * Embedded media
+ * ============================================================================================ */
+
+// The result of `opik_extract_embedded`: the rewritten JSON and the attachments taken out of it.
+// Immutable: its `const` functions may be called from any thread. Free with
+// `opik_extraction_free` once the uploads that use its attachments returned.
+typedef struct opik_extraction opik_extraction;
+
+// Searches every string value of `json` for base64 media of at least `min_chars` characters
+// (optionally with a `data:<mime>;base64,` prefix), as the Opik SDKs do, and moves each blob
+// whose bytes are a known type (PNG, JPEG, GIF, WebP, PDF, SVG, MP4, JSON) into an attachment
+// named `<context>-attachment-<n>-<unix-ms>-sdk.<ext>`, leaving `[<that name>]` in its place.
+// `context` is `"input"`, `"output"` or `"metadata"`; `min_chars` 256000 is the SDKs' default.
+// One pass, linear in the size of `json`. Text that is not JSON is `OPIK_ERR_INVALID_ARGUMENT`
+// naming the line and column. On success `*out` receives the extraction (also when nothing
+// was found: then its JSON is `json` unchanged).
+OPIK_API
+opik_status opik_extract_embedded(const char *json,
+                                  const char *context,
+                                  size_t min_chars,
+                                  opik_extraction **out,
+                                  opik_error **err);
+
+// The rewritten JSON, borrowed from the extraction (valid until it is freed). NULL for NULL.
+OPIK_API const char *opik_extraction_json(const opik_extraction *x);
+
+// How many attachments were taken out. 0 for NULL.
+OPIK_API size_t opik_extraction_len(const opik_extraction *x);
+
+// Attachment `i` (in the order of the placeholders in the text), borrowed from the extraction:
+// valid until it is freed, and usable with every function that takes an attachment (not with
+// `opik_attachment_free`). NULL when `i` is out of range or `x` is NULL.
+OPIK_API const opik_attachment *opik_extraction_attachment(const opik_extraction *x, size_t i);
+
+// Frees an extraction and the attachments it holds. NULL is a no-op.
+OPIK_API void opik_extraction_free(opik_extraction *x);
+
+/* ============================================================================================
  * Observability of the library itself
  * ============================================================================================ */
 

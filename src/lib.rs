@@ -42,6 +42,9 @@ pub use client::Client;
 pub use error::{Error, Result, Status};
 pub use exec::queue::{Completion, Operation};
 pub use media::attachment::{Attachment, Source};
+pub use media::extract::{
+    extract as extract_embedded, Extraction, DEFAULT_MIN_CHARS as DEFAULT_EMBEDDED_MIN_CHARS,
+};
 pub use observe::{Counter, Level as LogLevel, LogSink};
 pub use opik::entities::SpanType;
 pub use opik::protocol::{AttachmentInfo, EntityType};
@@ -80,4 +83,6 @@ pub mod fuzzing {
     }
     /// MIME inference.
     pub use crate::media::mime;
+    /// Embedded media: the extractor and the SDK's sniffing rules.
+    pub use crate::media::{extract, sniff};
 }

@@ -17,6 +17,7 @@ mod boundary;
 pub mod client;
 pub mod entity;
 pub mod error;
+pub mod extract;
 mod guard;
 pub mod list;
 pub mod observe;

@@ -24,6 +24,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ),
     ("Background calls", &["background.rs"]),
     ("Traces and spans", &["tracing.rs"]),
+    ("Embedded media", &["extract.rs"]),
     ("Observability of the library itself", &["observe.rs"]),
 ];
 
