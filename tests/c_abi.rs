@@ -3,223 +3,15 @@
 //! installed and fast enough). The C programs check what the API reports; these tests check what
 //! the server saw.
 
+#[path = "common/cbuild.rs"]
+mod cbuild;
+
+use cbuild::{
+    compile, server, sha256_hex, stored, valgrind_or_skip, xorshift_sha256, Build, Run, API_KEY,
+};
 use opik_test_server::{Config, FaultRule, StorageMode, TestServer};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
-
-const API_KEY: &str = "test-key-5f3a9c";
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// target/<profile>, where cargo put libopik_attachments.so for this test run.
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Build {
-    Plain,
-    Asan,
-    /// ThreadSanitizer instruments the C side (the Rust library is not rebuilt with it): it checks
-    /// that what the library hands between threads (callbacks, user_data) is properly ordered.
-    Tsan,
-}
-
-/// `cargo test` builds the crate as an rlib for tests and leaves the cdylib as it was: build it
-/// here, once per run, so the C programs never link a stale library.
-fn build_shared_library() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--lib",
-            "-p",
-            "opik-attachments",
-            "--manifest-path",
-        ])
-        .arg(repo().join("Cargo.toml"));
-        if lib_dir().file_name().is_some_and(|p| p == "release") {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("cargo");
-        assert!(
-            out.status.success(),
-            "building the shared library:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-}
-
-/// Compiles tests/c/<name>.c once per build kind (cached for the run).
-fn compile(name: &str, build: Build) -> PathBuf {
-    static LOCK: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
-    let _guard = LOCK.get_or_init(Default::default).lock().unwrap();
-    build_shared_library();
-    let out_dir = lib_dir().join("c-tests");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let suffix = match build {
-        Build::Plain => "",
-        Build::Asan => "-asan",
-        Build::Tsan => "-tsan",
-    };
-    let exe = out_dir.join(format!("{name}{suffix}"));
-    let src = repo().join("tests/c").join(format!("{name}.c"));
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let mut cmd = Command::new(cc);
-    cmd.args([
-        "-std=c11",
-        "-g",
-        "-O1",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-pedantic",
-    ])
-    .arg(format!("-I{}", repo().join("include").display()))
-    .arg(&src)
-    .arg("-o")
-    .arg(&exe)
-    .arg(format!("-L{}", lib_dir().display()))
-    .arg("-lopik_attachments")
-    .arg(format!("-Wl,-rpath,{}", lib_dir().display()))
-    .arg("-lpthread");
-    match build {
-        Build::Plain => {}
-        Build::Asan => {
-            cmd.args([
-                "-fsanitize=address,undefined",
-                "-fno-omit-frame-pointer",
-                "-fno-sanitize-recover=all",
-            ]);
-        }
-        Build::Tsan => {
-            cmd.args(["-fsanitize=thread", "-fno-omit-frame-pointer"]);
-        }
-    }
-    let out = cmd
-        .output()
-        .expect("a C compiler (cc) is needed for the C ABI tests");
-    assert!(
-        out.status.success(),
-        "compiling {name}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    exe
-}
-
-struct Run<'a> {
-    server: Option<&'a TestServer>,
-    env: Vec<(&'static str, String)>,
-    args: Vec<String>,
-    valgrind: bool,
-}
-
-impl<'a> Run<'a> {
-    fn new(server: Option<&'a TestServer>) -> Self {
-        Run {
-            server,
-            env: Vec::new(),
-            args: Vec::new(),
-            valgrind: false,
-        }
-    }
-    fn arg(mut self, a: impl Into<String>) -> Self {
-        self.args.push(a.into());
-        self
-    }
-    fn env(mut self, k: &'static str, v: impl Into<String>) -> Self {
-        self.env.push((k, v.into()));
-        self
-    }
-
-    /// Runs the program and asserts that it exited 0; returns its stdout.
-    fn run(self, exe: &Path) -> String {
-        let home = std::env::temp_dir().join("opik-c-home");
-        std::fs::create_dir_all(&home).unwrap();
-        let mut cmd = if self.valgrind {
-            let mut c = Command::new("valgrind");
-            c.args([
-                "--error-exitcode=99",
-                "--leak-check=full",
-                "--errors-for-leak-kinds=definite",
-                "--quiet",
-            ])
-            .arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        };
-        cmd.args(&self.args)
-            .env_remove("OPIK_CONFIG_PATH")
-            .env_remove("OPIK_PROJECT_NAME")
-            .env_remove("OPIK_WORKSPACE")
-            .env("HOME", &home)
-            .env(
-                "ASAN_OPTIONS",
-                "detect_leaks=1:abort_on_error=0:exitcode=98",
-            )
-            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-            .env(
-                "TSAN_OPTIONS",
-                format!(
-                    "halt_on_error=1:exitcode=97:suppressions={}",
-                    repo().join("tests/c/tsan.supp").display()
-                ),
-            );
-        match self.server {
-            Some(s) => cmd
-                .env("OPIK_URL_OVERRIDE", s.base_url())
-                .env("OPIK_API_KEY", API_KEY),
-            None => cmd
-                .env_remove("OPIK_URL_OVERRIDE")
-                .env_remove("OPIK_API_KEY"),
-        };
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        print!("{stdout}");
-        eprint!("{stderr}");
-        assert!(
-            out.status.success(),
-            "{} {:?} failed ({}):\n{stdout}\n{stderr}",
-            exe.display(),
-            self.args,
-            out.status
-        );
-        assert!(
-            !stderr.contains("ERROR: AddressSanitizer")
-                && !stderr.contains("runtime error:")
-                && !stderr.contains("WARNING: ThreadSanitizer"),
-            "sanitizer report"
-        );
-        stdout
-    }
-}
-
-fn server(mode: StorageMode) -> TestServer {
-    TestServer::start(Config {
-        mode,
-        api_key: Some(API_KEY.into()),
-        ..Config::default()
-    })
-}
-
-fn has(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
 
 #[test]
 fn contract_without_a_server() {
@@ -229,12 +21,7 @@ fn contract_without_a_server() {
 
 #[test]
 fn contract_under_valgrind() {
-    if !has("valgrind") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "valgrind is required in CI"
-        );
-        eprintln!("valgrind not installed: skipped here (CI installs it)");
+    if !valgrind_or_skip() {
         return;
     }
     let mut r = Run::new(None);
@@ -334,20 +121,16 @@ fn count(s: &TestServer, path_part: &str) -> usize {
         .count()
 }
 
+/// A rule for the first matching request only.
 fn rule(target: Option<&str>, path: Option<&str>) -> FaultRule {
     FaultRule {
-        target: target.map(Into::into),
-        path_contains: path.map(Into::into),
         times: 1,
-        ..FaultRule::default()
+        ..cbuild::rule(target, path)
     }
 }
 
 fn stored_size(s: &TestServer, name: &str) -> Option<u64> {
-    s.attachments()
-        .iter()
-        .find(|a| a.file_name == name)
-        .map(|a| a.file_size)
+    stored(s, name).map(|a| a.file_size)
 }
 
 #[test]
@@ -579,16 +362,9 @@ fn large_upload_and_download_in_bounded_memory() {
         let out = Run::new(Some(&s))
             .arg(mib.clone())
             .run(&compile("test_large", Build::Plain));
-        assert!(out.contains("test_large: "), "{out}");
-        let stored = s.attachments();
+        assert!(out.stdout.contains("test_large: "), "{}", out.stdout);
         let mib: u64 = mib.parse().unwrap();
-        assert_eq!(
-            stored
-                .iter()
-                .find(|a| a.file_name == "large.bin")
-                .map(|a| a.file_size),
-            Some(mib << 20)
-        );
+        assert_eq!(stored_size(&s, "large.bin"), Some(mib << 20));
     }
 }
 
@@ -708,33 +484,13 @@ fn background_fork() {
 
 // ---- the durable outbox ----
 
-/// The test programs' content generator (tests/c/test_util.h, t_fill), to know what must arrive.
-fn xorshift_fill(len: usize, mut state: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// What `test_outbox enqueue` queues: name → SHA-256 of the content.
 fn outbox_expected(big: usize, small: usize) -> std::collections::BTreeMap<String, String> {
     let mut m = std::collections::BTreeMap::new();
     for i in 0..big {
         m.insert(
             format!("big-{i}.bin"),
-            sha256_hex(&xorshift_fill(12_000_000, 1000 + i as u64)),
+            xorshift_sha256(12_000_000, 1000 + i as u64),
         );
     }
     for i in 0..small {

@@ -9,25 +9,10 @@
 #[path = "common/cbuild.rs"]
 mod cbuild;
 
-use cbuild::{compile, has, Build, Output, Run, API_KEY};
+use cbuild::{
+    compile, rule, server, stored, valgrind_or_skip, xorshift_sha256, Build, Output, Run, API_KEY,
+};
 use opik_test_server::{Config, FaultRule, StorageMode, TestServer};
-
-fn server(mode: StorageMode) -> TestServer {
-    TestServer::start(Config {
-        mode,
-        api_key: Some(API_KEY.into()),
-        ..Config::default()
-    })
-}
-
-fn rule(target: Option<&str>, path: Option<&str>) -> FaultRule {
-    FaultRule {
-        target: target.map(Into::into),
-        path_contains: path.map(Into::into),
-        times: 0,
-        ..FaultRule::default()
-    }
-}
 
 /// Runs one scenario of test_hostile in `build` against `s`; asserts the program passed.
 fn scenario(s: &TestServer, build: Build, name: &str, arg: &str) -> Output {
@@ -35,7 +20,7 @@ fn scenario(s: &TestServer, build: Build, name: &str, arg: &str) -> Output {
     let (hwm, kill) = match build {
         Build::Plain => ("64", "1024"),
         // ASan's shadow memory and quarantine: a looser bound, still far below a 1 GiB body.
-        Build::Asan => ("512", "2048"),
+        Build::Asan | Build::Tsan => ("512", "2048"),
     };
     let mut run = Run::new(Some(s))
         .arg(name)
@@ -86,31 +71,8 @@ fn path_count(s: &TestServer, part: &str) -> usize {
     count(s, |r| r.path.contains(part))
 }
 
-/// The content test_hostile's write_file(path, len, seed) writes (test_util.h's t_fill).
-fn xorshift_sha256(len: usize, mut state: u64) -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(buf.len());
-        for b in &mut buf[..n] {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *b = (state >> 24) as u8;
-        }
-        h.update(&buf[..n]);
-        left -= n;
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn stored_sha(s: &TestServer, name: &str) -> Option<String> {
-    s.attachments()
-        .into_iter()
-        .find(|a| a.file_name == name)
-        .and_then(|a| a.sha256)
+    stored(s, name).and_then(|a| a.sha256)
 }
 
 // ---- 1. slow links that never stall succeed; a real stall times out ----
@@ -347,12 +309,7 @@ fn d8_client_free_inside_on_data() {
         let s = server(StorageMode::S3);
         scenario(&s, build, "free_in_on_data", "");
     }
-    if !has("valgrind") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "valgrind is required in CI"
-        );
-        eprintln!("valgrind not installed: skipped here (CI installs it)");
+    if !valgrind_or_skip() {
         return;
     }
     let s = server(StorageMode::Direct);

@@ -14,7 +14,7 @@
 //! against another build of the library (to compare before and after a change);
 //! `OPIK_NETWORK_CASES=substring` runs only the cases whose name contains it.
 
-#[path = "network/cbuild.rs"]
+#[path = "common/cbuild.rs"]
 mod cbuild;
 #[path = "network/toxiproxy.rs"]
 mod toxiproxy;
@@ -274,27 +274,7 @@ fn expected_sha256(len: usize) -> String {
     if let Some(h) = cache.lock().unwrap().get(&len) {
         return h.clone();
     }
-    use sha2::Digest;
-    let mut state = len as u64;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; MIB];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(MIB);
-        for b in &mut buf[..n] {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *b = (state >> 24) as u8;
-        }
-        hasher.update(&buf[..n]);
-        left -= n;
-    }
-    let hex: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = cbuild::xorshift_sha256(len, len as u64);
     cache.lock().unwrap().insert(len, hex.clone());
     hex
 }
@@ -679,7 +659,7 @@ fn network_conditions_matrix() {
         );
         return;
     };
-    let exe = cbuild::compile("test_network");
+    let exe = cbuild::compile("test_network", cbuild::Build::Plain);
     let log = std::env::temp_dir().join(format!("opik-toxiproxy-{}.log", std::process::id()));
     let tp = Toxiproxy::start(&binary, log).unwrap_or_else(|e| panic!("{e}"));
     let filter = std::env::var("OPIK_NETWORK_CASES").unwrap_or_default();

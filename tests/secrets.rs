@@ -11,17 +11,16 @@
 #[path = "common/cbuild.rs"]
 mod cbuild;
 
-use cbuild::{compile, Build, Run, API_KEY};
+use cbuild::{compile, server, Build, Run, API_KEY};
 use opik_test_server::{Config, FaultRule, StorageMode, TestServer};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+/// A rule for every matching request, with `echo_key` on.
 fn rule(target: Option<&str>, path: Option<&str>) -> FaultRule {
     FaultRule {
-        target: target.map(Into::into),
-        path_contains: path.map(Into::into),
-        times: 0,
         echo_key: true,
-        ..FaultRule::default()
+        ..cbuild::rule(target, path)
     }
 }
 
@@ -148,23 +147,20 @@ fn sweep_one(mode: StorageMode, name: &str, rules: &[FaultRule]) -> Vec<String> 
         failures.push(format!("{what}: only {msgs} operations reported"));
     }
     // The server's echo must have been exercised: some error answer echoed headers.
+    // A request that carries an Opik header or the key (in a header or the query).
+    let leaked = |headers: &BTreeMap<String, String>, query: &Option<String>| {
+        headers.contains_key("authorization")
+            || headers.contains_key("comet-workspace")
+            || headers.values().any(|v| v.contains(API_KEY))
+            || query.as_deref().is_some_and(|q| q.contains(API_KEY))
+    };
     for r in s.requests() {
-        if r.target == "part" || r.target == "storage_get" {
-            let leaked = r.headers.contains_key("authorization")
-                || r.headers.contains_key("comet-workspace")
-                || r.headers.values().any(|v| v.contains(API_KEY))
-                || r.query.as_deref().is_some_and(|q| q.contains(API_KEY));
-            if leaked {
-                failures.push(format!("{what}: storage request with Opik headers: {r:?}"));
-            }
+        if (r.target == "part" || r.target == "storage_get") && leaked(&r.headers, &r.query) {
+            failures.push(format!("{what}: storage request with Opik headers: {r:?}"));
         }
     }
     for r in s.recorder_requests() {
-        let leaked = r.headers.contains_key("authorization")
-            || r.headers.contains_key("comet-workspace")
-            || r.headers.values().any(|v| v.contains(API_KEY))
-            || r.query.as_deref().is_some_and(|q| q.contains(API_KEY));
-        if leaked {
+        if leaked(&r.headers, &r.query) {
             failures.push(format!("{what}: another origin got Opik headers: {r:?}"));
         }
     }
@@ -204,11 +200,7 @@ fn no_secret_leaks_s3_mode() {
 /// checks above would see a leak if the library passed it on.
 #[test]
 fn the_echo_really_carries_the_key() {
-    let s = TestServer::start(Config {
-        mode: StorageMode::Direct,
-        api_key: Some(API_KEY.into()),
-        ..Config::default()
-    });
+    let s = server(StorageMode::Direct);
     s.add_fault(FaultRule {
         status: Some(400),
         ..rule(None, Some("upload-start"))

@@ -5,17 +5,9 @@
 #[path = "common/cbuild.rs"]
 mod cbuild;
 
-use cbuild::{compile, has, Build, Output, Run, API_KEY};
-use opik_test_server::{Config, FaultRule, StorageMode, TestServer};
+use cbuild::{compile, has, server, Build, Output, Run, API_KEY};
+use opik_test_server::{FaultRule, StorageMode, TestServer};
 use serde_json::{json, Value};
-
-fn server(mode: StorageMode) -> TestServer {
-    TestServer::start(Config {
-        mode,
-        api_key: Some(API_KEY.into()),
-        ..Config::default()
-    })
-}
 
 fn run(s: &TestServer, build: Build, scenario: &str) -> Output {
     let mut run = Run::new(Some(s)).arg(scenario);

@@ -7,15 +7,7 @@
 #include <unistd.h>
 
 static opik_status upload_bytes(opik_client *c, const char *id, size_t len, opik_error **err) {
-    uint8_t *data = (uint8_t *)malloc(len ? len : 1);
-    uint64_t seed = len;
-    t_fill(data, len, &seed);
-    opik_attachment *a = NULL;
-    opik_status s = opik_attachment_from_bytes(data, len, "fault.bin", NULL, &a, err);
-    if (s == OPIK_OK) s = opik_upload(c, "c-faults", OPIK_ENTITY_TRACE, id, a, err);
-    opik_attachment_free(a);
-    free(data);
-    return s;
+    return t_upload_filled(c, "c-faults", id, "fault.bin", len, err);
 }
 
 int main(int argc, char **argv) {

@@ -10,7 +10,6 @@
  * OPIK_TEST_HWM_MIB the peak-memory bound (64 plain; the harness raises it under ASan). */
 #include "test_util.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -71,14 +70,7 @@ static opik_client *client_with(uint64_t timeout_ms, uint64_t shutdown_ms) {
     opik_options *o = opik_options_new();
     if (timeout_ms) opik_options_set_timeout_ms(o, timeout_ms, NULL);
     if (shutdown_ms) opik_options_set_shutdown_timeout_ms(o, shutdown_ms, NULL);
-    opik_client *c = NULL;
-    opik_error *err = NULL;
-    if (opik_client_new(o, &c, &err) != OPIK_OK) {
-        fprintf(stderr, "cannot create a client: %s\n", opik_error_message(err));
-        exit(2);
-    }
-    opik_options_free(o);
-    return c;
+    return t_client_with(o);
 }
 
 /* The report line, and the time and memory bounds. */
@@ -130,15 +122,7 @@ static opik_status upload_file(opik_client *c, const char *id, const char *path,
 }
 
 static opik_status upload_small(opik_client *c, const char *id, size_t len, opik_error **err) {
-    uint8_t *data = (uint8_t *)malloc(len ? len : 1);
-    uint64_t seed = len;
-    t_fill(data, len, &seed);
-    opik_attachment *a = NULL;
-    opik_status s = opik_attachment_from_bytes(data, len, "small.bin", NULL, &a, err);
-    if (s == OPIK_OK) s = opik_upload(c, "c-hostile", OPIK_ENTITY_TRACE, id, a, err);
-    opik_attachment_free(a);
-    free(data);
-    return s;
+    return t_upload_filled(c, "c-hostile", id, "small.bin", len, err);
 }
 
 static char g_path[256];
@@ -146,43 +130,6 @@ static char g_path[256];
 static const char *tmp_path(const char *name) {
     snprintf(g_path, sizeof g_path, "%s/opik-hostile-%d-%s", t_env("TMPDIR", "/tmp"), (int)getpid(), name);
     return g_path;
-}
-
-/* ---- background completion capture ---- */
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-    opik_status status;
-    char message[4096];
-} done_box;
-
-static void on_done(void *user_data, opik_status status, const opik_error *e) {
-    done_box *b = (done_box *)user_data;
-    pthread_mutex_lock(&b->mu);
-    b->status = status;
-    snprintf(b->message, sizeof b->message, "%s", e ? opik_error_message(e) : "");
-    b->done = 1;
-    pthread_cond_broadcast(&b->cv);
-    pthread_mutex_unlock(&b->mu);
-}
-
-/* Waits up to `ms` for the completion; 1 when it came. */
-static int wait_done(done_box *b, int ms) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&b->mu);
-    while (!b->done && pthread_cond_timedwait(&b->cv, &b->mu, &until) != ETIMEDOUT) {
-    }
-    int done = b->done;
-    pthread_mutex_unlock(&b->mu);
-    return done;
 }
 
 /* ---- scenario 6: truncate the file while its upload is in flight ---- */
@@ -366,14 +313,14 @@ int main(int argc, char **argv) {
         opik_error_free(err);
         err = NULL;
 
-        done_box box = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, {0}};
+        t_done box = T_DONE_INIT;
         uint8_t data[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
         opik_attachment *a = NULL;
         CHECK_STATUS(OPIK_OK, opik_attachment_from_bytes(data, sizeof data, "bg.bin", NULL, &a, ERR));
         opik_op *op = NULL;
-        CHECK_STATUS(OPIK_OK, opik_upload_async(c, "c-hostile", OPIK_ENTITY_TRACE, id, a, on_done, &box, NULL, &op, ERR));
+        CHECK_STATUS(OPIK_OK, opik_upload_async(c, "c-hostile", OPIK_ENTITY_TRACE, id, a, t_on_done, &box, NULL, &op, ERR));
         CHECK(opik_op_wait(op, 30000) == OPIK_OK);
-        CHECK(wait_done(&box, 1000));
+        CHECK(t_wait_done(&box, 1000));
         CHECK(opik_op_status(op) == box.status);
         CHECK(box.status != OPIK_OK);
         printf("on_done message: %s\n", box.message);
@@ -460,10 +407,10 @@ int main(int argc, char **argv) {
         }
         report("fifo_blocking", returned ? job.status : OPIK_ERR_TIMEOUT, took, 2.0);
 
-        done_box box = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, {0}};
+        t_done box = T_DONE_INIT;
         t0 = now_s();
-        CHECK_STATUS(OPIK_OK, opik_upload_async(c, "c-hostile", OPIK_ENTITY_TRACE, id, a, on_done, &box, NULL, NULL, ERR));
-        int done = wait_done(&box, 2000);
+        CHECK_STATUS(OPIK_OK, opik_upload_async(c, "c-hostile", OPIK_ENTITY_TRACE, id, a, t_on_done, &box, NULL, NULL, ERR));
+        int done = t_wait_done(&box, 2000);
         CHECK(done);
         if (done) CHECK(box.status == OPIK_ERR_IO);
         if (done && box.status != OPIK_ERR_IO)

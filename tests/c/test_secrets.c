@@ -9,7 +9,6 @@
  * Usage: test_secrets OUTBOX_DIR, with OPIK_TEST_ENTITY_ID naming the trace to use. */
 #include "test_util.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -19,34 +18,6 @@ static void check_message(const char *op, opik_status s, const char *message) {
     printf("MSG %s %s %s\n", op, opik_status_str(s), message ? message : "");
     fflush(stdout);
     CHECK(message == NULL || strstr(message, g_key) == NULL);
-}
-
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-    opik_status status;
-    char message[4096];
-} done_box;
-
-static void on_done(void *user_data, opik_status status, const opik_error *e) {
-    done_box *b = (done_box *)user_data;
-    pthread_mutex_lock(&b->mu);
-    b->status = status;
-    snprintf(b->message, sizeof b->message, "%s", e ? opik_error_message(e) : "");
-    b->done = 1;
-    pthread_cond_broadcast(&b->cv);
-    pthread_mutex_unlock(&b->mu);
-}
-
-static void wait_done(done_box *b, int seconds) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += seconds;
-    pthread_mutex_lock(&b->mu);
-    while (!b->done && pthread_cond_timedwait(&b->cv, &b->mu, &until) != ETIMEDOUT) {
-    }
-    pthread_mutex_unlock(&b->mu);
 }
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -71,22 +42,15 @@ static opik_client *client(const char *outbox) {
     opik_options_set_timeout_ms(o, 3000, NULL);
     opik_options_set_shutdown_timeout_ms(o, 300, NULL);
     if (outbox) opik_options_set_outbox_dir(o, outbox, NULL);
-    opik_client *c = NULL;
-    opik_error *err = NULL;
-    if (opik_client_new(o, &c, &err) != OPIK_OK) {
-        fprintf(stderr, "cannot create a client: %s\n", opik_error_message(err));
-        exit(2);
-    }
-    opik_options_free(o);
-    return c;
+    return t_client_with(o);
 }
 
 /* Starts one background upload (through the outbox when the client has one) and waits a bounded
  * time for it. The caller frees the client (which runs a pending on_done, with OPIK_ERR_SHUTDOWN)
  * and then checks the message with finish_background. */
-static void background(opik_client *c, const char *op, const char *id, const opik_attachment *a, done_box *box) {
+static void background(opik_client *c, const char *op, const char *id, const opik_attachment *a, t_done *box) {
     opik_error *err = NULL;
-    opik_status s = opik_upload_async(c, "c-secrets", OPIK_ENTITY_TRACE, id, a, on_done, box, NULL, NULL, &err);
+    opik_status s = opik_upload_async(c, "c-secrets", OPIK_ENTITY_TRACE, id, a, t_on_done, box, NULL, NULL, &err);
     if (s != OPIK_OK) {
         check_message(op, s, opik_error_message(err));
         opik_error_free(err);
@@ -98,9 +62,9 @@ static void background(opik_client *c, const char *op, const char *id, const opi
     opik_error_free(err);
 }
 
-static void finish_background(const char *op, done_box *box) {
+static void finish_background(const char *op, t_done *box) {
     if (box->done < 0) return;
-    wait_done(box, 1);
+    t_wait_done(box, 1000);
     CHECK(box->done == 1);
     check_message(op, box->status, box->message);
 }
@@ -153,12 +117,12 @@ int main(int argc, char **argv) {
     opik_error_free(err);
     err = NULL;
 
-    done_box bg = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, {0}};
+    t_done bg = T_DONE_INIT;
     background(c, "upload_async", id, a, &bg);
     opik_client_free(c);
     finish_background("upload_async", &bg);
 
-    done_box ob = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, {0}};
+    t_done ob = T_DONE_INIT;
     opik_client *oc = client(outbox);
     background(oc, "outbox_upload", id, a, &ob);
     opik_client_free(oc);

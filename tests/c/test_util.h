@@ -5,10 +5,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "opik_attachments.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int t_passed = 0, t_failed = 0;
 
@@ -195,16 +198,75 @@ static inline int32_t t_buffer_write(void *user_data, const uint8_t *chunk, size
     return 0;
 }
 
-/* A client for the test server named by the environment (OPIK_URL_OVERRIDE, OPIK_API_KEY). */
-static inline opik_client *t_client(void) {
+/* A client with options `o` (NULL: the defaults) for the test server named by the environment
+ * (OPIK_URL_OVERRIDE, OPIK_API_KEY); frees `o`. Ends the program (exit 2) when it cannot. */
+static inline opik_client *t_client_with(opik_options *o) {
     opik_client *c = NULL;
     opik_error *err = NULL;
-    if (opik_client_new(NULL, &c, &err) != OPIK_OK) {
+    if (opik_client_new(o, &c, &err) != OPIK_OK) {
         fprintf(stderr, "cannot create a client: %s\n", opik_error_message(err));
         opik_error_free(err);
         exit(2);
     }
+    opik_options_free(o);
     return c;
+}
+
+/* A client for the test server named by the environment, with the default options. */
+static inline opik_client *t_client(void) { return t_client_with(NULL); }
+
+/* Uploads `len` bytes of t_fill content (seeded with `len`) as `name` to trace `id`. */
+static inline opik_status t_upload_filled(opik_client *c, const char *project, const char *id,
+                                          const char *name, size_t len, opik_error **err) {
+    uint8_t *data = (uint8_t *)malloc(len ? len : 1);
+    uint64_t seed = len;
+    t_fill(data, len, &seed);
+    opik_attachment *a = NULL;
+    opik_status s = opik_attachment_from_bytes(data, len, name, NULL, &a, err);
+    if (s == OPIK_OK) s = opik_upload(c, project, OPIK_ENTITY_TRACE, id, a, err);
+    opik_attachment_free(a);
+    free(data);
+    return s;
+}
+
+/* --- a background completion: on_done fills the box, the test waits for it --- */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done; /* 1 once on_done ran (a caller may use other values for its own states) */
+    opik_status status;
+    char message[4096]; /* the error message on_done got ("" without an error) */
+} t_done;
+
+#define T_DONE_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, {0}}
+
+/* The on_done callback of opik_upload_async, with a t_done as its user_data. */
+static inline void t_on_done(void *user_data, opik_status status, const opik_error *e) {
+    t_done *b = (t_done *)user_data;
+    pthread_mutex_lock(&b->mu);
+    b->status = status;
+    snprintf(b->message, sizeof b->message, "%s", e ? opik_error_message(e) : "");
+    b->done = 1;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Waits up to `ms` for the completion; 1 when it came. */
+static inline int t_wait_done(t_done *b, int ms) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&b->mu);
+    while (!b->done && pthread_cond_timedwait(&b->cv, &b->mu, &until) != ETIMEDOUT) {
+    }
+    int done = b->done;
+    pthread_mutex_unlock(&b->mu);
+    return done;
 }
 
 #endif

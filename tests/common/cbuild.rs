@@ -1,9 +1,10 @@
 //! Compiling and running the C test programs of tests/c/ (the approach of tests/c_abi.rs): the
 //! shared library is built once per run, each program once per build kind, and runs get the
-//! test server's URL and key in their environment. Used by tests/hostile.rs and tests/secrets.rs.
+//! test server's URL and key in their environment. Used by tests/c_abi.rs, tests/hostile.rs,
+//! tests/secrets.rs, tests/traces.rs and tests/network.rs.
 #![allow(dead_code)]
 
-use opik_test_server::TestServer;
+use opik_test_server::{AttachmentRow, Config, FaultRule, StorageMode, TestServer};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -29,6 +30,9 @@ pub fn lib_dir() -> PathBuf {
 pub enum Build {
     Plain,
     Asan,
+    /// ThreadSanitizer instruments the C side (the Rust library is not rebuilt with it): it checks
+    /// that what the library hands between threads (callbacks, user_data) is properly ordered.
+    Tsan,
 }
 
 /// `cargo test` builds the crate as an rlib and leaves the cdylib as it was: build it once per
@@ -71,6 +75,7 @@ pub fn compile(name: &str, build: Build) -> PathBuf {
     let suffix = match build {
         Build::Plain => "",
         Build::Asan => "-asan",
+        Build::Tsan => "-tsan",
     };
     let exe = out_dir.join(format!("{name}{suffix}"));
     if exe.exists() {
@@ -96,12 +101,18 @@ pub fn compile(name: &str, build: Build) -> PathBuf {
     .arg("-lopik_attachments")
     .arg(format!("-Wl,-rpath,{}", lib_dir().display()))
     .arg("-lpthread");
-    if build == Build::Asan {
-        cmd.args([
-            "-fsanitize=address,undefined",
-            "-fno-omit-frame-pointer",
-            "-fno-sanitize-recover=all",
-        ]);
+    match build {
+        Build::Plain => {}
+        Build::Asan => {
+            cmd.args([
+                "-fsanitize=address,undefined",
+                "-fno-omit-frame-pointer",
+                "-fno-sanitize-recover=all",
+            ]);
+        }
+        Build::Tsan => {
+            cmd.args(["-fsanitize=thread", "-fno-omit-frame-pointer"]);
+        }
     }
     let out = cmd
         .output()
@@ -112,6 +123,74 @@ pub fn compile(name: &str, build: Build) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     exe
+}
+
+/// A test server in `mode` that accepts [`API_KEY`].
+pub fn server(mode: StorageMode) -> TestServer {
+    TestServer::start(Config {
+        mode,
+        api_key: Some(API_KEY.into()),
+        ..Config::default()
+    })
+}
+
+/// A fault rule for every request (`times: 0`) to `target` and/or with `path` in its path; other
+/// fields go on top: `FaultRule { status: Some(503), ..rule(None, Some("upload-start")) }`.
+pub fn rule(target: Option<&str>, path: Option<&str>) -> FaultRule {
+    FaultRule {
+        target: target.map(Into::into),
+        path_contains: path.map(Into::into),
+        times: 0,
+        ..FaultRule::default()
+    }
+}
+
+/// The attachment the server stored as `name`.
+pub fn stored(s: &TestServer, name: &str) -> Option<AttachmentRow> {
+    s.attachments().into_iter().find(|a| a.file_name == name)
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// SHA-256 of the `len` bytes the C programs' content generator (tests/c/test_util.h, t_fill)
+/// makes from `state`, so a test knows what must arrive without holding it in memory.
+pub fn xorshift_sha256(len: usize, mut state: u64) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len());
+        for b in &mut buf[..n] {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = (state >> 24) as u8;
+        }
+        h.update(&buf[..n]);
+        left -= n;
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether valgrind is installed. Its absence fails under CI (which installs it); elsewhere it is
+/// reported, and the caller skips its valgrind run.
+pub fn valgrind_or_skip() -> bool {
+    if has("valgrind") {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "valgrind is required in CI"
+    );
+    eprintln!("valgrind not installed: skipped here (CI installs it)");
+    false
 }
 
 pub fn has(tool: &str) -> bool {
@@ -197,6 +276,13 @@ impl<'a> Run<'a> {
                 "detect_leaks=1:abort_on_error=0:exitcode=98",
             )
             .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+            .env(
+                "TSAN_OPTIONS",
+                format!(
+                    "halt_on_error=1:exitcode=97:suppressions={}",
+                    repo().join("tests/c/tsan.supp").display()
+                ),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         match self.server {
@@ -245,8 +331,9 @@ impl<'a> Run<'a> {
         let stderr = err_t.join().unwrap();
         print!("{stdout}");
         eprint!("{stderr}");
-        let sanitizer =
-            stderr.contains("ERROR: AddressSanitizer") || stderr.contains("runtime error:");
+        let sanitizer = stderr.contains("ERROR: AddressSanitizer")
+            || stderr.contains("runtime error:")
+            || stderr.contains("WARNING: ThreadSanitizer");
         Output {
             ok: status == "exit status: 0" && !sanitizer,
             status,
