@@ -77,6 +77,7 @@ impl Client {
             observer.clone(),
             config.queue_limits,
             outbox,
+            config.embedded_media,
         );
         Ok(Client {
             runtime: Some(runtime),

@@ -311,3 +311,39 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn embedded_base64_media_becomes_an_attachment_named_by_its_placeholder() {
+    for mode in [StorageMode::Direct, StorageMode::S3] {
+        let s = server(mode);
+        let out = run(&s, Build::Asan, "embedded");
+        let trace = id(&out, "trace");
+        let name = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("NAME "))
+            .expect("NAME line")
+            .to_owned();
+        let traces = s.traces();
+        let t = by_id(&traces.received, &trace);
+        let url = t["input"]["messages"][0]["image_url"].as_str().unwrap();
+        assert_eq!(
+            url,
+            format!("[{name}]"),
+            "the data: URI became the placeholder"
+        );
+        let rows = s.attachments();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].file_name, name);
+        assert_eq!(rows[0].mime_type, "image/png");
+        // The attachment's upload started after the trace's create.
+        let requests = s.requests();
+        let create = requests
+            .iter()
+            .position(|r| r.path.ends_with("/traces/batch"));
+        let upload = requests
+            .iter()
+            .position(|r| r.path.ends_with("/upload-start"));
+        assert!(create < upload, "{create:?} {upload:?}");
+    }
+}

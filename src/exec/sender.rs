@@ -12,10 +12,12 @@ use crate::exec::outbox::{self, EntityRecord, Outbox, Record};
 use crate::exec::queue::Queue;
 use crate::http::Transport;
 use crate::media::attachment::Attachment;
+use crate::media::extract::extract;
 use crate::observe::{Counter, Level, Observer};
 use crate::opik::entities::{BatchBody, Entity, SPANS_BATCH, TRACES_BATCH};
+use crate::opik::json_field::JsonObject;
 use crate::opik::protocol::{EntityType, Target};
-use crate::settings::Limits;
+use crate::settings::{EmbeddedMedia, Limits};
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -35,17 +37,19 @@ struct Queued {
     kind: &'static str,
     target: Target,
     body: Body,
-    /// Each with its held outbox record when there is an outbox.
-    attachments: Vec<(Attachment, Option<Record>)>,
+    attachments: Vec<Held>,
     record: Option<EntityRecord>,
     weight: u64,
 }
 
 /// An entity to send: as built, or already encoded (recorded in the outbox, or resumed from it).
 enum Body {
-    Entity(Entity),
+    Entity(Box<Entity>),
     Encoded(Vec<u8>),
 }
+
+/// An attachment of a queued entity, with its held outbox record when there is an outbox.
+type Held = (Attachment, Option<Record>);
 
 impl Queued {
     fn id(&self) -> &str {
@@ -87,6 +91,7 @@ pub struct Sender {
     observer: Arc<Observer>,
     limits: Limits,
     outbox: Option<Arc<Outbox>>,
+    embedded: EmbeddedMedia,
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -101,6 +106,7 @@ impl Sender {
         observer: Arc<Observer>,
         limits: Limits,
         outbox: Option<Arc<Outbox>>,
+        embedded: EmbeddedMedia,
     ) -> Arc<Sender> {
         let sender = Arc::new(Sender {
             pid: std::process::id(),
@@ -112,6 +118,7 @@ impl Sender {
             observer,
             limits,
             outbox,
+            embedded,
         });
         sender.resume();
         handle.spawn(sender.clone().run());
@@ -197,7 +204,7 @@ impl Sender {
         let target = target_of(&entity);
         let recorded = match &self.outbox {
             None => Ok((
-                Body::Entity(entity),
+                Body::Entity(Box::new(entity)),
                 attachments.into_iter().map(|a| (a, None)).collect(),
                 None,
             )),
@@ -299,9 +306,14 @@ impl Sender {
 
     async fn run(self: Arc<Self>) {
         loop {
-            let Some(batch) = self.next_batch().await else {
+            let Some(mut batch) = self.next_batch().await else {
                 return;
             };
+            if self.embedded.enabled {
+                for q in &mut batch {
+                    self.extract_media(q);
+                }
+            }
             self.deliver(&batch).await;
             let mut st = lock(&self.state);
             st.in_flight -= batch.len();
@@ -430,6 +442,61 @@ impl Sender {
         }
     }
 
+    /// Moves base64 media out of the entity's `input`, `output` and `metadata` into attachments
+    /// uploaded after it (as the Opik SDKs do), here on the sender, never on the caller's thread.
+    /// A field the extractor cannot handle is sent as it was.
+    fn extract_media(&self, q: &mut Queued) {
+        let min = self.embedded.min_chars;
+        let mut found = Vec::new();
+        match &mut q.body {
+            Body::Entity(e) => {
+                let c = e.common_mut();
+                for (context, field) in [
+                    ("input", &mut c.input),
+                    ("output", &mut c.output),
+                    ("metadata", &mut c.metadata),
+                ] {
+                    let Some(json) = field.as_ref() else { continue };
+                    if let Some((text, media)) = extracted(json.as_str(), context, min) {
+                        if let Ok(replaced) = JsonObject::from_json(text) {
+                            *field = Some(replaced);
+                            found.extend(media);
+                        }
+                    }
+                }
+            }
+            // Recorded in the outbox before extraction: the fields are taken out of the encoded
+            // entity. The attachments found are held in memory only (they are in the record).
+            Body::Encoded(bytes) => {
+                let Ok(mut map) =
+                    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes)
+                else {
+                    return;
+                };
+                let mut changed = false;
+                for context in ["input", "output", "metadata"] {
+                    let Some(value) = map.get(context) else {
+                        continue;
+                    };
+                    let text = value.to_string();
+                    if let Some((text, media)) = extracted(&text, context, min) {
+                        if let Ok(v) = serde_json::from_str(&text) {
+                            map.insert(context.to_owned(), v);
+                            found.extend(media);
+                            changed = true;
+                        }
+                    }
+                }
+                if changed {
+                    if let Ok(encoded) = serde_json::to_vec(&map) {
+                        *bytes = encoded;
+                    }
+                }
+            }
+        }
+        q.attachments.extend(found.into_iter().map(|a| (a, None)));
+    }
+
     fn stopping(&self) -> bool {
         let st = lock(&self.state);
         st.stop || st.closed
@@ -514,14 +581,10 @@ fn record(
     entity: &Entity,
     target: &Target,
     attachments: Vec<Attachment>,
-) -> Result<(
-    Body,
-    Vec<(Attachment, Option<Record>)>,
-    Option<EntityRecord>,
-)> {
+) -> Result<(Body, Vec<Held>, Option<EntityRecord>)> {
     let name = ob.new_entity_name();
-    let mut held: Vec<(Attachment, Option<Record>)> = Vec::new();
-    let undo = |held: &[(Attachment, Option<Record>)]| {
+    let mut held: Vec<Held> = Vec::new();
+    let undo = |held: &[Held]| {
         for (_, r) in held {
             if let Some(r) = r {
                 ob.remove(r);
@@ -546,4 +609,10 @@ fn record(
             Err(e)
         }
     }
+}
+
+/// The rewritten field and its media, when the extractor found any.
+fn extracted(json: &str, context: &str, min_chars: usize) -> Option<(String, Vec<Attachment>)> {
+    let (text, media) = extract(json, context, min_chars).ok()?.into_parts();
+    (!media.is_empty()).then_some((text, media))
 }

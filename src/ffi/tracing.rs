@@ -134,8 +134,8 @@ pub extern "C" fn opik_span_start(
 /// discarded. NULL for NULL.
 #[no_mangle]
 pub extern "C" fn opik_trace_id(t: *const opik_trace) -> *const c_char {
-    // SAFETY: `t` is NULL or a live trace handle; the id lives as long as the handle.
     call_infallible(std::ptr::null(), || {
+        // SAFETY: `t` is NULL or a live trace handle; the id lives as long as the handle.
         unsafe { t.as_ref() }.map_or(std::ptr::null(), |t| t.id.as_ptr())
     })
 }
@@ -144,8 +144,8 @@ pub extern "C" fn opik_trace_id(t: *const opik_trace) -> *const c_char {
 /// discarded. NULL for NULL.
 #[no_mangle]
 pub extern "C" fn opik_span_id(s: *const opik_span) -> *const c_char {
-    // SAFETY: `s` is NULL or a live span handle; the id lives as long as the handle.
     call_infallible(std::ptr::null(), || {
+        // SAFETY: `s` is NULL or a live span handle; the id lives as long as the handle.
         unsafe { s.as_ref() }.map_or(std::ptr::null(), |s| s.id.as_ptr())
     })
 }

@@ -151,6 +151,13 @@ impl Entity {
         }
     }
 
+    pub fn common_mut(&mut self) -> &mut Common {
+        match self {
+            Entity::Trace(t) => &mut t.common,
+            Entity::Span(s) => &mut s.common,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Entity::Trace(_) => "trace",

@@ -47,6 +47,14 @@ impl JsonObject {
             .map_err(|e| Error::internal(format!("{field}: wrapping the value failed: {e}")))
     }
 
+    /// JSON text known to be an object (made by the library itself, e.g. a field with its
+    /// embedded media replaced by placeholders).
+    pub fn from_json(text: String) -> Result<JsonObject> {
+        RawValue::from_string(text)
+            .map(JsonObject)
+            .map_err(|e| Error::internal(format!("rewritten JSON: {e}")))
+    }
+
     pub fn as_str(&self) -> &str {
         self.0.get()
     }

@@ -39,6 +39,9 @@ static int log_has(const char *needle) {
 
 static opik_client *client_with(uint32_t max_queued) {
     opik_options *o = opik_options_new();
+    /* A low threshold, so a small picture counts as embedded media (default 256,000). */
+    CHECK_STATUS(OPIK_OK, opik_options_set_embedded_media(o, true, 100, ERR));
+    CHECK_REFUSED(OPIK_ERR_INVALID_ARGUMENT, opik_options_set_embedded_media(o, true, 3, ERR));
     CHECK_STATUS(OPIK_OK, opik_options_set_log_callback(o, OPIK_LOG_DEBUG, on_log, NULL, ERR));
     CHECK_STATUS(OPIK_OK, opik_options_set_project_name(o, "c-traces", ERR));
     if (max_queued) CHECK_STATUS(OPIK_OK, opik_options_set_queue_limits(o, max_queued, 1u << 30, ERR));
@@ -207,6 +210,58 @@ static int outbox(const char *mode, const char *dir) {
     return t_finish("outbox resume");
 }
 
+static char *base64(const uint8_t *data, size_t len) {
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc(4 * ((len + 2) / 3) + 1), *o = out;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)data[i] << 16 | (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0) |
+                     (i + 2 < len ? data[i + 2] : 0);
+        *o++ = abc[v >> 18 & 63];
+        *o++ = abc[v >> 12 & 63];
+        *o++ = i + 1 < len ? abc[v >> 6 & 63] : '=';
+        *o++ = i + 2 < len ? abc[v & 63] : '=';
+    }
+    *o = 0;
+    return out;
+}
+
+/* A trace whose input holds a base64 PNG (as a data: URI): the picture becomes an attachment named
+ * as the placeholder that replaced it, and downloads byte-identical. */
+static void embedded(opik_client *c) {
+    uint8_t png[3000];
+    uint64_t seed = 99;
+    t_fill(png, sizeof png, &seed);
+    memcpy(png, "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
+    char *b64 = base64(png, sizeof png);
+    size_t cap = strlen(b64) + 200;
+    char *json = malloc(cap);
+    snprintf(json, cap, "{\"messages\": [{\"role\": \"user\", \"image_url\": \"data:image/png;base64,%s\"}]}", b64);
+    opik_trace *t = NULL;
+    CHECK_STATUS(OPIK_OK, opik_trace_start(c, NULL, "vision", &t, ERR));
+    CHECK_STATUS(OPIK_OK, opik_trace_set_input(t, json, ERR));
+    char id[37];
+    snprintf(id, sizeof id, "%s", opik_trace_id(t));
+    printf("ID trace %s\n", id);
+    CHECK_STATUS(OPIK_OK, opik_trace_end(t, ERR));
+    CHECK_STATUS(OPIK_OK, opik_client_flush(c, 20000, ERR));
+    CHECK(opik_client_counter(c, OPIK_COUNTER_ATTACHMENTS_SENT) == 1);
+    opik_attachment_list *l = NULL;
+    CHECK_STATUS(OPIK_OK, opik_list(c, NULL, OPIK_ENTITY_TRACE, id, &l, ERR));
+    CHECK(l && opik_attachment_list_len(l) == 1);
+    const char *name = l ? opik_attachment_list_file_name(l, 0) : NULL;
+    CHECK(name && strncmp(name, "input-attachment-", 17) == 0 && strstr(name, "-sdk.png") != NULL);
+    if (name) {
+        printf("NAME %s\n", name);
+        t_buffer got = {0};
+        CHECK_STATUS(OPIK_OK, opik_download(c, NULL, OPIK_ENTITY_TRACE, id, name, NULL, t_buffer_write, &got, ERR));
+        CHECK(got.len == sizeof png && memcmp(got.data, png, sizeof png) == 0);
+        free(got.data);
+    }
+    opik_attachment_list_free(l);
+    free(json);
+    free(b64);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
     const char *scenario = argv[1];
@@ -216,6 +271,8 @@ int main(int argc, char **argv) {
         contract(c);
     } else if (strcmp(scenario, "send") == 0) {
         send_one(c);
+    } else if (strcmp(scenario, "embedded") == 0) {
+        embedded(c);
     } else if (strcmp(scenario, "batching") == 0) {
         /* 2,500 spans ended at once go out in batches of at most 1,000 (the harness counts). */
         opik_trace *t = NULL;
