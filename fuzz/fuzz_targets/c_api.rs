@@ -350,7 +350,15 @@ fuzz_target!(|data: &[u8]| {
             6 => check_status(opik_options_set_timeout_ms(o, input.u64() % 4 * 500)),
             7 => check_status(opik_options_set_upload_concurrency(o, input.u32() % 80)),
             8 => check_status(opik_options_set_tls_verify(o, input.u8() % 2 == 0)),
-            9 => check_status(opik_options_set_ca_file(o, ptr(&path(fx, input.u8())))),
+            9 => {
+                let which = input.u8();
+                // Reported: a CA file that is a FIFO makes opik_client_new block for good
+                // (std::fs::read in transport.rs); long runs skip it.
+                if skip_known() && which % 8 == 4 {
+                    continue;
+                }
+                check_status(opik_options_set_ca_file(o, ptr(&path(fx, which))));
+            }
             10 => {
                 let (q, m) = (input.u32() % 4, input.u64() % 4096);
                 check_status(opik_options_set_queue_limits(o, q, m));
