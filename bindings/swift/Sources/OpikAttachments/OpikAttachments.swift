@@ -69,6 +69,15 @@ public struct OpikError: Error, CustomStringConvertible {
         self.init(status: status, borrowing: error)
         opik_error_free(error)
     }
+
+    /// An error of this binding, without a C error object.
+    init(status: OpikStatus, message: String) {
+        self.status = status
+        self.message = message
+        httpStatus = 0
+    }
+
+    static let ended = OpikError(status: .invalidArgument, message: "the trace or span was already ended or discarded")
 }
 
 /// Runs a C call taking a last `opik_error **err` and throws what it reports.
@@ -134,10 +143,47 @@ public struct Entity: Hashable {
     public static func span(_ id: String, project: String? = nil) -> Entity { Entity(kind: .span, id: id, project: project) }
 }
 
+/// What kind of work a span is.
+public enum SpanType: Int32 {
+    case general = 0
+    case llm = 1
+    case tool = 2
+    case guardrail = 3
+}
+
+/// Severity of a library log line (`Options.setLogCallback`).
+public enum LogLevel: Int32 {
+    /// Final failures of background work.
+    case error = 0
+    /// Retries, upload restarts, outbox replays.
+    case warn = 1
+    case info = 2
+    case debug = 3
+}
+
+/// A counter of the client's background work (`Client.counter(_:)`).
+public enum Counter: Int32 {
+    case entitiesSent = 0
+    case entitiesFailed = 1
+    case attachmentsSent = 2
+    case attachmentsFailed = 3
+    case bytesSent = 4
+    case retries = 5
+}
+
+/// The Swift side of a log callback: retained by the `Options` that set it and by every `Client`
+/// made from them; passed to C unretained.
+final class LogSink {
+    let write: (LogLevel, String) -> Void
+    init(_ write: @escaping (LogLevel, String) -> Void) { self.write = write }
+}
+
 /// Client settings. Anything not set comes from the environment (OPIK_URL_OVERRIDE, OPIK_API_KEY,
 /// OPIK_WORKSPACE, OPIK_PROJECT_NAME), then ~/.opik.config, then defaults.
 public final class Options {
     let raw: OpaquePointer
+    /// The log callback, if any: `Client.init` retains it too.
+    var logSink: LogSink?
 
     public init() {
         guard let raw = opik_options_new() else { fatalError("opik_options_new: out of memory") }
@@ -179,6 +225,246 @@ public final class Options {
     }
     public func setShutdownTimeout(milliseconds: UInt64) throws {
         try check { err in opik_options_set_shutdown_timeout_ms(raw, milliseconds, err) }
+    }
+
+    /// Sends the library's log lines up to `maxLevel` to `write`: one line per call, without a
+    /// newline, never containing the API key or a presigned query. It runs on the library's
+    /// threads, possibly several at once, so it must be thread-safe. The closure is retained by
+    /// these options and by every `Client` made from them, and released after the last of them
+    /// (a client's threads are joined first). A later call replaces it.
+    public func setLogCallback(maxLevel: LogLevel, _ write: @escaping (LogLevel, String) -> Void) throws {
+        let sink = LogSink(write)
+        try withExtendedLifetime(sink) {
+            try check { err in
+                opik_options_set_log_callback(
+                    raw, maxLevel.rawValue,
+                    { userData, level, message in
+                        let sink = Unmanaged<LogSink>.fromOpaque(userData!).takeUnretainedValue()
+                        sink.write(LogLevel(rawValue: level) ?? .debug, message.map { String(cString: $0) } ?? "")
+                    },
+                    Unmanaged.passUnretained(sink).toOpaque(), err)
+            }
+        }
+        logSink = sink
+    }
+
+    /// Turns the log callback off (then `OPIK_LOG`, if set, prints to standard error).
+    public func clearLogCallback() throws {
+        try check { err in opik_options_set_log_callback(raw, LogLevel.error.rawValue, nil, nil, err) }
+        logSink = nil
+    }
+}
+
+/// A trace being recorded (`Client.trace`). Nothing is sent until `end()`, which queues it for
+/// the client's background sender; no call touches the network.
+///
+/// Ending: call `end()` (it throws what went wrong: `.tooLarge` over the queue limits,
+/// `.shutdown` when the client is closing), typically as `defer { try? trace.end() }`, or use
+/// `Client.withTrace` / `withSpan`, which end on return and record a thrown error. A trace
+/// released un-ended is ended by `deinit`, so nothing recorded is lost; but Swift may release an
+/// object right after its last use rather than at the end of its scope, so relying on `deinit`
+/// can make the end time early: end explicitly. `discard()` drops it unsent.
+///
+/// Use a trace from one thread at a time (`id` from any).
+public final class Trace {
+    private var raw: OpaquePointer?
+    /// The trace's id (UUIDv7 text); kept after the trace ended.
+    public let id: String
+
+    init(raw: OpaquePointer) {
+        self.raw = raw
+        id = String(cString: opik_trace_id(raw))
+    }
+
+    deinit {
+        if let raw = raw { _ = opik_trace_end(raw, nil) }
+    }
+
+    /// False once ended or discarded.
+    public var isActive: Bool { raw != nil }
+
+    private func handle() throws -> OpaquePointer {
+        guard let raw = raw else { throw OpikError.ended }
+        return raw
+    }
+
+    /// The input, as JSON text: an object is sent as is, another JSON value as `{"value": ...}`;
+    /// text that is not JSON throws `.invalidArgument` naming its line and column.
+    public func setInput(_ json: String) throws {
+        let h = try handle()
+        try withCStrings { c in try check { err in opik_trace_set_input(h, c.get(json), err) } }
+    }
+    public func setOutput(_ json: String) throws {
+        let h = try handle()
+        try withCStrings { c in try check { err in opik_trace_set_output(h, c.get(json), err) } }
+    }
+    public func setMetadata(_ json: String) throws {
+        let h = try handle()
+        try withCStrings { c in try check { err in opik_trace_set_metadata(h, c.get(json), err) } }
+    }
+    /// Adds a tag (tags accumulate).
+    public func addTag(_ tag: String) throws {
+        let h = try handle()
+        try withCStrings { c in try check { err in opik_trace_add_tag(h, c.get(tag), err) } }
+    }
+    /// The conversation the trace belongs to.
+    public func setThreadID(_ threadID: String) throws {
+        let h = try handle()
+        try withCStrings { c in try check { err in opik_trace_set_thread_id(h, c.get(threadID), err) } }
+    }
+    /// Marks the trace as failed.
+    public func setError(type exceptionType: String, message: String? = nil, traceback: String? = nil) throws {
+        let h = try handle()
+        try withCStrings { c in
+            try check { err in opik_trace_set_error(h, c.get(exceptionType), c.optional(message), c.optional(traceback), err) }
+        }
+    }
+    /// Uploads `attachment` to the trace in the background once the trace was sent.
+    public func attach(_ attachment: Attachment) throws {
+        let h = try handle()
+        try check { err in opik_trace_attach(h, attachment.raw, err) }
+    }
+
+    /// Starts a top-level span of this trace.
+    public func span(_ name: String? = nil, type: SpanType = .general) throws -> Span {
+        let h = try handle()
+        var out: OpaquePointer? = nil
+        try withCStrings { c in try check { err in opik_span_start(h, nil, c.optional(name), type.rawValue, &out, err) } }
+        return Span(raw: out!)
+    }
+
+    /// Runs `body` with a new top-level span, then ends it; if `body` throws, the span records the
+    /// error (its type and description) before it ends, and the error is rethrown.
+    @discardableResult
+    public func withSpan<R>(_ name: String? = nil, type: SpanType = .general, _ body: (Span) throws -> R) throws -> R {
+        try Span.scoped(try span(name, type: type), body)
+    }
+
+    /// Ends the trace (end time now) and queues it, then its attachments. The trace is finished
+    /// whatever this throws; calling it again throws `.invalidArgument`.
+    public func end() throws {
+        let h = try handle()
+        raw = nil
+        try check { err in opik_trace_end(h, err) }
+    }
+
+    /// Drops the trace unsent. A no-op once ended or discarded.
+    public func discard() {
+        if let h = raw {
+            raw = nil
+            opik_trace_discard(h)
+        }
+    }
+}
+
+/// A span being recorded (`Trace.span`, `Span.child`). Like `Trace`: sent once ended, ended by
+/// `deinit` if released un-ended (end explicitly for an exact end time), one thread at a time. A
+/// span keeps its trace's and parent's ids, so spans, parents and the trace may end in any order.
+public final class Span {
+    private var raw: OpaquePointer?
+    /// The span's id (UUIDv7 text); kept after the span ended.
+    public let id: String
+
+    init(raw: OpaquePointer) {
+        self.raw = raw
+        id = String(cString: opik_span_id(raw))
+    }
+
+    deinit {
+        if let raw = raw { _ = opik_span_end(raw, nil) }
+    }
+
+    public var isActive: Bool { raw != nil }
+
+    private func handle() throws -> OpaquePointer {
+        guard let raw = raw else { throw OpikError.ended }
+        return raw
+    }
+
+    /// See `Trace.setInput`.
+    public func setInput(_ json: String) throws {
+        let h = try handle()
+        try withCStrings { c in try check { err in opik_span_set_input(h, c.get(json), err) } }
+    }
+    public func setOutput(_ json: String) throws {
+        let h = try handle()
+        try withCStrings { c in try check { err in opik_span_set_output(h, c.get(json), err) } }
+    }
+    public func setMetadata(_ json: String) throws {
+        let h = try handle()
+        try withCStrings { c in try check { err in opik_span_set_metadata(h, c.get(json), err) } }
+    }
+    public func addTag(_ tag: String) throws {
+        let h = try handle()
+        try withCStrings { c in try check { err in opik_span_add_tag(h, c.get(tag), err) } }
+    }
+    public func setError(type exceptionType: String, message: String? = nil, traceback: String? = nil) throws {
+        let h = try handle()
+        try withCStrings { c in
+            try check { err in opik_span_set_error(h, c.get(exceptionType), c.optional(message), c.optional(traceback), err) }
+        }
+    }
+    /// The model and its provider (nil: left out).
+    public func setModel(_ model: String?, provider: String? = nil) throws {
+        let h = try handle()
+        try withCStrings { c in try check { err in opik_span_set_model(h, c.optional(model), c.optional(provider), err) } }
+    }
+    /// Token usage of an LLM span (nil: left out; negative: `.invalidArgument`).
+    public func setUsage(promptTokens: Int64? = nil, completionTokens: Int64? = nil, totalTokens: Int64? = nil) throws {
+        let h = try handle()
+        for n in [promptTokens, completionTokens, totalTokens] {
+            if let n = n, n < 0 { throw OpikError(status: .invalidArgument, message: "token counts must not be negative (\(n))") }
+        }
+        try check { err in opik_span_set_usage(h, promptTokens ?? -1, completionTokens ?? -1, totalTokens ?? -1, err) }
+    }
+    /// Uploads `attachment` to the span in the background once the span was sent.
+    public func attach(_ attachment: Attachment) throws {
+        let h = try handle()
+        try check { err in opik_span_attach(h, attachment.raw, err) }
+    }
+
+    /// Starts a span under this one, in the same trace.
+    public func child(_ name: String? = nil, type: SpanType = .general) throws -> Span {
+        let h = try handle()
+        var out: OpaquePointer? = nil
+        try withCStrings { c in try check { err in opik_span_start(nil, h, c.optional(name), type.rawValue, &out, err) } }
+        return Span(raw: out!)
+    }
+
+    /// Runs `body` with a new child span, then ends it (see `Trace.withSpan`).
+    @discardableResult
+    public func withChild<R>(_ name: String? = nil, type: SpanType = .general, _ body: (Span) throws -> R) throws -> R {
+        try Span.scoped(try child(name, type: type), body)
+    }
+
+    /// See `Trace.end`.
+    public func end() throws {
+        let h = try handle()
+        raw = nil
+        try check { err in opik_span_end(h, err) }
+    }
+
+    /// Drops the span unsent. A no-op once ended or discarded.
+    public func discard() {
+        if let h = raw {
+            raw = nil
+            opik_span_discard(h)
+        }
+    }
+
+    static func scoped<R>(_ span: Span, _ body: (Span) throws -> R) throws -> R {
+        let result: R
+        do {
+            result = try body(span)
+        } catch {
+            if span.isActive {
+                try? span.setError(type: String(describing: Swift.type(of: error)), message: String(describing: error))
+                try? span.end()
+            }
+            throw error
+        }
+        if span.isActive { try span.end() }
+        return result
     }
 }
 
@@ -285,18 +571,52 @@ final class Completion {
 /// background uploads finish (up to the shutdown timeout) and joins the library's threads.
 public final class Client: @unchecked Sendable {
     let raw: OpaquePointer
+    /// The options' log callback: released after `deinit` freed the C client (stored properties
+    /// are released after the deinit body), so after the threads that call it are joined.
+    private let logSink: LogSink?
 
-    /// A client configured by `options` (copied; nil: only the environment, the config file and
-    /// defaults).
+    /// A client configured by `options` (copied, its log callback retained; nil: only the
+    /// environment, the config file and defaults).
     public init(options: Options? = nil) throws {
         var out: OpaquePointer? = nil
         try withExtendedLifetime(options) {
             try check { err in opik_client_new(options?.raw, &out, err) }
         }
         raw = out!
+        logSink = options?.logSink
     }
 
     deinit { opik_client_free(raw) }
+
+    /// Starts a trace in `project` (nil: the client's project) named `name`, with a new UUIDv7 id
+    /// and the start time now. Throws `.shutdown` once the client is closing.
+    public func trace(project: String? = nil, name: String? = nil) throws -> Trace {
+        var out: OpaquePointer? = nil
+        try withCStrings { c in try check { err in opik_trace_start(raw, c.optional(project), c.optional(name), &out, err) } }
+        return Trace(raw: out!)
+    }
+
+    /// Runs `body` with a new trace, then ends it; if `body` throws, the trace records the error
+    /// before it ends, and the error is rethrown.
+    @discardableResult
+    public func withTrace<R>(project: String? = nil, name: String? = nil, _ body: (Trace) throws -> R) throws -> R {
+        let trace = try self.trace(project: project, name: name)
+        let result: R
+        do {
+            result = try body(trace)
+        } catch {
+            if trace.isActive {
+                try? trace.setError(type: String(describing: Swift.type(of: error)), message: String(describing: error))
+                try? trace.end()
+            }
+            throw error
+        }
+        if trace.isActive { try trace.end() }
+        return result
+    }
+
+    /// The current value of a counter of the background work (monotonic; thread-safe).
+    public func counter(_ which: Counter) -> UInt64 { opik_client_counter(raw, which.rawValue) }
 
     /// Uploads `attachment` to `entity`; blocks until the server has all of it.
     public func upload(_ attachment: Attachment, to entity: Entity) throws {

@@ -98,4 +98,59 @@ final class OpikAttachmentsTests: XCTestCase {
         }
         wait(for: [done, released], timeout: 30)
     }
+
+    // Traces and spans: every field, scoped helpers, discard, refusals, counters.
+    func testTracesAndSpans() throws {
+        let c = try client()
+        let trace = try c.trace(project: "swift-tests", name: "frame 1")
+        XCTAssertEqual(trace.id.count, 36)
+        try trace.setInput("\"a prompt\"")
+        try trace.addTag("swift")
+        try trace.setThreadID("session-1")
+        XCTAssertThrowsError(try trace.setOutput("{\n  \"a\": ]\n}")) { error in
+            XCTAssertEqual((error as? OpikError)?.status, .invalidArgument)
+            XCTAssertTrue((error as? OpikError)?.message.contains("line 2") ?? false, "\(error)")
+        }
+        let llm = try trace.span("describe", type: .llm)
+        try llm.setModel("gpt-4o", provider: "openai")
+        try llm.setUsage(promptTokens: 10, completionTokens: 5, totalTokens: 15)
+        XCTAssertThrowsError(try llm.setUsage(promptTokens: -2))
+        try llm.attach(try Attachment(bytes: [0x89, 0x50, 0x4e, 0x47], fileName: "shot.png"))
+        struct Refused: Error {}
+        XCTAssertThrowsError(try llm.withChild("tool", type: .tool) { _ in throw Refused() })
+        let dropped = try trace.span("dropped")
+        dropped.discard()
+        XCTAssertFalse(dropped.isActive)
+        XCTAssertThrowsError(try dropped.end())
+        try llm.end()
+        try trace.end()
+        XCTAssertThrowsError(try trace.end())
+        try c.flush(milliseconds: 30_000)
+        XCTAssertEqual(c.counter(.entitiesSent), 3)  // the trace, llm and the tool child
+        XCTAssertEqual(c.counter(.attachmentsSent), 1)
+        XCTAssertEqual(c.counter(.entitiesFailed), 0)
+    }
+
+    // The log callback: retained by the options and the client, released after the client.
+    func testLogCallbackLifetime() throws {
+        guard ProcessInfo.processInfo.environment["OPIK_URL_OVERRIDE"] != nil else {
+            throw XCTSkip("OPIK_URL_OVERRIDE is not set (run under scripts/with-test-server)")
+        }
+        final class Token {
+            let onDeinit: () -> Void
+            init(_ onDeinit: @escaping () -> Void) { self.onDeinit = onDeinit }
+            deinit { onDeinit() }
+        }
+        let released = expectation(description: "log closure released")
+        do {
+            let o = Options()
+            let token = Token { released.fulfill() }
+            try o.setLogCallback(maxLevel: .debug) { _, _ in _ = token }
+            let c = try Client(options: o)
+            try c.withTrace(name: "logged") { t in try t.setInput("{}") }
+            try c.flush(milliseconds: 30_000)
+            XCTAssertEqual(c.counter(.entitiesSent), 1)
+        }
+        wait(for: [released], timeout: 30)
+    }
 }
