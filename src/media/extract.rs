@@ -612,6 +612,7 @@ pub(crate) fn find_matches(s: &[u8], groups: usize, mut found: impl FnMut((usize
         }
         run_end - at
     };
+    let mut prefix_run: Option<(usize, usize)> = None;
     let mut p = 0;
     while p < n {
         let c = s[p];
@@ -619,7 +620,15 @@ pub(crate) fn find_matches(s: &[u8], groups: usize, mut found: impl FnMut((usize
             if let Some(q) = next_comma(p + 5) {
                 if q >= p + 12 && &s[q - 7..q] == b";base64" {
                     let r = q + 1;
-                    let len = run_len(r);
+                    // Prefixes that share this comma share the run after it: measured once.
+                    let len = match prefix_run {
+                        Some((at, len)) if at == r => len,
+                        _ => {
+                            let len = alphabet_run(&s[r..]);
+                            prefix_run = Some((r, len));
+                            len
+                        }
+                    };
                     if let Some(e) = base64_end(s, r, len, groups) {
                         found((p, r, e));
                         p = e;
