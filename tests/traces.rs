@@ -42,7 +42,7 @@ fn contract_plain_asan_and_valgrind() {
     let s = server(StorageMode::Direct);
     run(&s, Build::Plain, "contract");
     run(&s, Build::Asan, "contract");
-    if has("valgrind") {
+    if cbuild::valgrind_or_skip() {
         let mut r = Run::new(Some(&s)).arg("contract");
         r.valgrind = true;
         r.run(&compile("test_traces", Build::Plain));
@@ -139,6 +139,19 @@ fn check_sent(s: &TestServer, out: &Output) {
 fn a_trace_with_spans_and_attachments_arrives_field_by_field_direct() {
     let s = server(StorageMode::Direct);
     let out = run(&s, Build::Plain, "send");
+    check_sent(&s, &out);
+}
+
+#[test]
+fn sending_with_attachments_is_valgrind_clean() {
+    if !cbuild::valgrind_or_skip() {
+        return;
+    }
+    let s = server(StorageMode::Direct);
+    let mut r = Run::new(Some(&s)).arg("send");
+    r.valgrind = true;
+    r.kill_after = std::time::Duration::from_secs(300);
+    let out = r.run(&compile("test_traces", Build::Plain));
     check_sent(&s, &out);
 }
 
