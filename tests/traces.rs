@@ -5,7 +5,7 @@
 #[path = "common/cbuild.rs"]
 mod cbuild;
 
-use cbuild::{compile, has, server, Build, Output, Run, API_KEY};
+use cbuild::{compile, server, Build, Output, Run, API_KEY};
 use opik_test_server::{FaultRule, StorageMode, TestServer};
 use serde_json::{json, Value};
 
