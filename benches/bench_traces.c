@@ -4,6 +4,7 @@
  *
  *   bench_traces spans --traces T --spans-per-trace S --input-bytes B --project P
  *   bench_traces images FILE --traces T --project P
+ *   bench_traces embedded FILE --traces T --project P
  *
  * spans   T traces of S spans each (T * S spans). Per span, on this one thread:
  *         opik_span_start(trace, NULL, "span-<i>", OPIK_SPAN_GENERAL), opik_span_set_input with
@@ -19,6 +20,14 @@
  *         opik_trace_attach, opik_trace_end per trace, then opik_client_flush (which returns
  *         when every trace was sent and every attachment uploaded). `seconds` runs from the first
  *         trace's start to flush's return.
+ * embedded T traces, each with FILE (~300 KB, a PNG) inside its input as a data URI:
+ *         {"messages":[{"role":"user","image_url":"data:image/png;base64,<FILE in base64>"}]}
+ *         (the JSON text is built once, untimed). Per trace opik_trace_start,
+ *         opik_trace_set_input, opik_trace_end, then opik_client_flush. The client keeps the
+ *         library's default embedded-media settings (enabled, runs of at least 256,000
+ *         characters): 300 KB is ~400,000 base64 characters, so the background sender takes the
+ *         image out of every trace's input, puts the placeholder in its place and uploads it as
+ *         the trace's attachment. The counters must show 1 + T attachments sent.
  *
  * Before the clock starts: the client is made and warmed up by one trace with one span (and in
  * `images` one attachment of FILE), flushed; the Python side does the same. The queue limits are
@@ -326,15 +335,122 @@ static int cmd_images(const struct args *a) {
     return 0;
 }
 
+static char *base64_of(const unsigned char *in, size_t n) {
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+    if (!out) return NULL;
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        *o++ = abc[v >> 18];
+        *o++ = abc[(v >> 12) & 63];
+        *o++ = abc[(v >> 6) & 63];
+        *o++ = abc[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+        *o++ = abc[v >> 18];
+        *o++ = abc[(v >> 12) & 63];
+        *o++ = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    *o = 0;
+    return out;
+}
+
+/* The input JSON of `embedded`: FILE as a data URI in a chat message. NULL on failure. */
+static char *embedded_input(const char *file, size_t *file_size) {
+    FILE *f = fopen(file, "rb");
+    if (!f) return NULL;
+    struct stat sb;
+    unsigned char *raw = NULL;
+    char *b64 = NULL, *json = NULL;
+    if (fstat(fileno(f), &sb) == 0 && sb.st_size > 0 && (raw = malloc((size_t)sb.st_size)) &&
+        fread(raw, 1, (size_t)sb.st_size, f) == (size_t)sb.st_size &&
+        (b64 = base64_of(raw, (size_t)sb.st_size))) {
+        static const char head[] = "{\"messages\":[{\"role\":\"user\",\"image_url\":\"data:image/png;base64,";
+        static const char tail[] = "\"}]}";
+        size_t len = strlen(b64);
+        if ((json = malloc(sizeof head + len + sizeof tail))) {
+            memcpy(json, head, sizeof head - 1);
+            memcpy(json + sizeof head - 1, b64, len);
+            memcpy(json + sizeof head - 1 + len, tail, sizeof tail);
+        }
+        *file_size = (size_t)sb.st_size;
+    }
+    fclose(f);
+    free(raw);
+    free(b64);
+    return json;
+}
+
+static int cmd_embedded(const struct args *a) {
+    if (!a->file) {
+        fprintf(stderr, "bench_traces: embedded needs FILE\n");
+        return 2;
+    }
+    size_t size = 0;
+    char *input = embedded_input(a->file, &size);
+    if (!input) {
+        fprintf(stderr, "bench_traces: %s: cannot read it\n", a->file);
+        return 1;
+    }
+    opik_client *c = make_client(a->traces + 1);
+
+    /* Warm-up: one trace with the embedded image, flushed. */
+    opik_trace *t = NULL;
+    TRY("warm-up trace_start", opik_trace_start(c, a->project, "warm-up", &t, ERR));
+    TRY("warm-up trace_set_input", opik_trace_set_input(t, input, ERR));
+    TRY("warm-up trace_end", opik_trace_end(t, ERR));
+    flush(c);
+    check_counters(c, 1, 1);
+
+    uint64_t *call_ns = malloc(a->traces * sizeof *call_ns);
+    if (!call_ns) {
+        fprintf(stderr, "bench_traces: out of memory\n");
+        return 1;
+    }
+    char name[32];
+    double c0 = cpu_s();
+    uint64_t t0 = now_ns();
+    for (uint64_t tr = 0; tr < a->traces; tr++) {
+        snprintf(name, sizeof name, "chat-%" PRIu64, tr);
+        uint64_t s0 = now_ns();
+        TRY("opik_trace_start", opik_trace_start(c, a->project, name, &t, ERR));
+        TRY("opik_trace_set_input", opik_trace_set_input(t, input, ERR));
+        TRY("opik_trace_end", opik_trace_end(t, ERR));
+        call_ns[tr] = now_ns() - s0;
+    }
+    uint64_t t1 = now_ns();
+    flush(c);
+    uint64_t t2 = now_ns();
+    double c1 = cpu_s();
+    long hwm = vmhwm_kb();
+    check_counters(c, 1 + a->traces, 1 + a->traces);
+    char call_json[256];
+    stats_json(call_ns, a->traces, call_json, sizeof call_json);
+    printf("RESULT {\"tool\": \"ours\", \"op\": \"embedded\", \"seconds\": %.6f, \"loop_seconds\": %.6f, "
+           "\"flush_seconds\": %.6f, \"cpu_seconds\": %.6f, \"count\": %" PRIu64 ", \"bytes\": %" PRIu64
+           ", \"input_chars\": %zu, \"trace_us\": %s, \"vmhwm_kb\": %ld}\n",
+           (double)(t2 - t0) / 1e9, (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9, c1 - c0,
+           a->traces, a->traces * (uint64_t)size, strlen(input), call_json, hwm);
+    fflush(stdout);
+    opik_client_free(c);
+    free(call_ns);
+    free(input);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_traces spans|images ... (see the comment at the top)\n");
+        fprintf(stderr, "usage: bench_traces spans|images|embedded ... (see the comment at the top)\n");
         return 2;
     }
     struct args a = {0};
     parse(argc, argv, &a);
     if (!strcmp(argv[1], "spans")) return cmd_spans(&a);
     if (!strcmp(argv[1], "images")) return cmd_images(&a);
+    if (!strcmp(argv[1], "embedded")) return cmd_embedded(&a);
     fprintf(stderr, "bench_traces: unknown command %s\n", argv[1]);
     return 2;
 }

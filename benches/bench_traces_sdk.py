@@ -5,6 +5,7 @@ traces and spans, the counterpart of benches/bench_traces.c with the same comman
 Usage:
   bench_traces_sdk.py spans --traces T --spans-per-trace S --input-bytes B --project P
   bench_traces_sdk.py images FILE --traces T --project P
+  bench_traces_sdk.py embedded FILE --traces T --project P
 
 spans   T traces of S spans each, on the main thread, the way the SDK documents it:
         ``trace = client.trace(name=..., project_name=P)``, per span
@@ -18,6 +19,16 @@ images  T traces, each ``client.trace(name=..., project_name=P,
         attachments=[opik.Attachment(data=FILE, file_name="frame.png", content_type="image/png")])``
         then ``trace.end()``, then ``client.flush(timeout=1800)`` (which waits for the SDK's file
         upload manager too).
+embedded T traces, each logged ended in one call, ``client.trace(name=..., project_name=P,
+        input={"messages": [{"role": "user", "image_url": "data:image/png;base64,<FILE in
+        base64>"}]}, end_time=now)`` (the data URI built once, untimed), then
+        ``client.flush(timeout=1800)``. One call, not ``client.trace(input=...)`` then
+        ``trace.end()``: the SDK only extracts from a create message that has its end time or from
+        an update message with input/output/metadata, so that pair sends the image inline in the
+        trace (checked: no placeholder arrives). Our side's start + set_input + end is one entity. The SDK keeps its
+        default extractor settings (is_attachment_extraction_active = True,
+        min_base64_embedded_attachment_size = 256,000): it takes the ~400,000-character image out
+        of each input and uploads it as the trace's attachment, as our library does.
 
 Before the clock starts: ``import opik``, the client, and a warm-up of one trace with one span (in
 ``images``: one trace with the attachment), flushed, as on our side. A flush that reports failure
@@ -37,6 +48,8 @@ the SDK is isolated from the user's configuration as in bench_sdk.py (sdk_env.py
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime
 import json
 import os
 import shutil
@@ -73,6 +86,10 @@ def _parse(argv: List[str]) -> argparse.Namespace:
     images.add_argument("file")
     images.add_argument("--traces", type=int, required=True)
     images.add_argument("--project", required=True)
+    embedded = sub.add_parser("embedded")
+    embedded.add_argument("file")
+    embedded.add_argument("--traces", type=int, required=True)
+    embedded.add_argument("--project", required=True)
     args = ap.parse_args(argv)
     if args.traces < 1:
         ap.error("--traces must be at least 1")
@@ -146,6 +163,8 @@ def _run(args: argparse.Namespace, real_stdout) -> int:
     try:
         if args.op == "spans":
             result = _spans(client, args)
+        elif args.op == "embedded":
+            result = _embedded(client, args)
         else:
             result = _images(client, args, opik.Attachment)
     finally:
@@ -220,6 +239,37 @@ def _images(client, args, attachment) -> dict:
     return {"tool": "sdk", "op": "images", "seconds": t2 - t0, "loop_seconds": t1 - t0,
             "flush_seconds": t2 - t1, "cpu_seconds": c1 - c0, "count": args.traces,
             "bytes": args.traces * size, "trace_us": _stats(call_ns), "vmhwm_kb": _vmhwm_kb()}
+
+
+def _embedded(client, args) -> dict:
+    with open(args.file, "rb") as f:
+        raw = f.read()
+    uri = "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
+
+    def message():
+        return {"messages": [{"role": "user", "image_url": uri}]}
+
+    def now():
+        return datetime.datetime.now(datetime.timezone.utc)
+
+    client.trace(name="warm-up", project_name=args.project, input=message(), end_time=now())
+    _flush(client)
+    call_ns = [0] * args.traces
+    clock = time.perf_counter_ns
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    for tr in range(args.traces):
+        s0 = clock()
+        client.trace(name=f"chat-{tr}", project_name=args.project, input=message(), end_time=now())
+        call_ns[tr] = clock() - s0
+    t1 = time.perf_counter()
+    _flush(client)
+    t2 = time.perf_counter()
+    c1 = time.process_time()
+    return {"tool": "sdk", "op": "embedded", "seconds": t2 - t0, "loop_seconds": t1 - t0,
+            "flush_seconds": t2 - t1, "cpu_seconds": c1 - c0, "count": args.traces,
+            "bytes": args.traces * len(raw), "input_chars": len(json.dumps(message(), separators=(",", ":"))),
+            "trace_us": _stats(call_ns), "vmhwm_kb": _vmhwm_kb()}
 
 
 if __name__ == "__main__":
