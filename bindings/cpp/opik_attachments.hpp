@@ -416,6 +416,26 @@ class Options {
   std::shared_ptr<void> log_;  // the log callable, if any
 };
 
+/// A borrowed, non-owning view of an attachment: what Extraction::attachment returns, and what
+/// every function taking an attachment accepts (an Attachment converts to one implicitly). Valid
+/// as long as the object it was taken from.
+class AttachmentView {
+ public:
+  AttachmentView() noexcept = default;
+  explicit AttachmentView(const opik_attachment *raw) noexcept : raw_(raw) {}
+
+  std::string_view file_name() const noexcept { return detail::view(opik_attachment_file_name(raw_)); }
+  std::string_view content_type() const noexcept { return detail::view(opik_attachment_content_type(raw_)); }
+  uint64_t size() const noexcept { return opik_attachment_size(raw_); }
+  /// False for an empty view (an index out of range).
+  explicit operator bool() const noexcept { return raw_ != nullptr; }
+
+  const opik_attachment *get() const noexcept { return raw_; }
+
+ private:
+  const opik_attachment *raw_ = nullptr;
+};
+
 /// Something to upload: a file (streamed at upload time), bytes or base64 (copied). Immutable;
 /// may be uploaded any number of times, from any thread.
 class Attachment {
@@ -464,6 +484,9 @@ class Attachment {
 
   const opik_attachment *get() const noexcept { return raw_.get(); }
   opik_attachment *release() noexcept { return raw_.release(); }
+  /// A borrowed view (valid while this Attachment lives).
+  AttachmentView view() const noexcept { return AttachmentView(get()); }
+  operator AttachmentView() const noexcept { return view(); }
 
  private:
   static Result<Attachment> adopt(opik_status s, opik_attachment *out, opik_error *err) {
@@ -728,7 +751,7 @@ class Trace {
   }
   /// Uploads `a` to the trace in the background once the trace was sent; `a` may be destroyed
   /// right after.
-  Result<void> attach(const Attachment &a) {
+  Result<void> attach(AttachmentView a) {
     return detail::call([&](opik_error **e) { return opik_trace_attach(get(), a.get(), e); });
   }
 
@@ -801,7 +824,7 @@ class Span {
     });
   }
   /// See Trace::attach.
-  Result<void> attach(const Attachment &a) {
+  Result<void> attach(AttachmentView a) {
     return detail::call([&](opik_error **e) { return opik_span_attach(get(), a.get(), e); });
   }
 
@@ -833,6 +856,47 @@ class Span {
 
 inline Result<Span> Trace::span(std::string_view name, SpanType type) const { return Span::start(get(), nullptr, name, type); }
 
+/// What extract_embedded found: the rewritten JSON and the attachments taken out of it.
+/// Move-only owner of the C extraction; immutable, so its const functions may be called from
+/// any thread. Keep it alive until the uploads that use its attachments returned.
+class Extraction {
+ public:
+  Extraction() noexcept = default;
+  /// Adopts a C extraction.
+  explicit Extraction(opik_extraction *raw) noexcept : raw_(raw) {}
+
+  /// The JSON with every blob taken out replaced by "[<file name>]" (the input unchanged when
+  /// nothing was found); borrowed from this object.
+  std::string_view json() const noexcept { return detail::view(opik_extraction_json(get())); }
+  /// How many attachments were taken out.
+  size_t size() const noexcept { return opik_extraction_len(get()); }
+  bool empty() const noexcept { return size() == 0; }
+  /// Attachment `i`, in the order of the placeholders, borrowed from this object: pass it to
+  /// Client::upload, upload_async, Trace::attach or Span::attach. An empty view when `i` is out
+  /// of range.
+  AttachmentView attachment(size_t i) const noexcept { return AttachmentView(opik_extraction_attachment(get(), i)); }
+
+  const opik_extraction *get() const noexcept { return raw_.get(); }
+  opik_extraction *release() noexcept { return raw_.release(); }
+
+ private:
+  detail::Owned<opik_extraction, opik_extraction_free> raw_;
+};
+
+/// Moves the base64 media (optionally `data:<mime>;base64,` URIs) of at least `min_chars`
+/// characters found in the string values of `json` into attachments named
+/// `<context>-attachment-<n>-<unix-ms>-sdk.<ext>`, as the Opik SDKs do. `context` is "input",
+/// "output" or "metadata"; 256000 is the SDKs' `min_chars`. Text that is not JSON is
+/// Status::InvalidArgument naming the line and column.
+inline Result<Extraction> extract_embedded(std::string_view json, std::string_view context = "input",
+                                           size_t min_chars = 256000) {
+  opik_extraction *out = nullptr;
+  opik_error *err = nullptr;
+  opik_status s = opik_extract_embedded(detail::CString(json).get(), detail::CString(context).get(), min_chars, &out, &err);
+  if (s != OPIK_OK) return Error(static_cast<Status>(s), err);
+  return Extraction(out);
+}
+
 /// A connection to one Opik installation. Fully thread-safe: share one per process. Destroying
 /// it lets background uploads finish (up to the shutdown timeout) and joins every thread.
 class Client {
@@ -859,7 +923,7 @@ class Client {
   static Result<Client> create() { return create_from(nullptr); }
 
   /// Uploads `attachment` to `entity`; blocks until the server has all of it.
-  Result<void> upload(const Entity &entity, const Attachment &attachment) {
+  Result<void> upload(const Entity &entity, AttachmentView attachment) {
     opik_error *err = nullptr;
     opik_status s = opik_upload(get(), detail::opt(entity.project).get(), type(entity), detail::CString(entity.id).get(),
                                 attachment.get(), &err);
@@ -929,7 +993,7 @@ class Client {
   /// (success, failure, cancel or client shutdown), then is destroyed exactly once, on that thread.
   /// If queueing fails it never runs and is destroyed before this returns.
   template <typename F>
-  Result<Op> upload_async(const Entity &entity, const Attachment &attachment, F &&on_done) {
+  Result<Op> upload_async(const Entity &entity, AttachmentView attachment, F &&on_done) {
     using Fn = std::decay_t<F>;
     std::unique_ptr<Fn> boxed(new Fn(std::forward<F>(on_done)));
     opik_op *op = nullptr;
@@ -942,7 +1006,7 @@ class Client {
     return Op(op);
   }
   /// Queues an upload with no completion callback.
-  Result<Op> upload_async(const Entity &entity, const Attachment &attachment) {
+  Result<Op> upload_async(const Entity &entity, AttachmentView attachment) {
     opik_op *op = nullptr;
     opik_error *err = nullptr;
     opik_status s = opik_upload_async(get(), detail::opt(entity.project).get(), type(entity), detail::CString(entity.id).get(),

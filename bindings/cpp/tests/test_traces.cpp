@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <regex>
 #include <thread>
 #include <type_traits>
 
@@ -404,4 +405,76 @@ TEST(LogCallback, ClearedCallbackIsNotCalled) {
   flush(c);
   EXPECT_EQ(c.counter(Counter::EntitiesFailed), 1u);
   EXPECT_EQ(calls, 0);
+}
+
+namespace {
+
+std::string base64(std::string_view bytes) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t n = static_cast<uint8_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) n |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) n |= static_cast<uint8_t>(bytes[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+}  // namespace
+
+// A data-URI PNG in the input JSON becomes one attachment named like the SDKs' and a
+// placeholder; the borrowed attachment uploads with Span::attach like an owned one.
+TEST(Embedded, ExtractsADataUriPngAndUploadsIt) {
+  const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + test::pattern(150, 3);
+  const std::string b64 = base64(png);
+  ASSERT_GE(b64.size(), 100u);
+  const std::string json = R"({"prompt": "what is this?", "image": "data:image/png;base64,)" + b64 + R"("})";
+
+  auto r = opik::extract_embedded(json, "input", 100);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  const opik::Extraction x = std::move(r).value();
+  ASSERT_EQ(x.size(), 1u);
+  EXPECT_FALSE(x.empty());
+  const opik::AttachmentView a = x.attachment(0);
+  ASSERT_TRUE(a);
+  const std::string name(a.file_name());
+  EXPECT_TRUE(std::regex_match(name, std::regex(R"(input-attachment-[0-9]+-[0-9]+-sdk\.png)"))) << name;
+  EXPECT_EQ(a.content_type(), "image/png");
+  EXPECT_EQ(a.size(), png.size());
+  EXPECT_FALSE(x.attachment(1));  // out of range: an empty view
+  EXPECT_NE(x.json().find("\"[" + name + "]\""), std::string_view::npos) << x.json();
+  EXPECT_EQ(x.json().find(b64.substr(0, 40)), std::string_view::npos) << "the base64 is still in the JSON";
+  EXPECT_NE(x.json().find("what is this?"), std::string_view::npos);
+
+  // Shorter than min_chars: nothing taken, the JSON unchanged.
+  auto kept = opik::extract_embedded(json, "input", b64.size() + 1000);
+  ASSERT_TRUE(kept.ok()) << kept.error().to_string();
+  EXPECT_EQ(kept.value().size(), 0u);
+  EXPECT_EQ(kept.value().json(), json);
+
+  // Not JSON: InvalidArgument naming where.
+  auto bad = opik::extract_embedded("{\"a\": ", "input", 100);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status(), Status::InvalidArgument);
+  EXPECT_NE(bad.error().message().find("line"), std::string_view::npos) << bad.error().message();
+
+  // The rewritten JSON and the borrowed attachment go to the server.
+  auto c = traced_client();
+  Trace trace = c.trace("", "embedded").value();
+  const std::string trace_id(trace.id());
+  ASSERT_TRUE(trace.set_input(x.json()).ok());
+  ASSERT_TRUE(trace.attach(x.attachment(0)).ok());
+  ASSERT_TRUE(trace.end().ok());
+  flush(c);
+  EXPECT_EQ(c.counter(Counter::AttachmentsSent), 1u);
+  const std::vector<std::string> names = attachment_names(trace_id);
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_EQ(names[0], name);
+  auto tr = test::received("traces", trace_id);
+  ASSERT_FALSE(tr.is_null()) << "the trace never arrived";
+  EXPECT_EQ(tr["input"]["image"].s, "[" + name + "]");
 }

@@ -24,6 +24,10 @@ type Attachment struct {
 	fileName    string
 	contentType string
 	size        int64
+
+	// owner is the extraction a borrowed attachment belongs to (nil for an owned one): it keeps
+	// the extraction reachable, and its Close invalidates ptr.
+	owner *Extraction
 }
 
 // AttachmentFromFile makes an attachment of a local file. It checks now that path is a readable
@@ -132,9 +136,10 @@ func (a *Attachment) ContentType() string { return a.contentType }
 func (a *Attachment) Size() int64 { return a.size }
 
 // Close frees the attachment. Uploads already accepted are unaffected; later ones fail with
-// ErrInvalidArgument. Calling it again, or on nil, does nothing. The error is always nil.
+// ErrInvalidArgument. Calling it again, or on nil, does nothing. The error is always nil. On an
+// attachment of an Extraction it does nothing: it lives as long as its extraction.
 func (a *Attachment) Close() error {
-	if a == nil {
+	if a == nil || a.owner != nil {
 		return nil
 	}
 	a.mu.Lock()

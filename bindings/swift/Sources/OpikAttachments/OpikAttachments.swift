@@ -471,9 +471,22 @@ public final class Span {
 /// Something to upload: a file (streamed at upload time), bytes or base64 (copied). Immutable.
 public final class Attachment: @unchecked Sendable {
     let raw: OpaquePointer
+    /// The Extraction a borrowed attachment belongs to (nil when this object owns `raw`): kept
+    /// alive as long as the attachment is.
+    let owner: AnyObject?
 
-    private init(raw: OpaquePointer) { self.raw = raw }
-    deinit { opik_attachment_free(raw) }
+    private init(raw: OpaquePointer) {
+        self.raw = raw
+        owner = nil
+    }
+    /// An attachment of an extraction, borrowed (never freed here).
+    init(borrowed raw: OpaquePointer, owner: AnyObject) {
+        self.raw = raw
+        self.owner = owner
+    }
+    deinit {
+        if owner == nil { opik_attachment_free(raw) }
+    }
 
     /// A local file; `fileName` defaults to the path's base name, `contentType` is inferred when nil.
     public convenience init(file path: String, fileName: String? = nil, contentType: String? = nil) throws {
@@ -519,6 +532,47 @@ extension Attachment {
     }
 }
 #endif
+
+/// What `extractEmbedded` found: the rewritten JSON and the attachments taken out of it.
+/// Immutable, usable from any thread. Its attachments keep it alive, so it may be dropped while
+/// they are still being uploaded.
+public final class Extraction: @unchecked Sendable {
+    let raw: OpaquePointer
+
+    init(raw: OpaquePointer) { self.raw = raw }
+    deinit { opik_extraction_free(raw) }
+
+    /// The JSON with every blob taken out replaced by "[<file name>]" (the input unchanged when
+    /// nothing was found).
+    public var json: String { String(cString: opik_extraction_json(raw)) }
+
+    /// How many attachments were taken out.
+    public var count: Int { Int(opik_extraction_len(raw)) }
+
+    /// Attachment `index`, in the order of the placeholders (nil out of range), usable with
+    /// `Client.upload`, `uploadAsync`, `Trace.attach` and `Span.attach`.
+    public func attachment(at index: Int) -> Attachment? {
+        guard index >= 0, let p = opik_extraction_attachment(raw, index) else { return nil }
+        return Attachment(borrowed: p, owner: self)
+    }
+
+    /// Every attachment taken out, in the order of the placeholders.
+    public var attachments: [Attachment] { (0..<count).compactMap { attachment(at: $0) } }
+}
+
+/// Moves the base64 media (optionally `data:<mime>;base64,` URIs) of at least `minChars`
+/// characters found in the string values of `json` into attachments named
+/// `<context>-attachment-<n>-<unix-ms>-sdk.<ext>`, leaving "[<that name>]" in their place, as
+/// the Opik SDKs do. `context` is "input", "output" or "metadata"; 256000 is the SDKs' `minChars`.
+/// Text that is not JSON throws `.invalidArgument` naming the line and column.
+public func extractEmbedded(_ json: String, context: String = "input", minChars: Int = 256_000) throws -> Extraction {
+    guard minChars >= 0 else { throw OpikError(status: .invalidArgument, message: "minChars is negative") }
+    var out: OpaquePointer? = nil
+    try withCStrings { c in
+        try check { err in opik_extract_embedded(c.get(json), c.get(context), minChars, &out, err) }
+    }
+    return Extraction(raw: out!)
+}
 
 /// One listed attachment.
 public struct AttachmentInfo: Hashable {

@@ -131,6 +131,44 @@ final class OpikAttachmentsTests: XCTestCase {
         XCTAssertEqual(c.counter(.entitiesFailed), 0)
     }
 
+    // Embedded media: a data-URI PNG leaves a placeholder and one SDK-named attachment, which
+    // uploads like an owned one (and keeps its extraction alive).
+    func testExtractEmbedded() throws {
+        var png: [UInt8] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
+        png += (0..<150).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        let b64 = Data(png).base64EncodedString()
+        XCTAssertGreaterThanOrEqual(b64.count, 100)
+        let json = "{\"prompt\": \"what is this?\", \"image\": \"data:image/png;base64,\(b64)\"}"
+
+        let x = try extractEmbedded(json, context: "input", minChars: 100)
+        XCTAssertEqual(x.count, 1)
+        let a = try XCTUnwrap(x.attachment(at: 0))
+        XCTAssertNil(x.attachment(at: 1))
+        XCTAssertNil(x.attachment(at: -1))
+        XCTAssertNotNil(a.fileName.range(of: #"^input-attachment-[0-9]+-[0-9]+-sdk\.png$"#, options: .regularExpression),
+                        a.fileName)
+        XCTAssertEqual(a.contentType, "image/png")
+        XCTAssertEqual(a.size, UInt64(png.count))
+        XCTAssertTrue(x.json.contains("\"[\(a.fileName)]\""), x.json)
+        XCTAssertFalse(x.json.contains(String(b64.prefix(40))), x.json)
+        XCTAssertEqual(x.attachments.map(\.fileName), [a.fileName])
+
+        let kept = try extractEmbedded(json, minChars: b64.count + 1000)
+        XCTAssertEqual(kept.count, 0)
+        XCTAssertEqual(kept.json, json)
+        XCTAssertThrowsError(try extractEmbedded("{\"a\": ", minChars: 100)) { error in
+            XCTAssertEqual((error as? OpikError)?.status, .invalidArgument)
+            XCTAssertTrue((error as? OpikError)?.message.contains("line") ?? false, "\(error)")
+        }
+        XCTAssertThrowsError(try extractEmbedded(json, minChars: -1))
+
+        let c = try client()
+        let trace = Entity.trace(newId(), project: "swift-tests")
+        try c.upload(a, to: trace)
+        XCTAssertEqual(try c.list(trace).map(\.fileName), [a.fileName])
+        XCTAssertEqual(try c.download(a.fileName, from: trace), png)
+    }
+
     // The log callback: retained by the options and the client, released after the client.
     func testLogCallbackLifetime() throws {
         guard ProcessInfo.processInfo.environment["OPIK_URL_OVERRIDE"] != nil else {
