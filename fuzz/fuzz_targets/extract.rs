@@ -54,10 +54,14 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(x.attachments().len(), issued.len());
     for (a, (n, ext)) in x.attachments().iter().zip(&issued) {
         assert_eq!(a.file_name(), n);
-        // The fuzzer learns names from comparisons and may write them into the input.
+        // The fuzzer learns names from comparisons and may write them into the input, even
+        // inside a `data:` prefix that the replacement then removes: count only when it did not.
         let p = format!("[{n}]");
-        let placed = out.matches(&p).count() - text.matches(&p).count();
-        assert_eq!(placed, 1, "placeholder of {n}");
+        if text.contains(&p) {
+            assert!(out.contains(&p), "placeholder of {n}");
+        } else {
+            assert_eq!(out.matches(&p).count(), 1, "placeholder of {n}");
+        }
         assert_eq!(sdk_extension(a.content_type()), *ext);
     }
     if text.len() > ORACLE_MAX || text.contains("-attachment-") {
