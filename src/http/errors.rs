@@ -30,9 +30,10 @@ impl std::error::Error for RedirectRefused {}
 
 /// A URL the server handed out that cannot be requested (not a URL, not http or https) fails
 /// the same way however often it is tried: `OPIK_ERR_PROTOCOL`, never retried.
-pub(crate) fn check_requestable(step: &str, url: &str) -> Result<()> {
+/// Returns the URL parsed.
+pub(crate) fn check_requestable(step: &str, url: &str) -> Result<reqwest::Url> {
     match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(u),
         _ => Err(Error::protocol(format!(
             "{step}: the server gave a link that is not an http(s) URL: {:?}",
             display_url(url).chars().take(200).collect::<String>()

@@ -219,13 +219,18 @@ impl Transport {
         }
     }
 
-    /// A request to `url` on the right client, with the Opik headers only for the backend. The URL
-    /// is parsed once here and handed over parsed (a small upload's URL parses were a third of its
-    /// CPU); one that does not parse goes out with no Opik header and fails when sent.
+    /// A request to `url` on the right client, with the Opik headers only for the backend. One
+    /// that does not parse goes out with no Opik header and fails when sent.
     pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
-        let Ok(parsed) = reqwest::Url::parse(url) else {
-            return self.storage.request(method, url);
-        };
+        match reqwest::Url::parse(url) {
+            Ok(parsed) => self.request_to(method, url, parsed),
+            Err(_) => self.storage.request(method, url),
+        }
+    }
+
+    /// [`Transport::request`] for a URL already parsed: URL parsing was a third of a small
+    /// upload's instructions, so [`Transport::send`] parses each URL once for all its attempts.
+    fn request_to(&self, method: Method, url: &str, parsed: reqwest::Url) -> RequestBuilder {
         match self.peer_of_parsed(url, &parsed) {
             Peer::Backend => {
                 let mut headers = HeaderMap::new();
@@ -239,18 +244,20 @@ impl Transport {
         }
     }
 
-    /// Sends the request that `build` makes (called again for each attempt), retrying connection
-    /// errors, stalls, 429 (honouring `Retry-After`) and 500/502/503/504. Returns the 2xx
-    /// response or the mapped error of the last attempt. The client's timeout limits silence:
+    /// Sends a `method` request to `url`, completed by `build` (called again for each attempt
+    /// with a fresh request carrying the peer's headers: it adds the body and its headers),
+    /// retrying connection errors, stalls, 429 (honouring `Retry-After`) and 500/502/503/504.
+    /// Returns the 2xx response or the mapped error of the last attempt. The client's timeout limits silence:
     /// every piece of the request body taken for the socket resets it (see [`stall`]).
     /// Every error it returns has the API key removed from its message.
     pub async fn send(
         &self,
         step: &str,
+        method: Method,
         url: &str,
-        build: impl FnMut() -> Result<RequestBuilder>,
+        build: impl FnMut(RequestBuilder) -> Result<RequestBuilder>,
     ) -> Result<Response> {
-        self.send_unredacted(step, url, build)
+        self.send_unredacted(step, method, url, build)
             .await
             .map_err(|e| self.redact(e))
     }
@@ -258,14 +265,16 @@ impl Transport {
     async fn send_unredacted(
         &self,
         step: &str,
+        method: Method,
         url: &str,
-        mut build: impl FnMut() -> Result<RequestBuilder>,
+        mut build: impl FnMut(RequestBuilder) -> Result<RequestBuilder>,
     ) -> Result<Response> {
-        check_requestable(step, url)?;
+        let parsed = check_requestable(step, url)?;
         let mut retry = 0;
         loop {
             let last = retry + 1 >= self.retry.attempts;
-            let (client, request) = build()?.build_split();
+            let fresh = self.request_to(method.clone(), url, parsed.clone());
+            let (client, request) = build(fresh)?.build_split();
             let mut request = request.map_err(|e| error_from_reqwest(step, url, &e))?;
             let clock = stall::Clock::new();
             if let Some(body) = request.body_mut().take() {
@@ -280,7 +289,7 @@ impl Transport {
                 Some(Ok(resp)) => {
                     let status = resp.status();
                     if last || !is_retryable_status(status) {
-                        let peer = self.peer_of(url);
+                        let peer = self.peer_of_parsed(url, &parsed);
                         return Err(self.error_from_response(step, url, peer, resp).await);
                     }
                     let after = retry_after(&resp).map(|d| d.min(self.retry.max_retry_after));
@@ -443,9 +452,8 @@ impl Transport {
             (json, false)
         };
         let payload = bytes::Bytes::from(payload);
-        self.send(step, url, || {
-            let mut rb = self
-                .request(Method::POST, url)
+        self.send(step, Method::POST, url, |rb| {
+            let mut rb = rb
                 .header(CONTENT_TYPE, "application/json")
                 .header(CONTENT_LENGTH, payload.len())
                 .body(payload.clone());
@@ -460,7 +468,7 @@ impl Transport {
     /// GETs a backend URL and parses the JSON answer.
     pub async fn get_json<R: DeserializeOwned>(&self, step: &str, url: &str) -> Result<R> {
         let resp = self
-            .send(step, url, || Ok(self.request(Method::GET, url)))
+            .send(step, Method::GET, url, Ok)
             .await?;
         self.read_json(step, url, resp).await
     }

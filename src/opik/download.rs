@@ -68,11 +68,7 @@ pub async fn download(transport: &Transport, w: &Wanted<'_>, sink: Sink<'_>) -> 
             ));
         };
         let resp = match transport
-            .send(
-                "download",
-                link,
-                || Ok(transport.request(Method::GET, link)),
-            )
+            .send("download", Method::GET, link, Ok)
             .await
         {
             Ok(resp) => resp,

@@ -213,10 +213,9 @@ async fn put_whole(
     progress: Option<&Arc<Progress>>,
 ) -> Result<()> {
     transport
-        .send("direct upload PUT", url, || {
+        .send("direct upload PUT", Method::PUT, url, |rb| {
             reset_progress(progress, 0);
-            Ok(transport
-                .request(Method::PUT, url)
+            Ok(rb
                 .header(CONTENT_LENGTH, size)
                 .body(body_for(attachment.source(), 0, size, progress.cloned())?))
         })
@@ -283,15 +282,14 @@ async fn put_part(
     let step = format!("part {number}/{} PUT", plan.count);
     let sent_before = Arc::new(AtomicU64::new(0));
     let resp = transport
-        .send(&step, url, || {
+        .send(&step, Method::PUT, url, |rb| {
             // A retried part must not count its bytes twice.
             if let Some(p) = progress {
                 p.sent
                     .fetch_sub(sent_before.swap(0, Ordering::Relaxed), Ordering::Relaxed);
             }
             let counter = progress.map(|p| (p.clone(), sent_before.clone()));
-            Ok(transport
-                .request(Method::PUT, url)
+            Ok(rb
                 .header(CONTENT_LENGTH, len)
                 .body(body_for_counted(source, offset, len, counter)?))
         })
