@@ -247,8 +247,9 @@ impl Transport {
     /// Sends a `method` request to `url`, completed by `build` (called again for each attempt
     /// with a fresh request carrying the peer's headers: it adds the body and its headers),
     /// retrying connection errors, stalls, 429 (honouring `Retry-After`) and 500/502/503/504.
-    /// Returns the 2xx response or the mapped error of the last attempt. The client's timeout limits silence:
-    /// every piece of the request body taken for the socket resets it (see [`stall`]).
+    /// Returns the 2xx response or the mapped error of the last attempt. The client's timeout
+    /// limits silence: every piece of the request body taken for the socket resets it (see
+    /// [`stall`]).
     /// Every error it returns has the API key removed from its message.
     pub async fn send(
         &self,
