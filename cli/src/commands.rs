@@ -370,12 +370,21 @@ fn upload(client: &Client, entity: &Entity, items: Vec<Item>, out: &Output) -> O
         if interrupt::interrupted() {
             return interrupt_uploads(client, &running, total_bar.as_ref(), out);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // Wakes as soon as the first unfinished upload completes, else after 50 ms to redraw.
+        match running.iter().find(|r| !r.done).and_then(|r| r.op.as_ref()) {
+            Some(op) => {
+                let _ = op.wait(Duration::from_millis(50));
+            }
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
     }
     let took = start.elapsed();
     if let Some(b) = &total_bar {
         b.finish();
     }
+    // The last frame stays on screen; the summary goes below it once the bars are gone.
+    drop(total_bar);
+    drop(running);
     let failures = count - sent_ok.0;
     let mut summary = format!(
         "uploaded {} of {count} file{} ({}) to {} {id} in {:.2} s ({})",
