@@ -24,7 +24,13 @@ fn failed(out: &Output, what: Option<&str>, e: &Error) -> Outcome {
 /// Makes the client: the configuration is resolved first so that its API key, wherever it came
 /// from, is removed from everything printed.
 fn client(opts: &Options, secrets: &mut Vec<String>) -> Result<Client, Error> {
-    let config = Config::resolve(opts)?;
+    let config = Config::resolve(opts).map_err(|mut e| {
+        // The library names its option; here the option is a flag.
+        if e.status == Status::Config {
+            e.message = e.message.replacen("the url option,", "--url,", 1);
+        }
+        e
+    })?;
     if let Some(k) = &config.api_key {
         secrets.push(k.clone());
     }
@@ -181,7 +187,7 @@ fn gather(
                 .read_to_end(&mut data)
                 .map_err(|e| Error::io("cannot read standard input", &e))?;
             items.push(Item {
-                shown: "-".into(),
+                shown: "standard input".into(),
                 attachment: Attachment::from_bytes(data, name, mime_type)?,
                 from_stdin: true,
             });
