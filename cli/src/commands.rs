@@ -114,19 +114,28 @@ pub fn run(command: &Command, opts: Options, mut secrets: Vec<String>, out: &Out
                     Err(e) => return failed(out, None, &e),
                 }
             }
+            // Background failures reach the program only as log lines: keep the errors for the
+            // message, and still print what OPIK_LOG asks for, as the library would.
             let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+            let shown = std::env::var("OPIK_LOG").ok().and_then(|v| log_level(&v));
             let mut opts = opts;
-            if std::env::var_os("OPIK_LOG").is_none() {
-                let errors = errors.clone();
-                let _ = opts.set_log(LogSink {
-                    max_level: LogLevel::Error,
-                    write: Arc::new(move |_, line| {
-                        if let Ok(mut e) = errors.lock() {
+            let kept = errors.clone();
+            let _ = opts.set_log(LogSink {
+                max_level: shown.map_or(LogLevel::Error, |l| l.max(LogLevel::Error)),
+                write: Arc::new(move |level, line| {
+                    if level == LogLevel::Error {
+                        if let Ok(mut e) = kept.lock() {
                             e.push(line.to_owned());
                         }
-                    }),
-                });
-            }
+                    }
+                    if shown.is_some_and(|s| level <= s) {
+                        eprintln!(
+                            "opik-attachments {}: {line}",
+                            format!("{level:?}").to_uppercase()
+                        );
+                    }
+                }),
+            });
             client(&opts, &mut secrets).and_then(|c| {
                 let out = out.with_secrets(&secrets);
                 let fields = TraceFields {
@@ -831,6 +840,17 @@ fn trace(
         ));
     }
     Ok(OK)
+}
+
+/// `OPIK_LOG`'s words, as the library reads them.
+fn log_level(text: &str) -> Option<LogLevel> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "error" => Some(LogLevel::Error),
+        "warn" | "warning" => Some(LogLevel::Warn),
+        "info" => Some(LogLevel::Info),
+        "debug" => Some(LogLevel::Debug),
+        _ => None,
+    }
 }
 
 /// The first library status named in a log line (`... OPIK_ERR_AUTH: ...`).

@@ -551,7 +551,11 @@ fn a_wrong_api_key_is_an_auth_error_and_no_key_is_ever_printed() {
             check(&o);
         }
         let o = bad_env.run(&["trace", "--name", "t", "--attach", f.to_str().unwrap()]);
-        assert_ne!(o.code, 0, "{o:?}");
+        assert_eq!(o.code, 6, "{o:?}");
+        assert!(
+            o.stderr.contains("opik-attachments ERROR:"),
+            "OPIK_LOG still works: {o:?}"
+        );
         check(&o);
         let flag = Cli::new(Some(s.base_url()));
         let o = flag.run(&[
