@@ -83,7 +83,7 @@ pub const TABLE: &[Row] = &[
     Row {
         outcome: Outcome::Interrupted,
         code: 130,
-        meaning: "interrupted (Ctrl-C); no partial download is left",
+        meaning: "interrupted (Ctrl-C or SIGTERM); no partial download left",
     },
 ];
 

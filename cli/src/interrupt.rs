@@ -28,28 +28,27 @@ pub fn install() {
     let _ = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            for signal in signals.forever() {
+            for _signal in signals.forever() {
                 if INTERRUPTED.swap(true, Ordering::AcqRel) {
-                    force_exit(signal); // a second signal: stop now
+                    force_exit(); // a second signal: stop now
                 }
-                let _ = std::thread::Builder::new()
-                    .name("grace".into())
-                    .spawn(move || {
-                        std::thread::sleep(GRACE);
-                        force_exit(signal);
-                    });
+                let _ = std::thread::Builder::new().name("grace".into()).spawn(|| {
+                    std::thread::sleep(GRACE);
+                    force_exit();
+                });
             }
         });
 }
 
-fn force_exit(signal: i32) -> ! {
+fn force_exit() -> ! {
     let guard = TEMP_FILE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(p) = guard.as_ref() {
         let _ = std::fs::remove_file(p);
     }
     eprintln!("interrupted");
-    // 128 + SIGINT = 130, the shell's convention; SIGTERM gives 143.
-    std::process::exit(if signal == libc::SIGTERM { 143 } else { 130 });
+    // 128 + SIGINT, the shell's convention; SIGTERM ends the same way (the exit code table has
+    // one row for both).
+    std::process::exit(i32::from(crate::exit::Outcome::Interrupted.code()));
 }
 
 /// A download's temporary file, removed when dropped unless [`TempFile::persist`] renamed it.
