@@ -68,6 +68,7 @@ struct Cli {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Global options (any command)")]
 struct Global {
     /// Opik API URL (else OPIK_URL_OVERRIDE, else url_override in ~/.opik.config)
     #[arg(long, global = true, value_name = "URL")]
@@ -135,7 +136,7 @@ enum Command {
         /// Upload the files inside directories (and their subdirectories)
         #[arg(short, long)]
         recursive: bool,
-        /// Attachment name (one input only; required for - , standard input)
+        /// Attachment name (one input only; required for -, standard input)
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
         /// MIME type (default: from the name, else from the content)
