@@ -622,7 +622,16 @@ fn download(
                 .write(true)
                 .create_new(true)
                 .open(tmp.path())
-                .map_err(|e| Error::io(format!("cannot create {}", tmp.path().display()), &e))?;
+                .map_err(|e| {
+                    Error::io(
+                        format!(
+                            "cannot write {} (its temporary file {})",
+                            dest.display(),
+                            tmp.path().display()
+                        ),
+                        &e,
+                    )
+                })?;
             let mut w = std::io::BufWriter::with_capacity(256 * 1024, file);
             let r = client.download(None, et, id, name, None, |chunk| {
                 if interrupt::interrupted() {
