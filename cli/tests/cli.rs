@@ -967,3 +967,59 @@ fn ctrl_c_cancels_uploads_and_an_outbox_keeps_them() {
             .any(|n| n.ends_with(".json") && n != "entities"));
     }
 }
+
+#[test]
+fn one_failed_file_of_several_sets_the_exit_code_and_the_rest_arrive() {
+    for mode in modes() {
+        let s = server(mode);
+        let cli = Cli::new(Some(s.base_url()));
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "a.txt", b"a");
+        let b = write(dir.path(), "b.txt", b"b");
+        // The first upload-start is refused for good (400 is not retried).
+        s.add_fault(FaultRule {
+            path_contains: Some("upload-start".into()),
+            status: Some(400),
+            times: 1,
+            ..Default::default()
+        });
+        let trace = id();
+        let o = cli.run(&[
+            "upload",
+            "--trace",
+            &trace,
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(o.code, 7, "{mode:?}: {o:?}");
+        let docs = json_lines(&o.stdout);
+        assert_eq!(docs.len(), 2, "one document per file: {o:?}");
+        let failed: Vec<&Value> = docs.iter().filter(|d| d["ok"] == false).collect();
+        assert_eq!(failed.len(), 1, "{o:?}");
+        assert_eq!(failed[0]["status"], "OPIK_ERR_HTTP");
+        assert_eq!(failed[0]["http_status"], 400);
+        assert_eq!(s.attachments().len(), 1, "the other file arrived");
+        // Without --json: one line per event on stderr, the failure among them.
+        s.add_fault(FaultRule {
+            path_contains: Some("upload-start".into()),
+            status: Some(400),
+            times: 1,
+            ..Default::default()
+        });
+        let o = cli.run(&[
+            "upload",
+            "--trace",
+            &id(),
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+        ]);
+        assert_eq!(o.code, 7, "{o:?}");
+        assert_eq!(o.stderr.matches("uploading ").count(), 2, "{o:?}");
+        assert_eq!(o.stderr.matches("error: ").count(), 1, "{o:?}");
+        assert!(
+            o.stderr.contains("uploaded 1 of 2 files") && o.stderr.contains("1 failed"),
+            "{o:?}"
+        );
+    }
+}
