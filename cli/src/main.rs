@@ -142,7 +142,7 @@ enum Command {
         /// MIME type (default: from the name, else from the content)
         #[arg(long, value_name = "TYPE")]
         mime_type: Option<String>,
-        /// Files to upload; - reads standard input (with --name)
+        /// Files to upload (streamed, never loaded whole); - reads standard input (with --name; held in memory)
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
