@@ -279,7 +279,25 @@ fn main() -> ExitCode {
             for s in secrets.iter().filter(|s| !s.is_empty()) {
                 text = text.replace(s.as_str(), "[REDACTED]");
             }
-            if e.use_stderr() {
+            let json = argv.iter().any(|a| a == "--json");
+            if e.use_stderr() && json {
+                // Machine output promised errors as JSON: usage errors too.
+                let first = text.split("\n\n").next().unwrap_or_default();
+                let message = first
+                    .trim_start_matches("error: ")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ok": false,
+                        "status": Outcome::Usage.name(),
+                        "exit_code": e.exit_code(),
+                        "message": message,
+                    })
+                );
+            } else if e.use_stderr() {
                 eprint!("{text}");
             } else {
                 print!("{text}");

@@ -501,6 +501,14 @@ fn error_paths_have_their_exit_codes_and_messages() {
         assert_eq!(o.code, 2, "--trace or --span is required: {o:?}");
         let o = cli.run(&["list", "--trace", &trace, "--span", &trace]);
         assert_eq!(o.code, 2, "not both: {o:?}");
+        let o = cli.run(&["list", "--json"]);
+        assert_eq!(o.code, 2, "{o:?}");
+        let e = &json_lines(&o.stdout)[0];
+        assert_eq!(
+            (e["status"].as_str(), e["exit_code"].as_u64()),
+            (Some("USAGE"), Some(2))
+        );
+        assert!(e["message"].as_str().unwrap().contains("--trace"), "{o:?}");
         let o = cli.run(&["upload", "--trace", &trace, "-"]);
         assert_eq!(o.code, 3, "stdin needs --name: {o:?}");
 
