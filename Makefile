@@ -8,9 +8,10 @@
 #   make header-check fail when the checked-in header differs from the sources
 #   make lint         cargo fmt --check, clippy with -D warnings, the MSRV check
 # Packaging:
-#   make install PREFIX=/usr/local [DESTDIR=staging] [libdir=...] [includedir=...]
+#   make install PREFIX=/usr/local [DESTDIR=staging] [libdir=...] [includedir=...] [bindir=...]
 #                     release build; the .so (with SONAME and symlinks), the .a, the C and C++
-#                     headers, a pkg-config file and a CMake package (see scripts/install)
+#                     headers, a pkg-config file, a CMake package and the opik-attachments
+#                     command-line tool (see scripts/install)
 #   make uninstall PREFIX=...
 CC ?= cc
 LIBDIR := target/debug
@@ -18,6 +19,7 @@ CFLAGS := -std=c11 -g -Wall -Wextra -Werror -Iinclude
 PREFIX ?= /usr/local
 libdir ?= $(PREFIX)/lib
 includedir ?= $(PREFIX)/include
+bindir ?= $(PREFIX)/bin
 
 .PHONY: all build quickstart test header header-check lint clean install uninstall
 all: build
@@ -45,10 +47,10 @@ lint:
 	scripts/lint
 
 install:
-	PREFIX='$(PREFIX)' LIBDIR='$(libdir)' INCLUDEDIR='$(includedir)' DESTDIR='$(DESTDIR)' scripts/install
+	PREFIX='$(PREFIX)' LIBDIR='$(libdir)' INCLUDEDIR='$(includedir)' BINDIR='$(bindir)' DESTDIR='$(DESTDIR)' scripts/install
 
 uninstall:
-	PREFIX='$(PREFIX)' LIBDIR='$(libdir)' INCLUDEDIR='$(includedir)' DESTDIR='$(DESTDIR)' scripts/install --uninstall
+	PREFIX='$(PREFIX)' LIBDIR='$(libdir)' INCLUDEDIR='$(includedir)' BINDIR='$(bindir)' DESTDIR='$(DESTDIR)' scripts/install --uninstall
 
 clean:
 	cargo clean
