@@ -2,7 +2,7 @@
 
 use crate::exit::Outcome;
 use crate::interrupt::{self, TempFile};
-use crate::output::{human_bytes, human_rate, Mode, Output};
+use crate::output::{human_bytes, human_rate, print_stdout, stdout_error, Mode, Output};
 use crate::{Command, Entity};
 use opik_attachments::{
     Attachment, Client, Config, Counter, EntityType, Error, LogLevel, LogSink, Operation, Options,
@@ -81,9 +81,14 @@ pub fn run(command: &Command, opts: Options, mut secrets: Vec<String>, out: &Out
                     &Error::invalid("--json and -o - both write to standard output; pick one"),
                 );
             }
+            // The destination is checked before any request.
+            let dest = match destination(name, output.as_deref()) {
+                Ok(d) => d,
+                Err(e) => return failed(out, None, &e),
+            };
             client(&opts, &mut secrets).and_then(|c| {
                 let out = out.with_secrets(&secrets);
-                download(&c, entity, name, output.as_deref(), &out)
+                download(&c, entity, name, &dest, &out)
             })
         }
         Command::List { entity } => client(&opts, &mut secrets).and_then(|c| {
@@ -496,10 +501,8 @@ fn list(client: &Client, entity: &Entity, out: &Output) -> Result<Outcome, Error
         .unwrap_or(0)
         .max(4);
     let mut stdout = std::io::stdout().lock();
-    let mut write = |line: String| -> Result<(), Error> {
-        writeln!(stdout, "{}", out.redact(&line))
-            .map_err(|e| Error::io("cannot write to standard output", &e))
-    };
+    let mut write =
+        |line: String| -> Result<(), Error> { writeln!(stdout, "{line}").map_err(stdout_error) };
     if !entries.is_empty() {
         write(format!(
             "{:<name_w$}  {:>size_w$}  MIME TYPE",
@@ -516,6 +519,7 @@ fn list(client: &Client, entity: &Entity, out: &Output) -> Result<Outcome, Error
             e.mime_type.as_deref().unwrap_or("-")
         ))?;
     }
+    stdout.flush().map_err(stdout_error)?;
     out.info(&format!(
         "{} attachment{} ({}) on {} {id}",
         entries.len(),
@@ -574,20 +578,44 @@ fn interrupted_error() -> Error {
     Error::new(Status::Cancelled, "interrupted")
 }
 
+/// Where a download goes; checked (and symbolic links resolved) before any request.
+pub enum Dest {
+    Stdout,
+    /// A regular file, existing or not: the bytes go to a temporary file beside `path`, renamed
+    /// onto it at the end. `path` is the symbolic links' target; `shown` is what the user named.
+    File {
+        path: PathBuf,
+        shown: PathBuf,
+    },
+    /// An existing FIFO, device or other special file: opened and written directly (no temporary
+    /// file, nothing replaced).
+    Special {
+        path: PathBuf,
+        shown: PathBuf,
+    },
+}
+
+impl Dest {
+    fn shown(&self) -> String {
+        match self {
+            Dest::Stdout => "standard output".to_owned(),
+            Dest::File { shown, .. } | Dest::Special { shown, .. } => shown.display().to_string(),
+        }
+    }
+}
+
+fn io_error(message: String) -> Error {
+    Error::new(Status::Io, message)
+}
+
 fn download(
     client: &Client,
     entity: &Entity,
     name: &str,
-    output: Option<&Path>,
+    dest: &Dest,
     out: &Output,
 ) -> Result<Outcome, Error> {
     let (et, id) = entity.get();
-    let to_stdout = output == Some(Path::new("-"));
-    let dest = if to_stdout {
-        None
-    } else {
-        Some(destination(name, output)?)
-    };
     // The size for the progress bar, and a clear error for a name the entity lacks.
     let size = client
         .list(None, et, id)?
@@ -598,26 +626,43 @@ fn download(
     let bar = out.bar(size, name, false);
     let start = Instant::now();
     let mut outcome_interrupted = false;
-    let result = match &dest {
-        None => {
+    // Streams the attachment into `w`, then flushes it.
+    let fetch = |w: &mut dyn Write, what: &str, closed_pipe_exits: bool| -> Result<u64, Error> {
+        let wrap = |e: std::io::Error| {
+            if closed_pipe_exits {
+                stdout_error(e)
+            } else {
+                Error::io(format!("cannot write {what}"), &e)
+            }
+        };
+        let n = client.download(None, et, id, name, None, |chunk| {
+            if interrupt::interrupted() {
+                return Err(interrupted_error());
+            }
+            w.write_all(chunk).map_err(wrap)?;
+            bar.inc(chunk.len() as u64);
+            Ok(())
+        })?;
+        w.flush().map_err(wrap)?;
+        Ok(n)
+    };
+    let result = match dest {
+        Dest::Stdout => {
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
-            let r = client.download(None, et, id, name, None, |chunk| {
-                if interrupt::interrupted() {
-                    return Err(interrupted_error());
-                }
-                w.write_all(chunk)
-                    .map_err(|e| Error::io("cannot write to standard output", &e))?;
-                bar.inc(chunk.len() as u64);
-                Ok(())
-            });
-            let flushed = w
-                .flush()
-                .map_err(|e| Error::io("cannot write to standard output", &e));
-            r.and_then(|n| flushed.map(|_| n))
+            fetch(&mut w, "to standard output", true)
         }
-        Some(dest) => {
-            let tmp = TempFile::register(temp_path_beside(dest)?);
+        Dest::Special { path, shown } => {
+            // Opened as it is: a FIFO waits here for its reader; nothing is created or replaced.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| Error::io(format!("cannot write {}", shown.display()), &e))?;
+            let mut w = std::io::BufWriter::with_capacity(256 * 1024, file);
+            fetch(&mut w, &shown.display().to_string(), false)
+        }
+        Dest::File { path, shown } => {
+            let tmp = TempFile::register(temp_path_beside(path)?);
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -626,38 +671,29 @@ fn download(
                     Error::io(
                         format!(
                             "cannot write {} (its temporary file {})",
-                            dest.display(),
+                            shown.display(),
                             tmp.path().display()
                         ),
                         &e,
                     )
                 })?;
             let mut w = std::io::BufWriter::with_capacity(256 * 1024, file);
-            let r = client.download(None, et, id, name, None, |chunk| {
-                if interrupt::interrupted() {
-                    return Err(interrupted_error());
-                }
-                w.write_all(chunk)
-                    .map_err(|e| Error::io(format!("cannot write {}", tmp.path().display()), &e))?;
-                bar.inc(chunk.len() as u64);
-                Ok(())
-            });
-            match r {
+            let what = tmp.path().display().to_string();
+            match fetch(&mut w, &what, false) {
                 Ok(n) => {
-                    let file = w.into_inner().map_err(|e| {
-                        Error::io(format!("cannot write {}", tmp.path().display()), e.error())
-                    })?;
-                    file.sync_all().map_err(|e| {
-                        Error::io(format!("cannot write {}", tmp.path().display()), &e)
-                    })?;
+                    let file = w
+                        .into_inner()
+                        .map_err(|e| Error::io(format!("cannot write {what}"), e.error()))?;
+                    file.sync_all()
+                        .map_err(|e| Error::io(format!("cannot write {what}"), &e))?;
                     drop(file);
                     if interrupt::interrupted() {
                         outcome_interrupted = true;
                         Err(interrupted_error()) // tmp is removed when dropped
                     } else {
-                        tmp.persist(dest).map_err(|e| {
+                        tmp.persist(path).map_err(|e| {
                             Error::io(
-                                format!("cannot move the download into {}", dest.display()),
+                                format!("cannot move the download into {}", shown.display()),
                                 &e,
                             )
                         })?;
@@ -672,22 +708,16 @@ fn download(
         Ok(n) => {
             let took = start.elapsed();
             bar.finish_with_message("done");
-            let shown = dest
-                .as_ref()
-                .map_or_else(|| "standard output".to_owned(), |d| d.display().to_string());
-            out.event(&format!(
+            let shown = dest.shown();
+            let line = format!(
                 "downloaded {name:?} to {shown}: {} in {:.2} s ({})",
                 human_bytes(n),
                 took.as_secs_f64(),
                 human_rate(n, took)
-            ));
+            );
+            out.event(&line);
             if out.mode == Mode::Bars {
-                out.summary(&format!(
-                    "downloaded {name:?} to {shown}: {} in {:.2} s ({})",
-                    human_bytes(n),
-                    took.as_secs_f64(),
-                    human_rate(n, took)
-                ));
+                out.summary(&line);
             }
             out.json(&json!({
                 "ok": true,
@@ -712,8 +742,14 @@ fn download(
     }
 }
 
-/// `-o FILE`, `-o DIR/` (the attachment's name inside), or `./NAME`.
-fn destination(name: &str, output: Option<&Path>) -> Result<PathBuf, Error> {
+/// `-o FILE`, `-o DIR` (the attachment's name inside), `-o -`, or `./NAME`; checked before any
+/// request. A directory that does not exist, or a destination that is a directory, is an IO
+/// error (exit 4). Symbolic links are followed to the file they name, which is what gets
+/// replaced; an existing FIFO or device is written directly.
+pub fn destination(name: &str, output: Option<&Path>) -> Result<Dest, Error> {
+    if output == Some(Path::new("-")) {
+        return Ok(Dest::Stdout);
+    }
     let plain = !name.is_empty()
         && name != "."
         && name != ".."
@@ -728,10 +764,58 @@ fn destination(name: &str, output: Option<&Path>) -> Result<PathBuf, Error> {
             )))
         }
     };
-    match output {
-        None => local_name(),
-        Some(p) if p.is_dir() => Ok(p.join(local_name()?)),
-        Some(p) => Ok(p.to_path_buf()),
+    let shown = match output {
+        None => local_name()?,
+        Some(p) if p.is_dir() => p.join(local_name()?),
+        Some(p) if p.to_string_lossy().ends_with('/') => {
+            return Err(io_error(format!(
+                "the directory {} does not exist",
+                p.display()
+            )))
+        }
+        Some(p) => p.to_path_buf(),
+    };
+    // Follow symbolic links (a dangling one too: its target is created).
+    let mut path = shown.clone();
+    let mut hops = 0;
+    while std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        hops += 1;
+        if hops > 40 {
+            return Err(io_error(format!(
+                "{}: too many levels of symbolic links",
+                shown.display()
+            )));
+        }
+        let target = std::fs::read_link(&path)
+            .map_err(|e| Error::io(format!("cannot use {}", shown.display()), &e))?;
+        path = match path.parent() {
+            Some(dir) if target.is_relative() => dir.join(target),
+            _ => target,
+        };
+    }
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => Err(io_error(format!(
+            "{} is a directory; name the file to write with -o FILE",
+            shown.display()
+        ))),
+        Ok(m) if m.is_file() => Ok(Dest::File { path, shown }),
+        Ok(_) => Ok(Dest::Special { path, shown }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if dir.is_dir() {
+                Ok(Dest::File { path, shown })
+            } else {
+                Err(io_error(format!(
+                    "cannot write {}: the directory {} does not exist",
+                    shown.display(),
+                    dir.display()
+                )))
+            }
+        }
+        Err(e) => Err(Error::io(format!("cannot use {}", shown.display()), &e)),
     }
 }
 
@@ -841,7 +925,7 @@ fn trace(
             "attachments": attachments.len(),
         }));
     } else {
-        println!("{id}");
+        print_stdout(&format!("{id}\n"))?;
         out.info(&format!(
             "logged trace {id} in project {project:?} with {} attachment{}",
             attachments.len(),

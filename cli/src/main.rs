@@ -32,7 +32,9 @@ fn footer(examples: &str) -> String {
     format!(
         "Examples:\n{examples}\n\n{ENV_HELP}\n\nOutput: progress bars on a terminal, one line per \
          event when stderr is not a terminal, nothing but errors with --quiet; with --json one \
-         JSON document per line on stdout for every result and every error.\n\n{}",
+         JSON document per line on stdout for every result and every error (also the INTERRUPTED \
+         one after Ctrl-C). Standard output closed by its reader (| head) ends the program at \
+         once, quietly, with exit code 0.\n\n{}",
         exit::help_table()
     )
 }
@@ -160,7 +162,12 @@ enum Command {
   opik-attachments download --trace ID frame.png -o out/    # writes out/frame.png
   opik-attachments download --span ID log.txt -o - | less
 The file appears only when complete: the bytes go to a temporary file beside it, renamed at the
-end; on an error or Ctrl-C nothing is left. An existing file is replaced."))]
+end; on an error or Ctrl-C nothing is left. An existing file is replaced. A symbolic link is
+followed: the file it names is written, the link stays. An existing FIFO or device (/dev/stdout)
+is opened and written directly, never replaced.
+The destination is checked before anything is downloaded: a directory that does not exist
+(-o newdir/), or a destination that is a directory (./NAME is one), is an IO error (exit code 4).
+--json with -o - is refused (both would write to standard output): exit code 3."))]
     Download {
         #[command(flatten)]
         entity: Entity,
@@ -268,16 +275,14 @@ fn options(g: &Global) -> Result<Options, Error> {
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let mut secrets = api_keys_in(&argv);
-    if let Ok(k) = std::env::var("OPIK_API_KEY") {
-        secrets.push(k);
-    }
     let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(e) => {
+            // clap's messages echo the command line: the key it may hold is removed (the
+            // environment's key never reaches clap). Help and version texts hold no key.
             let mut text = e.render().to_string();
-            for s in secrets.iter().filter(|s| !s.is_empty()) {
-                text = text.replace(s.as_str(), "[REDACTED]");
+            if e.use_stderr() {
+                text = output::redact(&text, &api_keys_in(&argv));
             }
             let json = argv.iter().any(|a| a == "--json");
             if e.use_stderr() && json {
@@ -288,24 +293,26 @@ fn main() -> ExitCode {
                     .split_whitespace()
                     .collect::<Vec<_>>()
                     .join(" ");
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "ok": false,
-                        "status": Outcome::Usage.name(),
-                        "exit_code": e.exit_code(),
-                        "message": message,
-                    })
-                );
+                let doc = serde_json::json!({
+                    "ok": false,
+                    "status": Outcome::Usage.name(),
+                    "exit_code": e.exit_code(),
+                    "message": message,
+                });
+                let _ = output::print_stdout(&format!("{doc}\n"));
             } else if e.use_stderr() {
-                eprint!("{text}");
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
             } else {
-                print!("{text}");
+                // --help, --version; a closed pipe ends the program quietly.
+                let _ = output::print_stdout(&text);
             }
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
-    interrupt::install();
+    interrupt::install(cli.global.json);
+    // The flag's key, if given, is the one the configuration resolves to; the commands add the
+    // resolved key once the configuration is read.
+    let secrets: Vec<String> = cli.global.api_key.iter().cloned().collect();
     let out = output::Output::new(cli.global.json, cli.global.quiet, secrets.clone());
     let outcome = match options(&cli.global) {
         Ok(opts) => commands::run(&cli.command, opts, secrets, &out),

@@ -1,5 +1,9 @@
 //! Where output goes: progress bars on a terminal, one line per event otherwise, nothing with
-//! `--quiet`, JSON documents on stdout with `--json`. Every message passes [`Output::redact`].
+//! `--quiet`, JSON documents on stdout with `--json`. Error messages pass [`redact`] before they
+//! are put into a line or a JSON value; results (file names, sizes, serialised JSON) never do.
+//!
+//! Standard output closed by its reader (`... | head`): the program stops at once, quietly, with
+//! exit code 0, as a tool killed by SIGPIPE would (but without the signal's exit status).
 
 use crate::exit::{code_of, Outcome};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -20,7 +24,7 @@ pub enum Mode {
 
 pub struct Output {
     pub mode: Mode,
-    /// Secrets to remove from anything printed (the API key, however it was given).
+    /// Secrets to remove from error messages (the resolved API key).
     secrets: Vec<String>,
     multi: Option<MultiProgress>,
 }
@@ -57,19 +61,12 @@ impl Output {
     }
 
     pub fn redact(&self, text: &str) -> String {
-        let mut t = text.to_owned();
-        for s in &self.secrets {
-            if t.contains(s.as_str()) {
-                t = t.replace(s.as_str(), "[REDACTED]");
-            }
-        }
-        t
+        redact(text, &self.secrets)
     }
 
     /// A line for people on stderr (events, summaries); not with `--quiet` or `--json`.
     pub fn info(&self, line: &str) {
         if matches!(self.mode, Mode::Bars | Mode::Lines) {
-            let line = self.redact(line);
             match &self.multi {
                 Some(m) => {
                     let _ = m.println(line);
@@ -82,17 +79,15 @@ impl Output {
     /// An event line: printed only when there are no bars to show it.
     pub fn event(&self, line: &str) {
         if self.mode == Mode::Lines {
-            eprintln!("{}", self.redact(line));
+            eprintln!("{line}");
         }
     }
 
     /// A machine-readable result: one JSON document per line on stdout (`--json` only).
     pub fn json(&self, value: &Value) {
         if self.mode == Mode::Json {
-            let text = self.redact(&value.to_string());
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
+            // A failure other than a closed pipe (which ends the program) is not worth dying for.
+            let _ = print_stdout(&format!("{value}\n"));
         }
     }
 
@@ -108,16 +103,14 @@ impl Output {
                 "message": message,
             });
             if let Some(w) = what {
-                v["file"] = json!(self.redact(w));
+                v["file"] = json!(w);
             }
             if e.http_status != 0 {
                 v["http_status"] = json!(e.http_status);
             }
             self.json(&v);
         } else {
-            let prefix = what
-                .map(|w| format!("{}: ", self.redact(w)))
-                .unwrap_or_default();
+            let prefix = what.map(|w| format!("{w}: ")).unwrap_or_default();
             let line = format!("error: {prefix}{}: {message}", e.status.name());
             match &self.multi {
                 Some(m) => {
@@ -131,21 +124,13 @@ impl Output {
     /// The closing line of a command, after its bars finished (so it stays below them).
     pub fn summary(&self, line: &str) {
         if matches!(self.mode, Mode::Bars | Mode::Lines) {
-            eprintln!("{}", self.redact(line));
+            eprintln!("{line}");
         }
     }
 
+    /// Reports the interruption (once, whether here or at the forced exit).
     pub fn interrupted(&self) {
-        if self.mode == Mode::Json {
-            self.json(&json!({
-                "ok": false,
-                "status": Outcome::Interrupted.name(),
-                "exit_code": Outcome::Interrupted.code(),
-                "message": "interrupted",
-            }));
-        } else {
-            eprintln!("interrupted");
-        }
+        crate::interrupt::report_interrupted();
     }
 
     /// A byte bar with rate and ETA (hidden unless bars are shown).
@@ -164,10 +149,75 @@ impl Output {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         let bar = m.add(ProgressBar::new(total).with_style(style));
-        bar.set_prefix(self.redact(label));
+        bar.set_prefix(label.to_owned());
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     }
+}
+
+/// The document printed on stdout with `--json` when the program is interrupted.
+pub fn interrupted_doc() -> Value {
+    json!({
+        "ok": false,
+        "status": Outcome::Interrupted.name(),
+        "exit_code": Outcome::Interrupted.code(),
+        "message": "interrupted",
+    })
+}
+
+/// The shortest key removed wherever it occurs in a message; a shorter one is removed only where
+/// it stands alone (not inside a word), so a key `k` leaves "ok" alone.
+pub const MIN_ANYWHERE: usize = 8;
+
+/// `text` with every secret replaced by `[REDACTED]`. For messages only (free text, before it is
+/// put into a line or a JSON value), never for serialised JSON or table data.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut t = text.to_owned();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        if s.chars().count() >= MIN_ANYWHERE {
+            t = t.replace(s.as_str(), "[REDACTED]");
+            continue;
+        }
+        let mut out = String::with_capacity(t.len());
+        let mut i = 0;
+        while let Some(pos) = t[i..].find(s.as_str()) {
+            let start = i + pos;
+            let end = start + s.len();
+            let alone = !t[..start].chars().next_back().is_some_and(word)
+                && !t[end..].chars().next().is_some_and(word);
+            let next = if alone {
+                end
+            } else {
+                start + s.chars().next().map_or(1, char::len_utf8)
+            };
+            out.push_str(&t[i..start]);
+            out.push_str(if alone { "[REDACTED]" } else { &t[start..next] });
+            i = next;
+        }
+        out.push_str(&t[i..]);
+        t = out;
+    }
+    t
+}
+
+/// Writes `text` to standard output and flushes it. Standard output closed by its reader ends the
+/// program quietly with exit code 0 (see [`stdout_error`]).
+pub fn print_stdout(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)
+}
+
+/// A failed write to standard output as an error; a closed pipe (EPIPE) is not an error: the
+/// reader wants no more, so the program ends at once, quietly, with exit code 0 (a download's
+/// temporary file removed first).
+pub fn stdout_error(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        crate::interrupt::exit_now(0);
+    }
+    Error::io("cannot write to standard output", &e)
 }
 
 /// 1536 -> "1.5 KiB".

@@ -1031,3 +1031,397 @@ fn one_failed_file_of_several_sets_the_exit_code_and_the_rest_arrive() {
         );
     }
 }
+
+/// Makes a FIFO at `path`.
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// Reads a FIFO in a thread until `stop` is set and the FIFO is drained. The read end is opened
+/// at once (without waiting for a writer), so a writer that never comes leaves the thread with
+/// nothing instead of hanging.
+fn fifo_reader(
+    path: &Path,
+) -> (
+    std::thread::JoinHandle<Vec<u8>>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::Ordering;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let t = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) if stopped.load(Ordering::Acquire) => return got,
+                Ok(0) => std::thread::sleep(Duration::from_millis(10)),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    (t, stop)
+}
+
+#[test]
+fn download_writes_into_a_fifo_and_through_symlinks_replacing_neither() {
+    use std::os::unix::fs::{symlink, FileTypeExt};
+    let s = server(StorageMode::Direct);
+    let cli = Cli::new(Some(s.base_url()));
+    let src = tempfile::tempdir().unwrap();
+    let bytes = data(300_000, 7);
+    let f = write(src.path(), "a.bin", &bytes);
+    let trace = id();
+    assert_eq!(
+        cli.run(&["upload", "--trace", &trace, f.to_str().unwrap()])
+            .code,
+        0
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let download = |dest: &Path| {
+        cli.run(&[
+            "download",
+            "--trace",
+            &trace,
+            "a.bin",
+            "-o",
+            dest.to_str().unwrap(),
+        ])
+    };
+
+    // A FIFO: written directly, still a FIFO afterwards.
+    let fifo = dir.path().join("pipe");
+    mkfifo(&fifo);
+    let (reader, stop) = fifo_reader(&fifo);
+    let o = download(&fifo);
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let got = reader.join().unwrap();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(got == bytes, "the FIFO's reader got {} bytes", got.len());
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+
+    // A symbolic link to a FIFO: written through, both kept.
+    let fifo_link = dir.path().join("fifo-link");
+    symlink(&fifo, &fifo_link).unwrap();
+    let (reader, stop) = fifo_reader(&fifo);
+    let o = download(&fifo_link);
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let got = reader.join().unwrap();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(got == bytes);
+    assert!(std::fs::symlink_metadata(&fifo_link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
+    // A symbolic link to a file elsewhere: the target is replaced, the link stays.
+    let target = write(other.path(), "target.bin", b"old");
+    let link = dir.path().join("link.bin");
+    symlink(&target, &link).unwrap();
+    let o = download(&link);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read(&target).unwrap() == bytes);
+
+    // A dangling (relative) symbolic link: its target is created.
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let dangling = dir.path().join("dangling.bin");
+    symlink("sub/new.bin", &dangling).unwrap();
+    let o = download(&dangling);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(std::fs::symlink_metadata(&dangling)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read(dir.path().join("sub/new.bin")).unwrap() == bytes);
+
+    // No temporary file left anywhere.
+    assert_eq!(
+        entries(dir.path()),
+        ["dangling.bin", "fifo-link", "link.bin", "pipe", "sub"]
+    );
+    assert_eq!(entries(other.path()), ["target.bin"]);
+    assert_eq!(entries(&dir.path().join("sub")), ["new.bin"]);
+}
+
+#[test]
+fn download_checks_its_destination_before_any_request() {
+    let s = server(StorageMode::Direct);
+    let cli = Cli::new(Some(s.base_url()));
+    let src = tempfile::tempdir().unwrap();
+    let f = write(src.path(), "a.bin", b"abc");
+    let trace = id();
+    assert_eq!(
+        cli.run(&["upload", "--trace", &trace, f.to_str().unwrap()])
+            .code,
+        0
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("newdir");
+    std::fs::create_dir_all(dir.path().join("full/a.bin")).unwrap();
+    let cases: Vec<(Option<String>, &str)> = vec![
+        (Some(format!("{}/", missing.display())), "does not exist"),
+        (
+            Some(missing.join("x.bin").display().to_string()),
+            "does not exist",
+        ),
+        (
+            Some(dir.path().join("full").display().to_string()),
+            "is a directory",
+        ),
+        // The default ./NAME, an existing directory (run in `full`).
+        (None, "is a directory"),
+    ];
+    for (output, says) in cases {
+        s.clear_requests();
+        let mut args = vec!["download", "--trace", &trace, "a.bin"];
+        if let Some(o) = &output {
+            args.extend(["-o", o.as_str()]);
+        }
+        let o = finish(
+            cli.command(&args)
+                .current_dir(dir.path().join("full"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        assert_eq!(o.code, 4, "{output:?}: {o:?}");
+        assert!(
+            o.stderr.contains("OPIK_ERR_IO") && o.stderr.contains(says),
+            "{o:?}"
+        );
+        assert!(s.requests().is_empty(), "{output:?}: no request");
+    }
+    assert!(!missing.exists());
+    assert_eq!(entries(&dir.path().join("full")), ["a.bin"]);
+}
+
+#[test]
+fn a_short_key_corrupts_no_output_and_a_long_one_is_never_printed() {
+    let s = server(StorageMode::Direct);
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "k.txt", b"k ok k");
+    let trace = id();
+    let dest = dir.path().join("back.txt");
+    let short = Cli::new(Some(s.base_url())).env("OPIK_API_KEY", "k");
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["upload", "--trace", &trace, f.to_str().unwrap(), "--json"],
+        vec!["list", "--trace", &trace, "--json"],
+        vec![
+            "download",
+            "--trace",
+            &trace,
+            "k.txt",
+            "-o",
+            dest.to_str().unwrap(),
+            "--json",
+        ],
+        vec!["download", "--trace", &trace, "missing.bin", "--json"],
+        vec!["delete", "--trace", &trace, "k.txt", "--json"],
+        vec!["list", "--trace", &trace, "--bogus", "--json"],
+        vec!["trace", "--name", "k", "--json"],
+    ];
+    for args in &runs {
+        let o = short.run(args);
+        let docs = json_lines(&o.stdout);
+        assert!(!docs.is_empty(), "{args:?}: {o:?}");
+        for d in &docs {
+            if args[0] == "list" && o.code == 0 {
+                assert_eq!(d["file_name"], "k.txt", "{o:?}");
+            } else {
+                assert!(d.get("ok").is_some(), "{args:?}: {o:?}");
+            }
+        }
+        assert!(!o.all().contains("[REDACTED]"), "{args:?}: {o:?}");
+    }
+    assert_eq!(std::fs::read(&dest).unwrap(), b"k ok k");
+    // The table is data too.
+    let o = short.run(&["upload", "--trace", &trace, f.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let o = short.run(&["list", "--trace", &trace]);
+    assert!(o.stdout.lines().any(|l| l.starts_with("k.txt ")), "{o:?}");
+
+    // A long key: removed from clap's usage errors that echo it, JSON or not.
+    const LONG: &str = "long-secret-key-7Hq2";
+    let long = Cli::new(Some(s.base_url())).env("OPIK_API_KEY", LONG);
+    for args in [
+        vec!["list", "--trace", &trace, "--api-key", LONG, LONG, "--json"],
+        vec!["list", "--trace", &trace, "--api-key", LONG, LONG],
+        vec!["list", "--trace", &trace, "--json"],
+        vec!["download", "--trace", &trace, "missing.bin", "--json"],
+    ] {
+        let o = long.run(&args);
+        assert!(!o.all().contains(LONG), "{args:?}: {o:?}");
+        if args.contains(&"--json") {
+            for d in json_lines(&o.stdout) {
+                assert!(
+                    d.get("ok").is_some() || d.get("file_name").is_some(),
+                    "{o:?}"
+                );
+            }
+        }
+        if args.contains(&"--api-key") {
+            assert_eq!(o.code, 2, "{o:?}");
+            assert!(o.all().contains("[REDACTED]"), "{o:?}");
+        }
+    }
+}
+
+/// Runs the binary with its standard output a pipe whose reader has already gone.
+fn run_into_closed_pipe(cli: &Cli, args: &[&str]) -> Out {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe(2) into a two-element array; the read end is closed at once, the write end
+    // is owned by the OwnedFd.
+    let write_end = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        libc::close(fds[0]);
+        OwnedFd::from_raw_fd(fds[1])
+    };
+    let mut child = cli
+        .command(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = se.read_to_end(&mut v);
+        v
+    });
+    let code = wait_bounded(&mut child, RUN_LIMIT);
+    Out {
+        code,
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&t.join().unwrap()).into_owned(),
+    }
+}
+
+#[test]
+fn a_closed_standard_output_ends_quietly_with_exit_code_0() {
+    let s = server(StorageMode::Direct);
+    let cli = Cli::new(Some(s.base_url()));
+    let dir = tempfile::tempdir().unwrap();
+    let big = write(dir.path(), "big.bin", &data(1024 * 1024, 9));
+    let trace = id();
+    assert_eq!(
+        cli.run(&["upload", "--trace", &trace, big.to_str().unwrap()])
+            .code,
+        0
+    );
+    for args in [
+        vec!["trace", "--name", "piped"],
+        vec!["trace", "--name", "piped", "--json"],
+        vec!["--help"],
+        vec!["upload", "--help"],
+        vec!["list", "--trace", &trace],
+        vec!["list", "--trace", &trace, "--json"],
+        vec!["download", "--trace", &trace, "big.bin", "-o", "-"],
+        vec!["upload", "--trace", &trace, big.to_str().unwrap(), "--json"],
+        vec!["list", "--bogus", "--json"],
+    ] {
+        let o = run_into_closed_pipe(&cli, &args);
+        assert!(!o.stderr.contains("panicked"), "{args:?}: {o:?}");
+        assert_ne!(o.code, 101, "{args:?}: {o:?}");
+        if args != ["list", "--bogus", "--json"] {
+            assert_eq!(o.code, 0, "{args:?}: {o:?}");
+            assert!(!o.stderr.contains("error"), "{args:?}: {o:?}");
+        }
+    }
+}
+
+#[test]
+fn with_json_the_forced_exit_after_ctrl_c_prints_the_interrupted_document() {
+    let s = server(StorageMode::Direct);
+    let cli = Cli::new(Some(s.base_url()));
+    let src = tempfile::tempdir().unwrap();
+    let f = write(src.path(), "video.bin", &data(2 * 1024 * 1024, 4));
+    let trace = id();
+    assert_eq!(
+        cli.run(&["upload", "--trace", &trace, f.to_str().unwrap()])
+            .code,
+        0
+    );
+    // The body stalls: nothing reaches the sink, so only the forced exit ends the program.
+    s.add_fault(FaultRule {
+        target: Some("download".into()),
+        stall_after_bytes: Some(300_000),
+        stall_ms: 60_000,
+        times: 0,
+        ..Default::default()
+    });
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("video.bin");
+    let child = cli.spawn(&[
+        "download",
+        "--trace",
+        &trace,
+        "video.bin",
+        "-o",
+        dest.to_str().unwrap(),
+        "--json",
+    ]);
+    let guard = KillOnDrop(Some(child));
+    wait_for(Duration::from_secs(30), "the temporary file", || {
+        std::fs::read_dir(out.path())
+            .unwrap()
+            .any(|e| e.unwrap().metadata().map(|m| m.len() > 0).unwrap_or(false))
+    });
+    let child = guard.take();
+    let started = Instant::now();
+    sigint(&child);
+    let o = finish(child);
+    assert_eq!(o.code, 130, "{o:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped promptly"
+    );
+    let docs = json_lines(&o.stdout);
+    assert_eq!(docs.len(), 1, "{o:?}");
+    assert_eq!(docs[0]["ok"], false);
+    assert_eq!(docs[0]["status"], "INTERRUPTED");
+    assert_eq!(docs[0]["exit_code"], 130);
+    assert_eq!(entries(out.path()), Vec::<String>::new());
+}
+
+/// Kills the child if the test panics before it is taken back.
+struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    fn take(mut self) -> Child {
+        self.0.take().unwrap()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
