@@ -47,10 +47,20 @@ pub fn run(command: &Command, opts: Options, mut secrets: Vec<String>, out: &Out
             mime_type,
             files,
         } => {
-            let items = match gather(files, *recursive, name.as_deref(), mime_type.as_deref()) {
+            let mut skipped = Vec::new();
+            let items = match gather(
+                files,
+                *recursive,
+                name.as_deref(),
+                mime_type.as_deref(),
+                &mut skipped,
+            ) {
                 Ok(items) => items,
                 Err(e) => return failed(out, None, &e),
             };
+            for line in &skipped {
+                out.warn(line);
+            }
             let mut opts = opts;
             let memory: u64 = items
                 .iter()
@@ -112,11 +122,37 @@ pub fn run(command: &Command, opts: Options, mut secrets: Vec<String>, out: &Out
             attach,
             flush_timeout,
         } => {
-            let mut attachments = Vec::new();
+            let mut attachments: Vec<Attachment> = Vec::new();
             for f in attach {
-                match Attachment::from_file(f, None, None) {
-                    Ok(a) => attachments.push(a),
+                match attachment_of_file(f, None, None) {
+                    Ok(a) => {
+                        // Attachments are keyed by name: a second one would replace the first.
+                        if let Some(i) = attachments
+                            .iter()
+                            .position(|b| b.file_name() == a.file_name())
+                        {
+                            let e = Error::invalid(format!(
+                                "{} and {} would both be attached as {:?}; attach only one \
+                                 (upload the other with upload --name NAME)",
+                                attach[i].display(),
+                                f.display(),
+                                a.file_name()
+                            ));
+                            return failed(out, None, &e);
+                        }
+                        attachments.push(a)
+                    }
                     Err(e) => return failed(out, None, &e),
+                }
+            }
+            // The help says "a JSON object": other JSON is refused, not wrapped.
+            if let Some(m) = metadata {
+                if serde_json::from_str::<serde_json::Value>(m).is_ok_and(|v| !v.is_object()) {
+                    return failed(
+                        out,
+                        None,
+                        &Error::invalid("--metadata must be a JSON object, e.g. '{\"run\": 4}'"),
+                    );
                 }
             }
             // Background failures reach the program only as log lines: keep the errors for the
@@ -176,11 +212,41 @@ struct Item {
     from_stdin: bool,
 }
 
+/// A file as an attachment, with the command line's words in the errors the library would phrase
+/// for its API (a FIFO, a name that is not UTF-8).
+fn attachment_of_file(
+    path: &Path,
+    name: Option<&str>,
+    mime_type: Option<&str>,
+) -> Result<Attachment, Error> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::io(format!("cannot use {}", path.display()), &e))?;
+    if meta.file_type().is_fifo() {
+        return Err(Error::invalid(format!(
+            "{0} is a FIFO; to upload what it delivers, give it as standard input: \
+             upload ... --name NAME - < {0}",
+            path.display()
+        )));
+    }
+    if name.is_none() && path.file_name().and_then(|n| n.to_str()).is_none() {
+        return Err(Error::invalid(format!(
+            "{} has no UTF-8 base name; name the attachment with --name NAME",
+            path.display()
+        )));
+    }
+    Attachment::from_file(path, name, mime_type)
+}
+
+/// The inputs as attachments. Files a directory holds that cannot be uploaded (FIFOs, sockets,
+/// devices, names that are not UTF-8, symbolic links to no regular file) are skipped, with a line
+/// in `skipped` for each.
 fn gather(
     files: &[PathBuf],
     recursive: bool,
     name: Option<&str>,
     mime_type: Option<&str>,
+    skipped: &mut Vec<String>,
 ) -> Result<Vec<Item>, Error> {
     if name.is_some() && files.len() > 1 {
         return Err(Error::invalid(
@@ -222,7 +288,7 @@ fn gather(
                 ));
             }
             let mut found = Vec::new();
-            walk(path, &mut found)?;
+            walk(path, &mut found, skipped)?;
             if found.is_empty() {
                 return Err(Error::invalid(format!(
                     "{} holds no files to upload",
@@ -239,7 +305,7 @@ fn gather(
         } else {
             items.push(Item {
                 shown: path.display().to_string(),
-                attachment: Attachment::from_file(path, name, mime_type)?,
+                attachment: attachment_of_file(path, name, mime_type)?,
                 from_stdin: false,
             });
         }
@@ -259,8 +325,9 @@ fn gather(
     Ok(items)
 }
 
-/// Regular files under `dir`, sorted, following no symbolic links to directories.
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), Error> {
+/// Regular files under `dir`, sorted, following no symbolic links to directories; what cannot be
+/// uploaded is skipped with a line in `skipped`.
+fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut Vec<String>) -> Result<(), Error> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::io(format!("cannot read {}", dir.display()), &e))?;
     let mut paths: Vec<PathBuf> = Vec::new();
@@ -272,11 +339,20 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), Error> {
     for p in paths {
         let meta = std::fs::symlink_metadata(&p)
             .map_err(|e| Error::io(format!("cannot use {}", p.display()), &e))?;
-        if meta.is_dir() {
-            walk(&p, found)?;
-        } else if meta.is_file() || (meta.file_type().is_symlink() && p.is_file()) {
+        let why = if meta.is_dir() {
+            walk(&p, found, skipped)?;
+            continue;
+        } else if meta.file_type().is_symlink() && !p.is_file() {
+            "a symbolic link to no regular file (links to directories are not followed)"
+        } else if !meta.is_file() && !meta.file_type().is_symlink() {
+            "not a regular file (a FIFO, socket or device)"
+        } else if p.file_name().and_then(|n| n.to_str()).is_none() {
+            "its name is not UTF-8 (upload it alone with --name NAME)"
+        } else {
             found.push(p);
-        }
+            continue;
+        };
+        skipped.push(format!("skipped {}: {why}", p.display()));
     }
     Ok(())
 }
@@ -946,11 +1022,31 @@ fn log_level(text: &str) -> Option<LogLevel> {
     }
 }
 
-/// The first library status named in a log line (`... OPIK_ERR_AUTH: ...`).
+/// The first library status named in the log lines (`... OPIK_ERR_AUTH: ...`), in the order
+/// they were written.
 fn status_in(text: &str) -> Option<Status> {
     Status::ALL
         .iter()
         .copied()
         .filter(|s| *s != Status::Ok)
-        .find(|s| text.contains(s.name()))
+        .filter_map(|s| {
+            text.find(s.name())
+                .map(|at| (at, std::cmp::Reverse(s.name().len()), s))
+        })
+        .min_by_key(|(at, len, _)| (*at, *len))
+        .map(|(_, _, s)| s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_in_takes_the_first_status_written() {
+        let text = "upload failed: OPIK_ERR_TIMEOUT: silent; then OPIK_ERR_AUTH: refused";
+        assert_eq!(status_in(text), Some(Status::Timeout));
+        let text = "OPIK_ERR_AUTH: refused; OPIK_ERR_HTTP: 500";
+        assert_eq!(status_in(text), Some(Status::Auth));
+        assert_eq!(status_in("nothing"), None);
+    }
 }

@@ -135,7 +135,9 @@ enum Command {
     Upload {
         #[command(flatten)]
         entity: Entity,
-        /// Upload the files inside directories (and their subdirectories)
+        /// Upload the files inside directories (and their subdirectories), each under its base
+        /// name: two files of one name are refused (upload one alone with --name). FIFOs,
+        /// sockets, devices and names that are not UTF-8 are skipped, with a warning
         #[arg(short, long)]
         recursive: bool,
         /// Attachment name (one input only; required for -, standard input)
@@ -204,19 +206,20 @@ A name the entity does not have is an error (exit code 5) and nothing is deleted
         /// The trace's name
         #[arg(long, value_name = "NAME")]
         name: String,
-        /// Input, as JSON (a non-object becomes {\"value\": ...})
+        /// Input, as JSON (a non-object becomes {"value": ...})
         #[arg(long, value_name = "JSON")]
         input: Option<String>,
         /// Output, as JSON
         #[arg(long, value_name = "JSON")]
         output: Option<String>,
-        /// Metadata, as a JSON object
+        /// Metadata, as a JSON object (other JSON is refused)
         #[arg(long, value_name = "JSON")]
         metadata: Option<String>,
         /// A tag (repeatable)
         #[arg(long, value_name = "TAG")]
         tag: Vec<String>,
-        /// A file to attach (repeatable)
+        /// A file to attach (repeatable; attachments are named by the files' base names, which
+        /// must differ)
         #[arg(long, value_name = "FILE")]
         attach: Vec<PathBuf>,
         /// How long to wait for the trace and its attachments to be sent

@@ -76,6 +76,20 @@ impl Output {
         }
     }
 
+    /// A warning on stderr (a file skipped), in every mode but `--quiet`.
+    pub fn warn(&self, line: &str) {
+        if self.mode == Mode::Quiet {
+            return;
+        }
+        let line = format!("warning: {line}");
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(line);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+
     /// An event line: printed only when there are no bars to show it.
     pub fn event(&self, line: &str) {
         if self.mode == Mode::Lines {

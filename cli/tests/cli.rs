@@ -727,7 +727,7 @@ fn run_in_pty(cli: &Cli, args: &[&str]) -> Out {
         .chain(args.iter().copied())
         .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
         .collect();
-    let mut c = cli.command(&[]);
+    let c = cli.command(&[]);
     let mut script = Command::new("script");
     script.args(["-qec", &quoted.join(" "), "/dev/null"]);
     for (k, v) in c.get_envs() {
@@ -736,7 +736,6 @@ fn run_in_pty(cli: &Cli, args: &[&str]) -> Out {
             None => script.env_remove(k),
         };
     }
-    let _ = &mut c;
     script.env("TERM", "xterm-256color");
     let child = script
         .stdin(Stdio::null())
@@ -870,20 +869,21 @@ fn ctrl_c_during_a_download_leaves_no_partial_file() {
             s.add_fault(rule.clone());
             let out = tempfile::tempdir().unwrap();
             let dest = out.path().join("video.bin");
-            let child = cli.spawn(&[
+            let child = KillOnDrop(Some(cli.spawn(&[
                 "download",
                 "--trace",
                 &trace,
                 "video.bin",
                 "-o",
                 dest.to_str().unwrap(),
-            ]);
+            ])));
             // The temporary file exists and has bytes: the download is under way.
             wait_for(Duration::from_secs(30), "the temporary file", || {
                 std::fs::read_dir(out.path())
                     .unwrap()
                     .any(|e| e.unwrap().metadata().map(|m| m.len() > 0).unwrap_or(false))
             });
+            let child = child.take();
             let started = Instant::now();
             sigint(&child);
             let o = finish(child);
@@ -925,11 +925,17 @@ fn ctrl_c_cancels_uploads_and_an_outbox_keeps_them() {
 
         // Without an outbox: cancelled, nothing arrives.
         let trace = id();
-        let child = cli.spawn(&["upload", "--trace", &trace, f.to_str().unwrap()]);
+        let child = KillOnDrop(Some(cli.spawn(&[
+            "upload",
+            "--trace",
+            &trace,
+            f.to_str().unwrap(),
+        ])));
         wait_for(Duration::from_secs(30), "the upload to start", || {
             s.requests().iter().any(|r| r.target == target)
         });
         std::thread::sleep(Duration::from_millis(300));
+        let child = child.take();
         sigint(&child);
         let o = finish(child);
         assert_eq!(o.code, 130, "{mode:?}: {o:?}");
@@ -941,17 +947,18 @@ fn ctrl_c_cancels_uploads_and_an_outbox_keeps_them() {
         let ob = outbox.path().to_str().unwrap();
         s.clear_requests();
         let trace = id();
-        let child = cli.spawn(&[
+        let child = KillOnDrop(Some(cli.spawn(&[
             "upload",
             "--trace",
             &trace,
             f.to_str().unwrap(),
             "--outbox",
             ob,
-        ]);
+        ])));
         wait_for(Duration::from_secs(30), "the upload to start", || {
             s.requests().iter().any(|r| r.target == target)
         });
+        let child = child.take();
         sigint(&child);
         let o = finish(child);
         assert_eq!(o.code, 130, "{mode:?}: {o:?}");
@@ -1424,4 +1431,108 @@ impl Drop for KillOnDrop {
             let _ = c.wait();
         }
     }
+}
+
+#[test]
+fn uploads_skip_what_a_directory_cannot_upload_and_explain_special_inputs() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = server(StorageMode::Direct);
+    let cli = Cli::new(Some(s.base_url()));
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    write(&tree, "good.txt", b"good");
+    let bad_name = tree.join(std::ffi::OsStr::from_bytes(b"bad\xff.txt"));
+    std::fs::write(&bad_name, b"bad").unwrap();
+    mkfifo(&tree.join("pipe"));
+    let trace = id();
+
+    // A directory: the FIFO and the non-UTF-8 name are skipped with a warning, the rest sent.
+    let o = cli.run(&["upload", "--trace", &trace, "-r", tree.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.stderr.matches("warning: skipped").count(), 2, "{o:?}");
+    assert!(
+        o.stderr.contains("not UTF-8") && o.stderr.contains("FIFO"),
+        "{o:?}"
+    );
+    let rows = s.attachments();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].file_name, "good.txt");
+    // With --json the warnings stay on stderr, stdout stays JSON.
+    let o = cli.run(&[
+        "upload",
+        "--trace",
+        &id(),
+        "-r",
+        tree.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(json_lines(&o.stdout).len(), 1, "{o:?}");
+    assert_eq!(o.stderr.matches("warning: skipped").count(), 2, "{o:?}");
+
+    // The same files given alone: errors that say what to do on this command line.
+    let mut c = cli.command(&["upload", "--trace", &trace]);
+    c.arg(&bad_name);
+    let o = finish(
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(o.code, 3, "{o:?}");
+    assert!(o.stderr.contains("--name"), "{o:?}");
+    assert!(!o.stderr.contains("file_name"), "{o:?}");
+    let fifo = tree.join("pipe");
+    let o = cli.run(&["upload", "--trace", &trace, fifo.to_str().unwrap()]);
+    assert_eq!(o.code, 3, "{o:?}");
+    assert!(o.stderr.contains("--name NAME - <"), "{o:?}");
+}
+
+#[test]
+fn trace_refuses_duplicate_attachments_and_metadata_that_is_not_an_object() {
+    let s = server(StorageMode::Direct);
+    let cli = Cli::new(Some(s.base_url()));
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.txt", b"a");
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let a2 = write(&dir.path().join("sub"), "a.txt", b"other a");
+    for second in [&a, &a2] {
+        let o = cli.run(&[
+            "trace",
+            "--name",
+            "t",
+            "--attach",
+            a.to_str().unwrap(),
+            "--attach",
+            second.to_str().unwrap(),
+        ]);
+        assert_eq!(o.code, 3, "{o:?}");
+        assert!(o.stderr.contains("would both be attached"), "{o:?}");
+    }
+    for m in ["[1, 2]", "4", "\"text\""] {
+        let o = cli.run(&["trace", "--name", "t", "--metadata", m]);
+        assert_eq!(o.code, 3, "{m}: {o:?}");
+        assert!(o.stderr.contains("JSON object"), "{o:?}");
+    }
+    assert!(s.requests().is_empty(), "nothing sent");
+    let o = cli.run(&["trace", "--name", "t", "--metadata", r#"{"run": 4}"#]);
+    assert_eq!(o.code, 0, "{o:?}");
+}
+
+#[test]
+fn help_texts_say_what_the_commands_refuse() {
+    let cli = Cli::new(None);
+    let o = cli.run(&["trace", "--help"]);
+    assert_eq!(o.code, 0);
+    assert!(!o.stdout.contains("\\\""), "no literal backslashes: {o:?}");
+    assert!(o.stdout.contains(r#"{"value": ...}"#), "{o:?}");
+    let o = cli.run(&["download", "--help"]);
+    assert!(o.stdout.contains("--json with -o - is refused"), "{o:?}");
+    assert!(o.stdout.contains("FIFO"), "{o:?}");
+    let o = cli.run(&["upload", "--help"]);
+    let flat = o.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("each under its base name"), "{o:?}");
+    assert!(flat.contains("two files of one name are refused"), "{o:?}");
 }
