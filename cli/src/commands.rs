@@ -851,44 +851,64 @@ pub fn destination(name: &str, output: Option<&Path>) -> Result<Dest, Error> {
         }
         Some(p) => p.to_path_buf(),
     };
-    // Follow symbolic links (a dangling one too: its target is created).
-    let mut path = shown.clone();
-    let mut hops = 0;
-    while std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
-        hops += 1;
-        if hops > 40 {
-            return Err(io_error(format!(
-                "{}: too many levels of symbolic links",
-                shown.display()
-            )));
-        }
-        let target = std::fs::read_link(&path)
-            .map_err(|e| Error::io(format!("cannot use {}", shown.display()), &e))?;
-        path = match path.parent() {
-            Some(dir) if target.is_relative() => dir.join(target),
-            _ => target,
+    let not_found_dir = |path: &Path| {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
         };
-    }
-    match std::fs::metadata(&path) {
+        (!dir.is_dir()).then(|| {
+            io_error(format!(
+                "cannot write {}: the directory {} does not exist",
+                shown.display(),
+                dir.display()
+            ))
+        })
+    };
+    // What the path names, symbolic links followed by the kernel (so /proc/self/fd/N, whose
+    // link text is no path, works too).
+    match std::fs::metadata(&shown) {
         Ok(m) if m.is_dir() => Err(io_error(format!(
             "{} is a directory; name the file to write with -o FILE",
             shown.display()
         ))),
-        Ok(m) if m.is_file() => Ok(Dest::File { path, shown }),
-        Ok(_) => Ok(Dest::Special { path, shown }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let dir = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            };
-            if dir.is_dir() {
-                Ok(Dest::File { path, shown })
+        Ok(m) if m.is_file() => {
+            // The rename must replace the file the link names, not the link.
+            let link = std::fs::symlink_metadata(&shown).is_ok_and(|m| m.file_type().is_symlink());
+            let path = if link {
+                std::fs::canonicalize(&shown)
+                    .map_err(|e| Error::io(format!("cannot use {}", shown.display()), &e))?
             } else {
-                Err(io_error(format!(
-                    "cannot write {}: the directory {} does not exist",
-                    shown.display(),
-                    dir.display()
-                )))
+                shown.clone()
+            };
+            Ok(Dest::File { path, shown })
+        }
+        // A FIFO, a device, a socket: opened through the path as it is.
+        Ok(_) => Ok(Dest::Special {
+            path: shown.clone(),
+            shown,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Nothing there, or a dangling symbolic link: follow it to the file to create.
+            let mut path = shown.clone();
+            let mut hops = 0;
+            while std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                hops += 1;
+                if hops > 40 {
+                    return Err(io_error(format!(
+                        "{}: too many levels of symbolic links",
+                        shown.display()
+                    )));
+                }
+                let target = std::fs::read_link(&path)
+                    .map_err(|e| Error::io(format!("cannot use {}", shown.display()), &e))?;
+                path = match path.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            match not_found_dir(&path) {
+                Some(e) => Err(e),
+                None => Ok(Dest::File { path, shown }),
             }
         }
         Err(e) => Err(Error::io(format!("cannot use {}", shown.display()), &e)),

@@ -1162,10 +1162,33 @@ fn download_writes_into_a_fifo_and_through_symlinks_replacing_neither() {
         .is_symlink());
     assert!(std::fs::read(dir.path().join("sub/new.bin")).unwrap() == bytes);
 
+    // A link to /proc/self/fd/1 (a magic link whose text is no path): the program's own
+    // standard output, a pipe here.
+    let fd_link = dir.path().join("stdout-link");
+    symlink("/proc/self/fd/1", &fd_link).unwrap();
+    let o = download(&fd_link);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stdout == String::from_utf8_lossy(&bytes),
+        "the bytes on stdout: {}",
+        o.stderr
+    );
+    assert!(std::fs::symlink_metadata(&fd_link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
     // No temporary file left anywhere.
     assert_eq!(
         entries(dir.path()),
-        ["dangling.bin", "fifo-link", "link.bin", "pipe", "sub"]
+        [
+            "dangling.bin",
+            "fifo-link",
+            "link.bin",
+            "pipe",
+            "stdout-link",
+            "sub"
+        ]
     );
     assert_eq!(entries(other.path()), ["target.bin"]);
     assert_eq!(entries(&dir.path().join("sub")), ["new.bin"]);
