@@ -468,9 +468,7 @@ impl Transport {
 
     /// GETs a backend URL and parses the JSON answer.
     pub async fn get_json<R: DeserializeOwned>(&self, step: &str, url: &str) -> Result<R> {
-        let resp = self
-            .send(step, Method::GET, url, Ok)
-            .await?;
+        let resp = self.send(step, Method::GET, url, Ok).await?;
         self.read_json(step, url, resp).await
     }
 

@@ -67,10 +67,7 @@ pub async fn download(transport: &Transport, w: &Wanted<'_>, sink: Sink<'_>) -> 
                 format!("attachment {:?} has no download link", w.file_name),
             ));
         };
-        let resp = match transport
-            .send("download", Method::GET, link, Ok)
-            .await
-        {
+        let resp = match transport.send("download", Method::GET, link, Ok).await {
             Ok(resp) => resp,
             Err(e) if e.http_status == 403 && is_presigned(link) && !relisted => {
                 relisted = true;

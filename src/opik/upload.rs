@@ -215,9 +215,12 @@ async fn put_whole(
     transport
         .send("direct upload PUT", Method::PUT, url, |rb| {
             reset_progress(progress, 0);
-            Ok(rb
-                .header(CONTENT_LENGTH, size)
-                .body(body_for(attachment.source(), 0, size, progress.cloned())?))
+            Ok(rb.header(CONTENT_LENGTH, size).body(body_for(
+                attachment.source(),
+                0,
+                size,
+                progress.cloned(),
+            )?))
         })
         .await
         .map(drop)
