@@ -1,9 +1,10 @@
 //! How HTTP failures become [`Error`]s: statuses, the server's own words, and URLs without
 //! their presigned queries. Redaction of the API key happens in the transport, which owns it.
 
+use super::body::Response;
 use super::peer::{display_url, Peer};
 use crate::error::{Error, Result, Status};
-use reqwest::{Response, StatusCode};
+use http::StatusCode;
 
 /// A read error of the attachment's own source (a local file), raised inside a request body.
 /// It is never retried and maps to `OPIK_ERR_IO`.
@@ -17,7 +18,7 @@ impl std::fmt::Display for SourceReadError {
 }
 impl std::error::Error for SourceReadError {}
 
-/// Why a redirect was not followed (the message of a `reqwest` redirect error).
+/// Why a redirect was not followed.
 #[derive(Debug)]
 pub(crate) struct RedirectRefused(pub &'static str);
 
@@ -30,10 +31,15 @@ impl std::error::Error for RedirectRefused {}
 
 /// A URL the server handed out that cannot be requested (not a URL, not http or https) fails
 /// the same way however often it is tried: `OPIK_ERR_PROTOCOL`, never retried.
-/// Returns the URL parsed.
-pub(crate) fn check_requestable(step: &str, url: &str) -> Result<reqwest::Url> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(u),
+/// Returns the URL parsed (once, with `http::Uri`: no `url::Url` on the request path).
+pub(crate) fn check_requestable(step: &str, url: &str) -> Result<http::Uri> {
+    match url.parse::<http::Uri>() {
+        Ok(u)
+            if matches!(u.scheme_str(), Some("http" | "https"))
+                && u.host().is_some_and(|h| !h.is_empty()) =>
+        {
+            Ok(u)
+        }
         _ => Err(Error::protocol(format!(
             "{step}: the server gave a link that is not an http(s) URL: {:?}",
             display_url(url).chars().take(200).collect::<String>()
@@ -46,7 +52,7 @@ pub(crate) fn check_requestable(step: &str, url: &str) -> Result<reqwest::Url> {
 pub(crate) fn redirect_refused(step: &str, url: &str, resp: &Response) -> Error {
     let to = resp
         .headers()
-        .get(reqwest::header::LOCATION)
+        .get(http::header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(|l| display_url(l).chars().take(200).collect::<String>())
         .unwrap_or_default();
@@ -89,10 +95,15 @@ pub(crate) fn error_for_status(
     Error::new(status, message).with_http_status(code.as_u16())
 }
 
-/// Maps a transport-level failure. The reqwest message is used without its URL (a presigned
-/// URL's query is a credential); our own shortened URL is added instead.
-pub fn error_from_reqwest(step: &str, url: &str, e: &reqwest::Error) -> Error {
+/// Maps a transport-level failure (hyper's client error, a body's read error). The message
+/// never holds a URL but our own shortened one (a presigned URL's query is a credential).
+pub fn error_from_transport(
+    step: &str,
+    url: &str,
+    e: &(dyn std::error::Error + 'static),
+) -> Error {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut timed_out = false;
     while let Some(s) = source {
         // `io::Error::source()` skips the error it wraps, so look inside by hand.
         let read = s.downcast_ref::<SourceReadError>().or_else(|| {
@@ -106,29 +117,32 @@ pub fn error_from_reqwest(step: &str, url: &str, e: &reqwest::Error) -> Error {
         if let Some(refused) = s.downcast_ref::<RedirectRefused>() {
             return Error::protocol(format!("{step}: {refused} ({})", display_url(url)));
         }
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            || s.downcast_ref::<hyper::Error>().is_some_and(|h| h.is_timeout())
+        {
+            timed_out = true;
+        }
         source = s.source();
     }
-    if e.is_builder() {
-        return Error::protocol(format!(
-            "{step}: the request cannot be made ({})",
-            display_url(url)
-        ));
-    }
-    let status = if e.is_timeout() {
+    let connect = e
+        .downcast_ref::<hyper_util::client::legacy::Error>()
+        .is_some_and(|e| e.is_connect());
+    let status = if timed_out {
         Status::Timeout
     } else {
         Status::Network
     };
     let mut detail = String::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         detail.push_str(": ");
         detail.push_str(&s.to_string());
         source = s.source();
     }
-    let what = if e.is_timeout() {
+    let what = if timed_out {
         "timed out"
-    } else if e.is_connect() {
+    } else if connect {
         "cannot connect"
     } else {
         "connection failed"

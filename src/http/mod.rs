@@ -2,6 +2,8 @@
 //! peer, retries, stall timers, capped reads, redaction of the API key) and the mapping of HTTP
 //! failures to errors. It knows nothing of the Opik API beyond its base URL.
 
+pub(crate) mod body;
+mod connect;
 pub(crate) mod errors;
 pub(crate) mod peer;
 mod retry;
@@ -9,6 +11,7 @@ pub(crate) mod stall;
 pub(crate) mod transport;
 mod unsent;
 
+pub(crate) use body::Body;
 pub(crate) use errors::SourceReadError;
 pub(crate) use peer::is_presigned;
 pub(crate) use transport::Transport;

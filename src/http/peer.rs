@@ -18,12 +18,35 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
-    pub fn of(url: &reqwest::Url) -> Option<Origin> {
+    pub fn of(url: &http::Uri) -> Option<Origin> {
+        let scheme = url.scheme_str()?.to_ascii_lowercase();
+        let port = url.port_u16().or(match scheme.as_str() {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        });
         Some(Origin {
-            scheme: url.scheme().to_owned(),
-            host: url.host_str()?.to_ascii_lowercase(),
-            port: url.port_or_known_default(),
+            host: url.host()?.to_ascii_lowercase(),
+            scheme,
+            port,
         })
+    }
+
+    /// Whether `url` is on this origin, without allocating (run for every request).
+    pub fn holds(&self, url: &http::Uri) -> bool {
+        let Some(scheme) = url.scheme_str() else {
+            return false;
+        };
+        let port = url.port_u16().or(match scheme {
+            s if s.eq_ignore_ascii_case("http") => Some(80),
+            s if s.eq_ignore_ascii_case("https") => Some(443),
+            _ => None,
+        });
+        scheme.eq_ignore_ascii_case(&self.scheme)
+            && url
+                .host()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
+            && port == self.port
     }
 }
 

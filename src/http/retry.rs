@@ -1,8 +1,9 @@
 //! When to try a request again, and how long to wait first.
 
 use crate::settings::RetryPolicy;
-use reqwest::header::RETRY_AFTER;
-use reqwest::{Response, StatusCode};
+use super::body::Response;
+use http::header::RETRY_AFTER;
+use http::StatusCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 

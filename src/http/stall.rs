@@ -10,6 +10,7 @@
 //! answer, so the wait for the response after the whole body was taken is granted the time such
 //! a backlog needs at the rate the body went out (at most as long as the body itself took).
 
+use super::body::{Body, BoxError};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use std::future::Future;
@@ -126,19 +127,19 @@ pub(crate) async fn read_within<F: Future>(limit: Duration, fut: F) -> Option<F:
 /// A request body that reports every piece HTTP takes to a [`Clock`], in pieces of at most
 /// [`PIECE`] bytes.
 pub(crate) struct Watched {
-    inner: reqwest::Body,
+    inner: Body,
     pending: Bytes,
     clock: Arc<Clock>,
 }
 
 impl Watched {
-    pub fn wrap(inner: reqwest::Body, clock: Arc<Clock>) -> reqwest::Body {
+    pub fn wrap(inner: Body, clock: Arc<Clock>) -> Watched {
         clock.state().expected = inner.size_hint().exact();
-        reqwest::Body::wrap(Watched {
+        Watched {
             inner,
             pending: Bytes::new(),
             clock,
-        })
+        }
     }
 
     fn piece(&mut self) -> Frame<Bytes> {
@@ -151,7 +152,7 @@ impl Watched {
 
 impl HttpBody for Watched {
     type Data = Bytes;
-    type Error = reqwest::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -261,7 +262,7 @@ mod tests {
         let clock = Clock::new();
         let data = Bytes::from(vec![7u8; 200 * 1024]);
         let mut body = Watched {
-            inner: reqwest::Body::from(data.clone()),
+            inner: Body::from(data.clone()),
             pending: Bytes::new(),
             clock: clock.clone(),
         };

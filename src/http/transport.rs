@@ -2,8 +2,10 @@
 //! storage URLs, requests with the right headers for their peer, sending with retries and stall
 //! timers, capped reads of answers, and redaction of the API key from every error it makes.
 
+use super::body::{Body, Response};
+use super::connect::{self, HttpClient};
 use super::errors::{
-    check_requestable, error_for_status, error_from_reqwest, redirect_refused, RedirectRefused,
+    check_requestable, error_for_status, error_from_transport, redirect_refused, RedirectRefused,
 };
 use super::peer::{display_url, is_presigned, Origin, Peer};
 use super::retry::{is_retryable_status, retry_after};
@@ -12,10 +14,12 @@ use crate::error::{Error, Result, Status};
 use crate::observe::{Counter, Level, Observer};
 use crate::settings::{Config, RetryPolicy};
 use bytes::Bytes;
-use reqwest::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH,
+    CONTENT_TYPE, LOCATION, PROXY_AUTHORIZATION, REFERER, TRANSFER_ENCODING, USER_AGENT as UA,
 };
-use reqwest::{Method, RequestBuilder, Response};
+use http::{Method, StatusCode, Uri};
+use hyper_util::client::proxy::matcher::Matcher;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io::Write;
@@ -38,8 +42,8 @@ const MAX_REDIRECTS: usize = 10;
 
 /// HTTP access for one client.
 pub struct Transport {
-    backend: reqwest::Client,
-    storage: reqwest::Client,
+    backend: HttpClient,
+    storage: HttpClient,
     base_url: String,
     origin: Origin,
     api_key: Option<HeaderValue>,
@@ -57,8 +61,9 @@ pub struct Transport {
 struct HttpSettings {
     timeout: Duration,
     idle_per_host: usize,
-    tls_verify: bool,
-    extra_roots: Vec<reqwest::Certificate>,
+    tls: rustls::ClientConfig,
+    /// The environment's proxies (read when the client is made), `None` when it names none.
+    proxies: Option<Arc<Matcher>>,
 }
 
 impl HttpSettings {
@@ -69,9 +74,11 @@ impl HttpSettings {
             let pem = crate::sys::file_reads::read_small(path, 64 << 20).map_err(|e| {
                 Error::config(format!("cannot read CA file {}: {e}", path.display()))
             })?;
-            extra_roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                Error::config(format!("CA file {} is not PEM: {e}", path.display()))
-            })?;
+            extra_roots = rustls_pemfile::certs(&mut pem.as_slice())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    Error::config(format!("CA file {} is not PEM: {e}", path.display()))
+                })?;
             if extra_roots.is_empty() {
                 return Err(Error::config(format!(
                     "CA file {} holds no certificate",
@@ -82,56 +89,81 @@ impl HttpSettings {
         Ok(HttpSettings {
             timeout: config.timeout,
             idle_per_host: config.upload_concurrency as usize + 4,
-            tls_verify: config.tls_verify,
-            extra_roots,
+            tls: connect::tls_config(config.tls_verify, &extra_roots)?,
+            proxies: connect::proxies_from_env(),
         })
     }
 
-    /// The client for the backend (which follows redirects only within the backend's origin, so
-    /// the Opik headers and request bodies never reach another host) and the one for storage
-    /// (which follows none). Neither has a whole-request timer: the stall timers of
-    /// [`stall`] limit silence instead.
-    fn clients(&self, origin: &Origin) -> Result<(reqwest::Client, reqwest::Client)> {
-        let build = |redirects: reqwest::redirect::Policy| {
-            let mut b = reqwest::Client::builder()
-                .user_agent(USER_AGENT)
-                .connect_timeout(self.timeout)
-                .pool_max_idle_per_host(self.idle_per_host)
-                .connector_layer(super::unsent::LimitUnsent)
-                .tcp_nodelay(true)
-                .redirect(redirects);
-            if !self.tls_verify {
-                b = b.danger_accept_invalid_certs(true);
-            }
-            for cert in &self.extra_roots {
-                b = b.add_root_certificate(cert.clone());
-            }
-            b.build()
-                .map_err(|e| Error::config(format!("cannot set up HTTP: {e}")))
+    /// The client for the backend (whose redirects [`Transport::send`] follows only within the
+    /// backend's origin, so the Opik headers and request bodies never reach another host) and the
+    /// one for storage (whose redirects are refused). Neither has a whole-request timer: the
+    /// stall timers of [`stall`] limit silence instead.
+    fn clients(&self) -> (HttpClient, HttpClient) {
+        let build = || {
+            connect::client(
+                self.tls.clone(),
+                self.timeout,
+                self.idle_per_host,
+                self.proxies.clone(),
+            )
         };
-        let origin = origin.clone();
-        let same_origin = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().iter().any(|u| u == attempt.url()) {
-                attempt.error(RedirectRefused("the server redirected in a loop"))
-            } else if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error(RedirectRefused("the server redirected too many times"))
-            } else if Origin::of(attempt.url()).as_ref() == Some(&origin) {
-                attempt.follow()
-            } else {
-                // Handed back as the 3xx answer: refused in `send`, with where it pointed.
-                attempt.stop()
-            }
-        });
-        Ok((
-            build(same_origin)?,
-            build(reqwest::redirect::Policy::none())?,
-        ))
+        (build(), build())
     }
+}
+
+/// A request being made: the peer's headers, then the caller's, then a body.
+pub struct RequestBuilder {
+    method: Method,
+    uri: Option<Uri>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Option<Body>,
+    invalid: bool,
+}
+
+impl RequestBuilder {
+    /// Adds a header; a value that is not a valid header value makes the request unmakeable.
+    pub fn header<V: TryInto<HeaderValue>>(mut self, name: HeaderName, value: V) -> Self {
+        match value.try_into() {
+            Ok(v) => {
+                self.headers.insert(name, v);
+            }
+            Err(_) => self.invalid = true,
+        }
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// The request, or `None` when it cannot be made (a URL or header value that is not valid).
+    pub fn build(self) -> Option<http::Request<Body>> {
+        if self.invalid {
+            return None;
+        }
+        let mut req = http::Request::new(self.body.unwrap_or_else(Body::empty));
+        *req.method_mut() = self.method;
+        *req.uri_mut() = self.uri?;
+        *req.headers_mut() = self.headers;
+        Some(req)
+    }
+}
+
+/// What a redirected request needs again: its method, headers and (in memory) body.
+struct Resend {
+    method: Method,
+    headers: HeaderMap,
+    /// `None`: no body; `Some(None)`: a streamed body, which cannot be sent twice.
+    body: Option<Option<Body>>,
 }
 
 impl Transport {
     pub fn new(config: &Config, observer: Arc<Observer>) -> Result<Transport> {
-        let origin = reqwest::Url::parse(&config.base_url)
+        let origin = config
+            .base_url
+            .parse::<Uri>()
             .ok()
             .as_ref()
             .and_then(Origin::of)
@@ -139,7 +171,7 @@ impl Transport {
                 Error::config(format!("Opik URL {:?} is not a valid URL", config.base_url))
             })?;
         let settings = Arc::new(HttpSettings::of(config)?);
-        let (backend, storage) = settings.clients(&origin)?;
+        let (backend, storage) = settings.clients();
         let api_key = match &config.api_key {
             Some(k) => {
                 let mut v = HeaderValue::from_str(k).map_err(|_| {
@@ -175,7 +207,7 @@ impl Transport {
     /// The same transport with HTTP clients (and so connections) of its own: for use on another
     /// runtime, since a connection belongs to the runtime that opened it.
     pub fn sibling(&self) -> Result<Transport> {
-        let (backend, storage) = self.settings.clients(&self.origin)?;
+        let (backend, storage) = self.settings.clients();
         Ok(Transport {
             backend,
             storage,
@@ -203,44 +235,62 @@ impl Transport {
     /// Opik headers go only to the configured backend (same scheme, host and port), never to a
     /// presigned URL nor to any other host.
     pub fn peer_of(&self, url: &str) -> Peer {
-        match reqwest::Url::parse(url) {
+        match url.parse::<Uri>() {
             Ok(parsed) => self.peer_of_parsed(url, &parsed),
             Err(_) => Peer::Storage,
         }
     }
 
-    fn peer_of_parsed(&self, url: &str, parsed: &reqwest::Url) -> Peer {
+    fn peer_of_parsed(&self, url: &str, parsed: &Uri) -> Peer {
         if is_presigned(url) {
             return Peer::Storage;
         }
-        match Origin::of(parsed) {
-            Some(o) if o == self.origin => Peer::Backend,
-            _ => Peer::Storage,
+        if self.origin.holds(parsed) {
+            Peer::Backend
+        } else {
+            Peer::Storage
         }
     }
 
-    /// A request to `url` on the right client, with the Opik headers only for the backend. One
-    /// that does not parse goes out with no Opik header and fails when sent.
+    /// A request to `url` with the Opik headers only for the backend. One that does not parse
+    /// goes out with no Opik header and cannot be built.
     pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
-        match reqwest::Url::parse(url) {
+        match url.parse::<Uri>() {
             Ok(parsed) => self.request_to(method, url, parsed),
-            Err(_) => self.storage.request(method, url),
+            Err(_) => RequestBuilder {
+                method,
+                uri: None,
+                peer: Peer::Storage,
+                headers: HeaderMap::new(),
+                body: None,
+                invalid: true,
+            },
         }
     }
 
-    /// [`Transport::request`] for a URL already parsed: URL parsing was a third of a small
-    /// upload's instructions, so [`Transport::send`] parses each URL once for all its attempts.
-    fn request_to(&self, method: Method, url: &str, parsed: reqwest::Url) -> RequestBuilder {
-        match self.peer_of_parsed(url, &parsed) {
-            Peer::Backend => {
-                let mut headers = HeaderMap::new();
-                if let Some(k) = &self.api_key {
-                    headers.insert(AUTHORIZATION, k.clone());
-                }
-                headers.insert(WORKSPACE_HEADER, self.workspace.clone());
-                self.backend.request(method, parsed).headers(headers)
+    /// [`Transport::request`] for a URL already parsed: [`Transport::send`] parses each URL once
+    /// for all its attempts.
+    fn request_to(&self, method: Method, url: &str, parsed: Uri) -> RequestBuilder {
+        let peer = self.peer_of_parsed(url, &parsed);
+        let mut headers = HeaderMap::with_capacity(8);
+        headers.insert(UA, HeaderValue::from_static(USER_AGENT));
+        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        if peer == Peer::Backend {
+            if let Some(k) = &self.api_key {
+                headers.insert(AUTHORIZATION, k.clone());
             }
-            Peer::Storage => self.storage.request(method, parsed),
+            headers.insert(WORKSPACE_HEADER, self.workspace.clone());
+        }
+        if let Some(auth) = connect::proxy_authorization(&self.settings.proxies, &parsed) {
+            headers.insert(PROXY_AUTHORIZATION, auth);
+        }
+        RequestBuilder {
+            method,
+            uri: Some(parsed),
+            peer,
+            headers,
+            body: None,
+            invalid: false,
         }
     }
 
@@ -275,13 +325,16 @@ impl Transport {
         loop {
             let last = retry + 1 >= self.retry.attempts;
             let fresh = self.request_to(method.clone(), url, parsed.clone());
-            let (client, request) = build(fresh)?.build_split();
-            let mut request = request.map_err(|e| error_from_reqwest(step, url, &e))?;
+            let peer = fresh.peer;
+            let request = build(fresh)?.build().ok_or_else(|| {
+                Error::protocol(format!(
+                    "{step}: the request cannot be made ({})",
+                    display_url(url)
+                ))
+            })?;
             let clock = stall::Clock::new();
-            if let Some(body) = request.body_mut().take() {
-                *request.body_mut() = Some(stall::Watched::wrap(body, clock.clone()));
-            }
-            let outcome = stall::watch(&clock, self.timeout, client.execute(request)).await;
+            let outcome =
+                stall::watch(&clock, self.timeout, self.execute(peer, request, &clock)).await;
             let wait = match outcome {
                 Some(Ok(resp)) if resp.status().is_success() => return Ok(resp),
                 Some(Ok(resp)) if resp.status().is_redirection() => {
@@ -300,7 +353,7 @@ impl Transport {
                 }
                 outcome => {
                     let err = match outcome {
-                        Some(Err(e)) => error_from_reqwest(step, url, &e),
+                        Some(Err(e)) => error_from_transport(step, url, &*e),
                         _ => self.stalled(step, url),
                     };
                     if last || !matches!(err.status, Status::Network | Status::Timeout) {
@@ -314,6 +367,94 @@ impl Transport {
             };
             tokio::time::sleep(wait).await;
             retry += 1;
+        }
+    }
+
+    /// Sends one request on the peer's client. The backend's redirects are followed within its
+    /// origin (at most [`MAX_REDIRECTS`] hops, never in a loop); any other 3xx comes back as the
+    /// answer, for [`Transport::send`] to refuse.
+    async fn execute(
+        &self,
+        peer: Peer,
+        request: http::Request<Body>,
+        clock: &Arc<stall::Clock>,
+    ) -> std::result::Result<Response, super::body::BoxError> {
+        let (parts, body) = request.into_parts();
+        let watched = |parts: http::request::Parts, body: Body| {
+            http::Request::from_parts(parts, stall::Watched::wrap(body, clock.clone()))
+        };
+        if peer == Peer::Storage {
+            return Ok(Response::new(self.storage.request(watched(parts, body)).await?));
+        }
+        let mut visited = vec![parts.uri.clone()];
+        let mut resend = Resend {
+            method: parts.method.clone(),
+            headers: parts.headers.clone(),
+            body: if http_body::Body::is_end_stream(&body) {
+                None
+            } else {
+                Some(body.try_clone())
+            },
+        };
+        let mut current = parts.uri.clone();
+        let mut resp = Response::new(self.backend.request(watched(parts, body)).await?);
+        loop {
+            let status = resp.status();
+            if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+                return Ok(resp);
+            }
+            let Some(next) = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| resolve(&current, l))
+            else {
+                return Ok(resp);
+            };
+            let body = match status {
+                StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {
+                    match &resend.body {
+                        None => None,
+                        Some(Some(b)) => Some(b.try_clone().expect("an in-memory body")),
+                        // A streamed body cannot be sent again: the 3xx is the answer.
+                        Some(None) => return Ok(resp),
+                    }
+                }
+                _ => {
+                    // 301/302/303: the next request is a GET without the body (reqwest's rules).
+                    resend.body = None;
+                    for h in [TRANSFER_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, CONTENT_LENGTH] {
+                        resend.headers.remove(h);
+                    }
+                    if !matches!(resend.method, Method::GET | Method::HEAD) {
+                        resend.method = Method::GET;
+                    }
+                    None
+                }
+            };
+            if visited.contains(&next) {
+                return Err(RedirectRefused("the server redirected in a loop").into());
+            }
+            if visited.len() > MAX_REDIRECTS {
+                return Err(RedirectRefused("the server redirected too many times").into());
+            }
+            if !self.origin.holds(&next) {
+                // Handed back as the 3xx answer: refused in `send`, with where it pointed.
+                return Ok(resp);
+            }
+            visited.push(next.clone());
+            let mut req = http::Request::new(stall::Watched::wrap(
+                body.unwrap_or_else(Body::empty),
+                clock.clone(),
+            ));
+            *req.method_mut() = resend.method.clone();
+            *req.headers_mut() = resend.headers.clone();
+            if let Ok(referer) = HeaderValue::try_from(display_referer(&current)) {
+                req.headers_mut().insert(REFERER, referer);
+            }
+            *req.uri_mut() = next.clone();
+            current = next;
+            resp = Response::new(self.backend.request(req).await?);
         }
     }
 
@@ -363,7 +504,7 @@ impl Transport {
     ) -> Result<Option<Bytes>> {
         match stall::read_within(self.timeout, resp.chunk()).await {
             Some(Ok(chunk)) => Ok(chunk),
-            Some(Err(e)) => Err(self.redact(error_from_reqwest(step, url, &e))),
+            Some(Err(e)) => Err(self.redact(error_from_transport(step, url, &e))),
             None => Err(self.redact(self.stalled(step, url))),
         }
     }
@@ -516,6 +657,41 @@ impl Transport {
         body.truncate(ERROR_BODY_LIMIT);
         error_for_status(step, url, peer, code, &body)
     }
+}
+
+/// Where a `Location` points, taken relative to `base` (absolute URL, `//host/...`, `/path`, or
+/// a path relative to the base's directory).
+fn resolve(base: &Uri, location: &str) -> Option<Uri> {
+    let location = location.trim();
+    if location.contains("://") {
+        return location.parse().ok();
+    }
+    let scheme = base.scheme_str()?;
+    if let Some(rest) = location.strip_prefix("//") {
+        return format!("{scheme}://{rest}").parse().ok();
+    }
+    let authority = base.authority()?.as_str();
+    if location.starts_with('/') {
+        return format!("{scheme}://{authority}{location}").parse().ok();
+    }
+    let path = base.path();
+    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    let dir = if dir.is_empty() { "/" } else { dir };
+    if let Some(query) = location.strip_prefix('?') {
+        return format!("{scheme}://{authority}{path}?{query}").parse().ok();
+    }
+    format!("{scheme}://{authority}{dir}{location}").parse().ok()
+}
+
+/// The previous URL as a `Referer` (what reqwest sent on a redirect): without user information.
+fn display_referer(uri: &Uri) -> String {
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    format!(
+        "{}://{authority}{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.path_and_query().map_or("/", |p| p.as_str())
+    )
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result, Status};
 use crate::http::{is_presigned, Transport};
 use crate::opik::protocol::{AttachmentInfo, EntityType};
-use reqwest::Method;
+use http::Method;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

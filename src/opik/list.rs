@@ -50,19 +50,16 @@ pub async fn list(
     let mut bytes = 0u64;
     let mut previous_page: Option<(String, String)> = None;
     for page in 1u64.. {
-        let url = reqwest::Url::parse_with_params(
-            &endpoint,
-            &[
-                ("project_id", project_id),
-                ("entity_type", entity_type.as_str()),
-                ("entity_id", entity_id),
-                ("path", &protocol::encode_path(transport.base_url())),
-                ("page", &page.to_string()),
-                ("size", &protocol::LIST_PAGE_SIZE.to_string()),
-            ],
-        )
-        .map_err(|e| Error::internal(format!("attachment/list: cannot build the URL: {e}")))?;
-        let got: AttachmentPage = transport.get_json("attachment/list", url.as_str()).await?;
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("project_id", project_id)
+            .append_pair("entity_type", entity_type.as_str())
+            .append_pair("entity_id", entity_id)
+            .append_pair("path", &protocol::encode_path(transport.base_url()))
+            .append_pair("page", &page.to_string())
+            .append_pair("size", &protocol::LIST_PAGE_SIZE.to_string())
+            .finish();
+        let url = format!("{endpoint}?{query}");
+        let got: AttachmentPage = transport.get_json("attachment/list", &url).await?;
         if got.total > MAX_ENTRIES || all.len() as u64 + got.content.len() as u64 > MAX_ENTRIES {
             return Err(Error::protocol(format!(
                 "attachment/list: the server announced more than {MAX_ENTRIES} attachments \

@@ -10,8 +10,9 @@ use crate::opik::protocol::{
 use crate::sys::file_reads::{read_at, READ_CHUNK};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use reqwest::header::{CONTENT_LENGTH, ETAG};
-use reqwest::Method;
+use crate::http::Body;
+use http::header::{CONTENT_LENGTH, ETAG};
+use http::Method;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -320,7 +321,7 @@ fn body_for(
     offset: u64,
     len: u64,
     progress: Option<Arc<Progress>>,
-) -> Result<reqwest::Body> {
+) -> Result<Body> {
     body_for_counted(
         source,
         offset,
@@ -338,7 +339,7 @@ fn body_for_counted(
     offset: u64,
     len: u64,
     counter: Option<(Arc<Progress>, Arc<AtomicU64>)>,
-) -> Result<reqwest::Body> {
+) -> Result<Body> {
     let count = move |n: usize| {
         if let Some((p, attempt)) = &counter {
             p.sent.fetch_add(n as u64, Ordering::Relaxed);
@@ -357,7 +358,7 @@ fn body_for_counted(
                 count(c.len());
                 Ok::<Bytes, std::io::Error>(c)
             }));
-            Ok(reqwest::Body::wrap_stream(stream))
+            Ok(Body::wrap_stream(stream))
         }
         Source::File(path) => {
             let file = crate::sys::file_reads::open_regular(path)
@@ -374,7 +375,7 @@ fn body_for_counted(
                     ));
                 }
                 count(chunk.len());
-                return Ok(reqwest::Body::from(chunk));
+                return Ok(Body::from(chunk));
             }
             let file = Arc::new(file);
             let path = Arc::new(path.clone());
@@ -405,7 +406,7 @@ fn body_for_counted(
                     }
                     r
                 });
-            Ok(reqwest::Body::wrap_stream(stream))
+            Ok(Body::wrap_stream(stream))
         }
     }
 }

@@ -1,0 +1,137 @@
+//! Request and response bodies of the transport: what hyper sends and what it hands back.
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use http::{HeaderMap, StatusCode};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, StreamBody};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Any error a body or the HTTP stack raises.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request body: bytes in memory (which a redirect may send again) or a stream.
+pub struct Body {
+    kind: Kind,
+}
+
+enum Kind {
+    /// The whole body, taken by the first poll.
+    Full(Option<Bytes>),
+    Stream(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+impl Body {
+    pub fn empty() -> Body {
+        Body {
+            kind: Kind::Full(None),
+        }
+    }
+
+    /// A body of the stream's chunks; an error ends the request with that error.
+    pub fn wrap_stream<S, E>(stream: S) -> Body
+    where
+        S: futures_util::Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let frames = stream.map_ok(Frame::data).map_err(Into::into);
+        Body {
+            kind: Kind::Stream(UnsyncBoxBody::new(StreamBody::new(frames))),
+        }
+    }
+
+    /// The same body again, when it is in memory (what a 307/308 redirect may resend).
+    pub(crate) fn try_clone(&self) -> Option<Body> {
+        match &self.kind {
+            Kind::Full(b) => Some(Body {
+                kind: Kind::Full(b.clone()),
+            }),
+            Kind::Stream(_) => None,
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Body {
+        Body {
+            kind: Kind::Full(Some(b).filter(|b| !b.is_empty())),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Body::from(Bytes::from(v))
+    }
+}
+
+impl HttpBody for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.kind {
+            Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Stream(s) => Pin::new(s).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(b) => b.is_none(),
+            Kind::Stream(s) => s.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Stream(s) => s.size_hint(),
+        }
+    }
+}
+
+/// An answer: status, headers and a body read chunk by chunk.
+#[derive(Debug)]
+pub struct Response {
+    inner: http::Response<hyper::body::Incoming>,
+}
+
+impl Response {
+    pub(crate) fn new(inner: http::Response<hyper::body::Incoming>) -> Response {
+        Response { inner }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    /// The body's length when the answer announced it.
+    pub fn content_length(&self) -> Option<u64> {
+        self.inner.body().size_hint().exact()
+    }
+
+    /// The next piece of the body; `None` at its end (trailers are skipped).
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, hyper::Error> {
+        loop {
+            match self.inner.body_mut().frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+                Some(Err(e)) => return Err(e),
+                None => return Ok(None),
+            }
+        }
+    }
+}

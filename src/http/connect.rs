@@ -1,0 +1,245 @@
+//! Connections: TCP (connect timeout, `TCP_NODELAY`, the unsent-bytes limit of [`super::unsent`]),
+//! proxies from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`: a CONNECT
+//! tunnel for https targets, absolute-form requests for http ones), and TLS (rustls with the ring
+//! provider, the webpki roots plus the CA file's, or no verification at all).
+
+use super::body::BoxError;
+use super::stall::Watched;
+use crate::error::{Error, Result};
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tower_service::Service;
+
+/// The HTTP client of one peer kind (backend or storage).
+pub(crate) type HttpClient =
+    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<Dial>, Watched>;
+
+/// How long an idle pooled connection is kept (reqwest's default).
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// Builds a client: HTTP/1 only, pooled, `tls` for https.
+pub(crate) fn client(
+    tls: rustls::ClientConfig,
+    connect_timeout: Duration,
+    idle_per_host: usize,
+    proxies: Option<Arc<Matcher>>,
+) -> HttpClient {
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(connect_timeout));
+    let dial = Dial { tcp, proxies };
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(dial);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .pool_max_idle_per_host(idle_per_host)
+        .build(https)
+}
+
+/// The TLS settings: the webpki roots and `extra_roots`, or (`verify == false`) none at all.
+pub(crate) fn tls_config(
+    verify: bool,
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::config(format!("cannot set up TLS: {e}")))?;
+    // hyper-rustls sets ALPN to HTTP/1.1 alone (`enable_http1`).
+    let config = if verify {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for cert in extra_roots {
+            roots
+                .add(cert.clone())
+                .map_err(|e| Error::config(format!("a CA certificate is not usable: {e}")))?;
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_no_client_auth()
+    };
+    Ok(config)
+}
+
+/// `tls_verify = false`: every certificate is accepted (signatures are not checked either).
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The proxies the environment names, or `None` when it names none (then no connection asks).
+pub(crate) fn proxies_from_env() -> Option<Arc<Matcher>> {
+    let named = ["ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY"]
+        .iter()
+        .flat_map(|v| [v.to_string(), v.to_ascii_lowercase()])
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    named.then(|| Arc::new(Matcher::from_env()))
+}
+
+/// Opens TCP connections, through a proxy when the environment names one for the target.
+#[derive(Clone)]
+pub(crate) struct Dial {
+    tcp: HttpConnector,
+    proxies: Option<Arc<Matcher>>,
+}
+
+impl Service<http::Uri> for Dial {
+    type Response = Stream;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<Stream, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+        // An `HttpConnector` is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, dst: http::Uri) -> Self::Future {
+        let mut tcp = self.tcp.clone();
+        let proxy = self.proxies.as_ref().and_then(|m| m.intercept(&dst));
+        Box::pin(async move {
+            let (io, proxied) = match proxy {
+                None => (tcp.call(dst).await?, false),
+                Some(proxy) => {
+                    if proxy.uri().scheme_str() != Some("http") {
+                        return Err(BoxError::from(
+                            "only http:// proxies are supported (the environment names another)",
+                        ));
+                    }
+                    if dst.scheme_str() == Some("https") {
+                        let mut tunnel = Tunnel::new(proxy.uri().clone(), tcp);
+                        if let Some(auth) = proxy.basic_auth() {
+                            tunnel = tunnel.with_auth(auth.clone());
+                        }
+                        std::future::poll_fn(|cx| tunnel.poll_ready(cx)).await?;
+                        (tunnel.call(dst).await?, false)
+                    } else {
+                        (tcp.call(proxy.uri().clone()).await?, true)
+                    }
+                }
+            };
+            super::unsent::limit(io.inner());
+            Ok(Stream { io, proxied })
+        })
+    }
+}
+
+/// A TCP connection; `proxied` when requests on it go to an http proxy (in absolute form).
+pub(crate) struct Stream {
+    io: TokioIo<TcpStream>,
+    proxied: bool,
+}
+
+impl Connection for Stream {
+    fn connected(&self) -> Connected {
+        self.io.connected().proxy(self.proxied)
+    }
+}
+
+impl hyper::rt::Read for Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Stream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// The header an http proxy needs on each request (the proxy URL's user and password), when the
+/// environment routes `uri` through one that has them.
+pub(crate) fn proxy_authorization(
+    proxies: &Option<Arc<Matcher>>,
+    uri: &http::Uri,
+) -> Option<http::HeaderValue> {
+    let m = proxies.as_ref()?;
+    if uri.scheme_str() != Some("http") {
+        return None;
+    }
+    m.intercept(uri)?.basic_auth().cloned()
+}
