@@ -97,11 +97,7 @@ pub(crate) fn error_for_status(
 
 /// Maps a transport-level failure (hyper's client error, a body's read error). The message
 /// never holds a URL but our own shortened one (a presigned URL's query is a credential).
-pub fn error_from_transport(
-    step: &str,
-    url: &str,
-    e: &(dyn std::error::Error + 'static),
-) -> Error {
+pub fn error_from_transport(step: &str, url: &str, e: &(dyn std::error::Error + 'static)) -> Error {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut timed_out = false;
     while let Some(s) = source {
@@ -119,7 +115,8 @@ pub fn error_from_transport(
         }
         if s.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-            || s.downcast_ref::<hyper::Error>().is_some_and(|h| h.is_timeout())
+            || s.downcast_ref::<hyper::Error>()
+                .is_some_and(|h| h.is_timeout())
         {
             timed_out = true;
         }

@@ -1,7 +1,7 @@
 //! When to try a request again, and how long to wait first.
 
-use crate::settings::RetryPolicy;
 use super::body::Response;
+use crate::settings::RetryPolicy;
 use http::header::RETRY_AFTER;
 use http::StatusCode;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -384,7 +384,9 @@ impl Transport {
             http::Request::from_parts(parts, stall::Watched::wrap(body, clock.clone()))
         };
         if peer == Peer::Storage {
-            return Ok(Response::new(self.storage.request(watched(parts, body)).await?));
+            return Ok(Response::new(
+                self.storage.request(watched(parts, body)).await?,
+            ));
         }
         let mut visited = vec![parts.uri.clone()];
         let mut resend = Resend {
@@ -423,7 +425,12 @@ impl Transport {
                 _ => {
                     // 301/302/303: the next request is a GET without the body (reqwest's rules).
                     resend.body = None;
-                    for h in [TRANSFER_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, CONTENT_LENGTH] {
+                    for h in [
+                        TRANSFER_ENCODING,
+                        CONTENT_ENCODING,
+                        CONTENT_TYPE,
+                        CONTENT_LENGTH,
+                    ] {
                         resend.headers.remove(h);
                     }
                     if !matches!(resend.method, Method::GET | Method::HEAD) {
@@ -680,7 +687,9 @@ fn resolve(base: &Uri, location: &str) -> Option<Uri> {
     if let Some(query) = location.strip_prefix('?') {
         return format!("{scheme}://{authority}{path}?{query}").parse().ok();
     }
-    format!("{scheme}://{authority}{dir}{location}").parse().ok()
+    format!("{scheme}://{authority}{dir}{location}")
+        .parse()
+        .ok()
 }
 
 /// The previous URL as a `Referer` (what reqwest sent on a redirect): without user information.

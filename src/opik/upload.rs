@@ -2,6 +2,7 @@
 //! part PUTs to presigned storage URLs followed by `upload-complete`.
 
 use crate::error::{Error, Result, Status};
+use crate::http::Body;
 use crate::http::{SourceReadError, Transport};
 use crate::media::attachment::{Attachment, Source};
 use crate::opik::protocol::{
@@ -10,7 +11,6 @@ use crate::opik::protocol::{
 use crate::sys::file_reads::{read_at, READ_CHUNK};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use crate::http::Body;
 use http::header::{CONTENT_LENGTH, ETAG};
 use http::Method;
 use std::sync::atomic::{AtomicU64, Ordering};
