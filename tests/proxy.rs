@@ -1,0 +1,178 @@
+//! Proxies from the environment, as reqwest honoured them: `HTTP_PROXY` (requests in absolute
+//! form, with `Proxy-Authorization` from the proxy URL's user and password), `HTTPS_PROXY` (a
+//! CONNECT tunnel, TLS inside it) and `NO_PROXY`. The proxy is a tiny one in this file, on
+//! 127.0.0.1, forwarding only to 127.0.0.1, its sockets bounded by read timeouts.
+//!
+//! One test function: the environment is the process's, set before each client is made.
+
+use opik_attachments::{Attachment, Client, EntityType, Options};
+use opik_test_server::{Config, StorageMode, TestServer, TlsPem};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const KEY: &str = "proxy-test-key";
+
+/// What the proxy saw: the first line and the `Proxy-Authorization` of each connection's first
+/// request (later requests on a forwarded connection pass through unread).
+#[derive(Default)]
+struct Seen {
+    heads: Vec<(String, Option<String>)>,
+}
+
+/// Starts the proxy; returns its port and what it saw.
+fn proxy() -> (u16, Arc<Mutex<Seen>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(64) {
+            let Ok(conn) = conn else { return };
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let _ = serve(conn, &log);
+            });
+        }
+    });
+    (port, seen)
+}
+
+fn serve(mut client: TcpStream, seen: &Mutex<Seen>) -> std::io::Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte)? == 0 || head.len() > 64 * 1024 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let first = text.lines().next().unwrap_or("").to_string();
+    let auth = text.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("proxy-authorization:")
+            .then(|| l[20..].trim().to_string())
+    });
+    seen.lock().unwrap().heads.push((first.clone(), auth));
+    let mut words = first.split(' ');
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let authority = if method == "CONNECT" {
+        target.to_string()
+    } else {
+        let rest = target.strip_prefix("http://").unwrap_or("");
+        rest.split('/').next().unwrap_or("").to_string()
+    };
+    if !authority.starts_with("127.0.0.1:") {
+        client.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")?;
+        return Ok(());
+    }
+    let mut upstream = TcpStream::connect(&authority)?;
+    upstream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    if method == "CONNECT" {
+        client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+    } else {
+        // The test server takes absolute-form requests as they are.
+        upstream.write_all(&head)?;
+    }
+    let (mut c2, mut u2) = (client.try_clone()?, upstream.try_clone()?);
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut u2);
+        let _ = u2.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut upstream, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Write);
+    let _ = up.join();
+    Ok(())
+}
+
+fn round_trip(server: &TestServer, ca_file: Option<std::path::PathBuf>) {
+    let c = Client::new(&Options {
+        url: Some(server.base_url()),
+        api_key: Some(KEY.into()),
+        workspace: Some("default".into()),
+        project_name: Some("proxy".into()),
+        ca_file,
+        ..Options::default()
+    })
+    .expect("client");
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = vec![7u8; 3000];
+    let a = Attachment::from_bytes(body.clone(), "p.bin", None).unwrap();
+    c.upload(None, EntityType::Trace, &id, &a).expect("upload");
+    let mut got = Vec::new();
+    c.download(None, EntityType::Trace, &id, "p.bin", None, |chunk| {
+        got.extend_from_slice(chunk);
+        Ok(())
+    })
+    .expect("download");
+    assert_eq!(got, body);
+}
+
+fn clear_env() {
+    for v in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
+        std::env::remove_var(v);
+        std::env::remove_var(v.to_ascii_lowercase());
+    }
+}
+
+#[test]
+fn environment_proxies_are_used_as_reqwest_used_them() {
+    // http targets: absolute-form requests to the proxy, with its credentials.
+    clear_env();
+    let (port, seen) = proxy();
+    let server = TestServer::start(Config {
+        mode: StorageMode::S3,
+        api_key: Some(KEY.into()),
+        ..Config::default()
+    });
+    std::env::set_var("HTTP_PROXY", format!("http://user:pw@127.0.0.1:{port}"));
+    round_trip(&server, None);
+    let heads = std::mem::take(&mut seen.lock().unwrap().heads);
+    let base = server.base_url();
+    assert!(!heads.is_empty(), "nothing went through the proxy");
+    for (line, auth) in &heads {
+        assert!(
+            line.split(' ').nth(1).is_some_and(|t| t.starts_with(&base)),
+            "not absolute form: {line:?}"
+        );
+        // base64("user:pw")
+        assert_eq!(auth.as_deref(), Some("Basic dXNlcjpwdw=="), "{line:?}");
+    }
+
+    // NO_PROXY: straight to the server.
+    std::env::set_var("NO_PROXY", "127.0.0.1");
+    round_trip(&server, None);
+    assert!(
+        seen.lock().unwrap().heads.is_empty(),
+        "NO_PROXY ignored: {:?}",
+        seen.lock().unwrap().heads
+    );
+
+    // https targets: a CONNECT tunnel, TLS inside it (verified with the CA file).
+    clear_env();
+    let tls = TestServer::start(Config {
+        mode: StorageMode::S3,
+        api_key: Some(KEY.into()),
+        tls: Some(TlsPem {
+            cert_chain: include_str!("server/tests/tls/server.pem").into(),
+            private_key: include_str!("server/tests/tls/server.key").into(),
+        }),
+        ..Config::default()
+    });
+    std::env::set_var("HTTPS_PROXY", format!("http://127.0.0.1:{port}"));
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/server/tests/tls/ca.pem");
+    round_trip(&tls, Some(ca));
+    let heads = std::mem::take(&mut seen.lock().unwrap().heads);
+    let authority = tls.base_url()["https://".len()..]
+        .trim_end_matches('/')
+        .to_string();
+    assert!(!heads.is_empty(), "nothing went through the proxy");
+    for (line, auth) in &heads {
+        assert_eq!(line, &format!("CONNECT {authority} HTTP/1.1"));
+        assert_eq!(auth, &None);
+    }
+    clear_env();
+}
