@@ -333,8 +333,10 @@ impl Transport {
                 ))
             })?;
             let clock = stall::Clock::new();
-            let outcome =
-                stall::watch(&clock, self.timeout, self.execute(peer, request, &clock)).await;
+            // Boxed: inline, its state made every caller's future (up to the lane's `block_on`,
+            // which moves it) kilobytes larger, copied at every call.
+            let exchange = Box::pin(self.execute(peer, request, &clock));
+            let outcome = stall::watch(&clock, self.timeout, exchange).await;
             let wait = match outcome {
                 Some(Ok(resp)) if resp.status().is_success() => return Ok(resp),
                 Some(Ok(resp)) if resp.status().is_redirection() => {
@@ -788,5 +790,149 @@ mod tests {
             .unwrap();
         assert_eq!(req.headers().get(AUTHORIZATION).unwrap(), "k");
         assert_eq!(req.headers().get(WORKSPACE_HEADER).unwrap(), "default");
+    }
+
+    #[test]
+    fn locations_resolve_against_the_request() {
+        let base: Uri = "http://h:1/api/v1/x?q=1".parse().unwrap();
+        let r = |l: &str| resolve(&base, l).map(|u| u.to_string());
+        assert_eq!(r("/b?c=d").as_deref(), Some("http://h:1/b?c=d"));
+        assert_eq!(r("y").as_deref(), Some("http://h:1/api/v1/y"));
+        assert_eq!(r("?z=2").as_deref(), Some("http://h:1/api/v1/x?z=2"));
+        assert_eq!(r("//g:2/p").as_deref(), Some("http://g:2/p"));
+        assert_eq!(r("https://e/p").as_deref(), Some("https://e/p"));
+        assert_eq!(r("http://bad host/"), None);
+    }
+
+    /// A server that answers each request by its path with `answer(path)` (status, extra
+    /// headers, body), one request per connection; returns the raw requests (head and body).
+    async fn scripted(
+        listener: tokio::net::TcpListener,
+        answer: fn(&str) -> (u16, String, String),
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            let head_end = loop {
+                let k = sock.read(&mut chunk).await.unwrap();
+                if k == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..k]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+            };
+            let Some(head_end) = head_end else { continue };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            while buf.len() - head_end < len {
+                let k = sock.read(&mut chunk).await.unwrap();
+                if k == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..k]);
+            }
+            let path = head.split(' ').nth(1).unwrap_or("").to_string();
+            let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+            SEEN.lock().unwrap().push((head, body));
+            let (status, headers, body) = answer(&path);
+            let resp = format!(
+                "HTTP/1.1 {status} X\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        }
+    }
+
+    static SEEN: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+    #[test]
+    fn backend_redirects_follow_reqwest_rules_within_the_origin() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tokio::spawn(scripted(listener, |path| match path {
+                "/v1/temp" => (307, "Location: /v1/final\r\n".into(), String::new()),
+                "/v1/found" => (302, "Location: final\r\n".into(), String::new()),
+                "/v1/loop" => (302, "Location: /v1/loop\r\n".into(), String::new()),
+                "/v1/away" => (
+                    302,
+                    "Location: http://localhost:9/v1/final\r\n".into(),
+                    String::new(),
+                ),
+                _ => (200, String::new(), "{\"ok\":1}".into()),
+            }));
+            let t = transport(&format!("http://127.0.0.1:{port}/"));
+            let take = || std::mem::take(&mut *SEEN.lock().unwrap());
+
+            // 307: the same method and body again, with the Opik headers (same origin).
+            let got: serde_json::Value = t.post_json("s", "v1/temp", &[1, 2, 3]).await.unwrap();
+            assert_eq!(got["ok"], 1);
+            let seen = take();
+            assert_eq!(seen.len(), 2);
+            assert!(seen[1].0.starts_with("post /v1/final "), "{}", seen[1].0);
+            assert_eq!(seen[1].1, "[1,2,3]");
+            assert!(seen[1].0.contains("authorization: k"), "{}", seen[1].0);
+            assert!(
+                seen[1].0.contains("referer: http://127.0.0.1"),
+                "{}",
+                seen[1].0
+            );
+
+            // 302 of a POST: a GET without the body or its headers.
+            let got: serde_json::Value = t.post_json("s", "v1/found", &[1]).await.unwrap();
+            assert_eq!(got["ok"], 1);
+            let seen = take();
+            assert!(seen[1].0.starts_with("get /v1/final "), "{}", seen[1].0);
+            assert!(!seen[1].0.contains("content-type"), "{}", seen[1].0);
+            assert!(!seen[1].0.contains("content-length"), "{}", seen[1].0);
+            assert_eq!(seen[1].1, "");
+
+            // 307 of a streamed body: not resent; the 3xx is refused.
+            let url = format!("http://127.0.0.1:{port}/v1/temp");
+            let e = t
+                .send("put", Method::PUT, &url, |rb| {
+                    let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(
+                        Bytes::from_static(b"abc"),
+                    )]);
+                    Ok(rb
+                        .header(CONTENT_LENGTH, 3u64)
+                        .body(Body::wrap_stream(chunks)))
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(e.status, Status::Protocol, "{}", e.message);
+            assert_eq!(e.http_status, 307);
+            assert_eq!(take().len(), 1);
+
+            // A loop, and a redirect to another origin: PROTOCOL, nothing sent elsewhere.
+            let url = format!("http://127.0.0.1:{port}/v1/loop");
+            let e = t
+                .get_json::<serde_json::Value>("l", &url)
+                .await
+                .unwrap_err();
+            assert_eq!(e.status, Status::Protocol, "{}", e.message);
+            assert!(e.message.contains("loop"), "{}", e.message);
+            assert_eq!(take().len(), 1, "the loop is seen at once, not retried");
+            let url = format!("http://127.0.0.1:{port}/v1/away");
+            let e = t
+                .get_json::<serde_json::Value>("a", &url)
+                .await
+                .unwrap_err();
+            assert_eq!(e.status, Status::Protocol, "{}", e.message);
+            assert_eq!(e.http_status, 302);
+            assert_eq!(take().len(), 1);
+        });
     }
 }
