@@ -33,8 +33,8 @@ impl std::error::Error for RedirectRefused {}
 /// the same way however often it is tried: `OPIK_ERR_PROTOCOL`, never retried.
 /// Returns the URL parsed (once, with `http::Uri`: no `url::Url` on the request path).
 pub(crate) fn check_requestable(step: &str, url: &str) -> Result<http::Uri> {
-    match url.parse::<http::Uri>() {
-        Ok(u)
+    match super::peer::parse_uri(url) {
+        Some(u)
             if matches!(u.scheme_str(), Some("http" | "https"))
                 && u.host().is_some_and(|h| !h.is_empty()) =>
         {

@@ -50,6 +50,43 @@ impl Origin {
     }
 }
 
+/// Parses a URL for a request. One with bytes a URI may not hold (spaces, `"<>\`{}|^\\`,
+/// non-ASCII) gets them percent-encoded first, as `url::Url` (what reqwest parsed with) did; the
+/// usual URL, all allowed ASCII, is parsed as it is. A port that is not a number below 65536 is
+/// refused.
+pub(crate) fn parse_uri(url: &str) -> Option<http::Uri> {
+    let needs_encoding = |b: u8| {
+        !b.is_ascii_graphic()
+            || matches!(
+                b,
+                b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'|' | b'\\' | b'^'
+            )
+    };
+    let uri: http::Uri = if url.bytes().any(needs_encoding) {
+        let mut encoded = String::with_capacity(url.len() + 16);
+        for b in url.trim().bytes() {
+            if needs_encoding(b) {
+                encoded.push_str(&format!("%{b:02X}"));
+            } else {
+                encoded.push(b as char);
+            }
+        }
+        encoded.parse().ok()?
+    } else {
+        url.parse().ok()?
+    };
+    // `http` drops a port it cannot read (`port()` is then `None`), which would make the URL's
+    // origin the scheme's default port.
+    let authority = uri.authority()?.as_str();
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    if let Some((_, port)) = host_port.rsplit_once(':') {
+        if !port.contains(']') && !port.is_empty() && port.parse::<u16>().is_err() {
+            return None;
+        }
+    }
+    Some(uri)
+}
+
 /// Presigned S3 URLs carry their own signature (the test the Python SDK uses too).
 pub fn is_presigned(url: &str) -> bool {
     url.contains("X-Amz-Signature=")

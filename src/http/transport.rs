@@ -7,7 +7,7 @@ use super::connect::{self, HttpClient};
 use super::errors::{
     check_requestable, error_for_status, error_from_transport, redirect_refused, RedirectRefused,
 };
-use super::peer::{display_url, is_presigned, Origin, Peer};
+use super::peer::{display_url, is_presigned, parse_uri, Origin, Peer};
 use super::retry::{is_retryable_status, retry_after};
 use super::stall;
 use crate::error::{Error, Result, Status};
@@ -235,9 +235,9 @@ impl Transport {
     /// Opik headers go only to the configured backend (same scheme, host and port), never to a
     /// presigned URL nor to any other host.
     pub fn peer_of(&self, url: &str) -> Peer {
-        match url.parse::<Uri>() {
-            Ok(parsed) => self.peer_of_parsed(url, &parsed),
-            Err(_) => Peer::Storage,
+        match parse_uri(url) {
+            Some(parsed) => self.peer_of_parsed(url, &parsed),
+            None => Peer::Storage,
         }
     }
 
@@ -255,9 +255,9 @@ impl Transport {
     /// A request to `url` with the Opik headers only for the backend. One that does not parse
     /// goes out with no Opik header and cannot be built.
     pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
-        match url.parse::<Uri>() {
-            Ok(parsed) => self.request_to(method, url, parsed),
-            Err(_) => RequestBuilder {
+        match parse_uri(url) {
+            Some(parsed) => self.request_to(method, url, parsed),
+            None => RequestBuilder {
                 method,
                 uri: None,
                 peer: Peer::Storage,
@@ -673,25 +673,23 @@ impl Transport {
 fn resolve(base: &Uri, location: &str) -> Option<Uri> {
     let location = location.trim();
     if location.contains("://") {
-        return location.parse().ok();
+        return parse_uri(location);
     }
     let scheme = base.scheme_str()?;
     if let Some(rest) = location.strip_prefix("//") {
-        return format!("{scheme}://{rest}").parse().ok();
+        return parse_uri(&format!("{scheme}://{rest}"));
     }
     let authority = base.authority()?.as_str();
     if location.starts_with('/') {
-        return format!("{scheme}://{authority}{location}").parse().ok();
+        return parse_uri(&format!("{scheme}://{authority}{location}"));
     }
     let path = base.path();
     let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
     let dir = if dir.is_empty() { "/" } else { dir };
     if let Some(query) = location.strip_prefix('?') {
-        return format!("{scheme}://{authority}{path}?{query}").parse().ok();
+        return parse_uri(&format!("{scheme}://{authority}{path}?{query}"));
     }
-    format!("{scheme}://{authority}{dir}{location}")
-        .parse()
-        .ok()
+    parse_uri(&format!("{scheme}://{authority}{dir}{location}"))
 }
 
 /// The previous URL as a `Referer` (what reqwest sent on a redirect): without user information.
@@ -790,6 +788,23 @@ mod tests {
             .unwrap();
         assert_eq!(req.headers().get(AUTHORIZATION).unwrap(), "k");
         assert_eq!(req.headers().get(WORKSPACE_HEADER).unwrap(), "default");
+    }
+
+    #[test]
+    fn urls_parse_as_url_parsed_them() {
+        let p = |u: &str| parse_uri(u).map(|u| u.to_string());
+        assert_eq!(
+            p("http://h/a b?c d").as_deref(),
+            Some("http://h/a%20b?c%20d")
+        );
+        assert_eq!(
+            p("http://h/é?x=ü").as_deref(),
+            Some("http://h/%C3%A9?x=%C3%BC")
+        );
+        assert_eq!(p("http://h/p#frag").as_deref(), Some("http://h/p"));
+        assert_eq!(p("http://h:99999/"), None);
+        assert_eq!(p("http://u:p@h/x").as_deref(), Some("http://u:p@h/x"));
+        assert_eq!(p("http://[::1]:8/x").as_deref(), Some("http://[::1]:8/x"));
     }
 
     #[test]
