@@ -174,5 +174,37 @@ fn environment_proxies_are_used_as_reqwest_used_them() {
         assert_eq!(line, &format!("CONNECT {authority} HTTP/1.1"));
         assert_eq!(auth, &None);
     }
+
+    // A proxy that never answers CONNECT: the time limit ends the attempt (TIMEOUT), no hang.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    std::env::set_var(
+        "HTTPS_PROXY",
+        format!("http://127.0.0.1:{}", silent.local_addr().unwrap().port()),
+    );
+    let c = Client::new(&Options {
+        url: Some(tls.base_url()),
+        api_key: Some(KEY.into()),
+        timeout: Some(Duration::from_millis(500)),
+        retry: Some(opik_attachments::RetryPolicy {
+            attempts: 1,
+            ..Default::default()
+        }),
+        tls_verify: Some(false),
+        ..Options::default()
+    })
+    .expect("client");
+    let t0 = std::time::Instant::now();
+    let a = Attachment::from_bytes(vec![1u8; 10], "s.bin", None).unwrap();
+    let e = c
+        .upload(
+            None,
+            EntityType::Trace,
+            &uuid::Uuid::new_v4().to_string(),
+            &a,
+        )
+        .unwrap_err();
+    assert_eq!(e.status, opik_attachments::Status::Timeout, "{e}");
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    drop(silent);
     clear_env();
 }

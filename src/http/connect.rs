@@ -1,7 +1,8 @@
-//! Connections: TCP (connect timeout, `TCP_NODELAY`, the unsent-bytes limit of [`super::unsent`]),
-//! proxies from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`: a CONNECT
-//! tunnel for https targets, absolute-form requests for http ones), and TLS (rustls with the ring
-//! provider, the webpki roots plus the CA file's, or no verification at all).
+//! Connections: TCP (`TCP_NODELAY`, the unsent-bytes limit of [`super::unsent`]), proxies from
+//! the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`: a CONNECT tunnel for
+//! https targets, absolute-form requests for http ones), TLS (rustls with the ring provider, the
+//! webpki roots plus the CA file's, or no verification at all), and a time limit on the whole
+//! setup ([`Timed`]).
 
 use super::body::BoxError;
 use super::stall::Watched;
@@ -24,7 +25,7 @@ use tower_service::Service;
 
 /// The HTTP client of one peer kind (backend or storage).
 pub(crate) type HttpClient =
-    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<Dial>, Watched>;
+    hyper_util::client::legacy::Client<Timed<hyper_rustls::HttpsConnector<Dial>>, Watched>;
 
 /// How long an idle pooled connection is kept (reqwest's default).
 const POOL_IDLE: Duration = Duration::from_secs(90);
@@ -39,18 +40,55 @@ pub(crate) fn client(
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
-    tcp.set_connect_timeout(Some(connect_timeout));
     let dial = Dial { tcp, proxies };
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
         .wrap_connector(dial);
+    let timed = Timed {
+        inner: https,
+        limit: connect_timeout,
+    };
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_timer(hyper_util::rt::TokioTimer::new())
         .pool_idle_timeout(POOL_IDLE)
         .pool_max_idle_per_host(idle_per_host)
-        .build(https)
+        .build(timed)
+}
+
+/// A connector whose whole connection setup (TCP, a proxy's CONNECT, TLS) has `limit`, as
+/// reqwest's connect timeout had; running out is an `io::ErrorKind::TimedOut` error.
+#[derive(Clone)]
+pub(crate) struct Timed<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S> Service<http::Uri> for Timed<S>
+where
+    S: Service<http::Uri>,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: http::Uri) -> Self::Future {
+        let connecting = self.inner.call(dst);
+        let limit = self.limit;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(done) => done.map_err(Into::into),
+                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out").into()),
+            }
+        })
+    }
 }
 
 /// The TLS settings: the webpki roots and `extra_roots`, or (`verify == false`) none at all.
