@@ -277,6 +277,64 @@ static int cmd_spans(const struct args *a) {
     return 0;
 }
 
+/* What a traces-per-iteration run measured (see run_traces). */
+struct trace_run {
+    double seconds, loop_seconds, flush_seconds, cpu_seconds;
+    long vmhwm_kb;
+    char call_json[256];
+};
+
+/* Adds the content under test to a started trace: an attachment or an input. */
+typedef opik_status (*trace_content_fn)(opik_trace *t, const void *arg, opik_error **err);
+
+/* One warm-up trace (flushed and checked), then `a->traces` traces named PREFIX-N, each started,
+ * given its content and ended, every call group timed; then flush, timed apart. Exits on error. */
+static void run_traces(opik_client *c, const struct args *a, const char *prefix, const char *what,
+                       trace_content_fn content, const void *arg, struct trace_run *out) {
+    opik_trace *t = NULL;
+    TRY("warm-up trace_start", opik_trace_start(c, a->project, "warm-up", &t, ERR));
+    TRY(what, content(t, arg, ERR));
+    TRY("warm-up trace_end", opik_trace_end(t, ERR));
+    flush(c);
+    check_counters(c, 1, 1);
+
+    uint64_t *call_ns = malloc(a->traces * sizeof *call_ns);
+    if (!call_ns) {
+        fprintf(stderr, "bench_traces: out of memory\n");
+        exit(1);
+    }
+    char name[32];
+    double c0 = cpu_s();
+    uint64_t t0 = now_ns();
+    for (uint64_t tr = 0; tr < a->traces; tr++) {
+        snprintf(name, sizeof name, "%s-%" PRIu64, prefix, tr);
+        uint64_t s0 = now_ns();
+        TRY("opik_trace_start", opik_trace_start(c, a->project, name, &t, ERR));
+        TRY(what, content(t, arg, ERR));
+        TRY("opik_trace_end", opik_trace_end(t, ERR));
+        call_ns[tr] = now_ns() - s0;
+    }
+    uint64_t t1 = now_ns();
+    flush(c);
+    uint64_t t2 = now_ns();
+    out->cpu_seconds = cpu_s() - c0;
+    out->vmhwm_kb = vmhwm_kb();
+    check_counters(c, 1 + a->traces, 1 + a->traces);
+    stats_json(call_ns, a->traces, out->call_json, sizeof out->call_json);
+    out->seconds = (double)(t2 - t0) / 1e9;
+    out->loop_seconds = (double)(t1 - t0) / 1e9;
+    out->flush_seconds = (double)(t2 - t1) / 1e9;
+    free(call_ns);
+}
+
+static opik_status attach_image(opik_trace *t, const void *img, opik_error **err) {
+    return opik_trace_attach(t, img, err);
+}
+
+static opik_status set_embedded_input(opik_trace *t, const void *input, opik_error **err) {
+    return opik_trace_set_input(t, input, err);
+}
+
 static int cmd_images(const struct args *a) {
     if (!a->file) {
         fprintf(stderr, "bench_traces: images needs FILE\n");
@@ -291,47 +349,16 @@ static int cmd_images(const struct args *a) {
     opik_attachment *img = NULL;
     TRY("opik_attachment_from_file", opik_attachment_from_file(a->file, "frame.png", "image/png", &img, ERR));
 
-    /* Warm-up: one trace with the image, flushed. */
-    opik_trace *t = NULL;
-    TRY("warm-up trace_start", opik_trace_start(c, a->project, "warm-up", &t, ERR));
-    TRY("warm-up trace_attach", opik_trace_attach(t, img, ERR));
-    TRY("warm-up trace_end", opik_trace_end(t, ERR));
-    flush(c);
-    check_counters(c, 1, 1);
-
-    uint64_t *call_ns = malloc(a->traces * sizeof *call_ns);
-    if (!call_ns) {
-        fprintf(stderr, "bench_traces: out of memory\n");
-        return 1;
-    }
-    char name[32];
-    double c0 = cpu_s();
-    uint64_t t0 = now_ns();
-    for (uint64_t tr = 0; tr < a->traces; tr++) {
-        snprintf(name, sizeof name, "frame-%" PRIu64, tr);
-        uint64_t s0 = now_ns();
-        TRY("opik_trace_start", opik_trace_start(c, a->project, name, &t, ERR));
-        TRY("opik_trace_attach", opik_trace_attach(t, img, ERR));
-        TRY("opik_trace_end", opik_trace_end(t, ERR));
-        call_ns[tr] = now_ns() - s0;
-    }
-    uint64_t t1 = now_ns();
-    flush(c);
-    uint64_t t2 = now_ns();
-    double c1 = cpu_s();
-    long hwm = vmhwm_kb();
-    check_counters(c, 1 + a->traces, 1 + a->traces);
-    char call_json[256];
-    stats_json(call_ns, a->traces, call_json, sizeof call_json);
+    struct trace_run r;
+    run_traces(c, a, "frame", "opik_trace_attach", attach_image, img, &r);
     printf("RESULT {\"tool\": \"ours\", \"op\": \"images\", \"seconds\": %.6f, \"loop_seconds\": %.6f, "
            "\"flush_seconds\": %.6f, \"cpu_seconds\": %.6f, \"count\": %" PRIu64 ", \"bytes\": %" PRIu64
            ", \"trace_us\": %s, \"vmhwm_kb\": %ld}\n",
-           (double)(t2 - t0) / 1e9, (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9, c1 - c0,
-           a->traces, a->traces * (uint64_t)sb.st_size, call_json, hwm);
+           r.seconds, r.loop_seconds, r.flush_seconds, r.cpu_seconds, a->traces,
+           a->traces * (uint64_t)sb.st_size, r.call_json, r.vmhwm_kb);
     fflush(stdout);
     opik_attachment_free(img);
     opik_client_free(c);
-    free(call_ns);
     return 0;
 }
 
@@ -397,46 +424,15 @@ static int cmd_embedded(const struct args *a) {
     }
     opik_client *c = make_client(a->traces + 1);
 
-    /* Warm-up: one trace with the embedded image, flushed. */
-    opik_trace *t = NULL;
-    TRY("warm-up trace_start", opik_trace_start(c, a->project, "warm-up", &t, ERR));
-    TRY("warm-up trace_set_input", opik_trace_set_input(t, input, ERR));
-    TRY("warm-up trace_end", opik_trace_end(t, ERR));
-    flush(c);
-    check_counters(c, 1, 1);
-
-    uint64_t *call_ns = malloc(a->traces * sizeof *call_ns);
-    if (!call_ns) {
-        fprintf(stderr, "bench_traces: out of memory\n");
-        return 1;
-    }
-    char name[32];
-    double c0 = cpu_s();
-    uint64_t t0 = now_ns();
-    for (uint64_t tr = 0; tr < a->traces; tr++) {
-        snprintf(name, sizeof name, "chat-%" PRIu64, tr);
-        uint64_t s0 = now_ns();
-        TRY("opik_trace_start", opik_trace_start(c, a->project, name, &t, ERR));
-        TRY("opik_trace_set_input", opik_trace_set_input(t, input, ERR));
-        TRY("opik_trace_end", opik_trace_end(t, ERR));
-        call_ns[tr] = now_ns() - s0;
-    }
-    uint64_t t1 = now_ns();
-    flush(c);
-    uint64_t t2 = now_ns();
-    double c1 = cpu_s();
-    long hwm = vmhwm_kb();
-    check_counters(c, 1 + a->traces, 1 + a->traces);
-    char call_json[256];
-    stats_json(call_ns, a->traces, call_json, sizeof call_json);
+    struct trace_run r;
+    run_traces(c, a, "chat", "opik_trace_set_input", set_embedded_input, input, &r);
     printf("RESULT {\"tool\": \"ours\", \"op\": \"embedded\", \"seconds\": %.6f, \"loop_seconds\": %.6f, "
            "\"flush_seconds\": %.6f, \"cpu_seconds\": %.6f, \"count\": %" PRIu64 ", \"bytes\": %" PRIu64
            ", \"input_chars\": %zu, \"trace_us\": %s, \"vmhwm_kb\": %ld}\n",
-           (double)(t2 - t0) / 1e9, (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9, c1 - c0,
-           a->traces, a->traces * (uint64_t)size, strlen(input), call_json, hwm);
+           r.seconds, r.loop_seconds, r.flush_seconds, r.cpu_seconds, a->traces,
+           a->traces * (uint64_t)size, strlen(input), r.call_json, r.vmhwm_kb);
     fflush(stdout);
     opik_client_free(c);
-    free(call_ns);
     free(input);
     return 0;
 }

@@ -877,21 +877,8 @@ fn ctrl_c_during_a_download_leaves_no_partial_file() {
                 "-o",
                 dest.to_str().unwrap(),
             ])));
-            // The temporary file exists and has bytes: the download is under way.
-            wait_for(Duration::from_secs(30), "the temporary file", || {
-                std::fs::read_dir(out.path())
-                    .unwrap()
-                    .any(|e| e.unwrap().metadata().map(|m| m.len() > 0).unwrap_or(false))
-            });
-            let child = child.take();
-            let started = Instant::now();
-            sigint(&child);
-            let o = finish(child);
+            let o = interrupt_once_downloading(out.path(), child);
             assert_eq!(o.code, 130, "{mode:?} {rule:?}: {o:?}");
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "stopped promptly"
-            );
             assert!(o.stderr.contains("interrupted"), "{o:?}");
             assert_eq!(
                 entries(out.path()),
@@ -1415,27 +1402,33 @@ fn with_json_the_forced_exit_after_ctrl_c_prints_the_interrupted_document() {
         dest.to_str().unwrap(),
         "--json",
     ]);
-    let guard = KillOnDrop(Some(child));
-    wait_for(Duration::from_secs(30), "the temporary file", || {
-        std::fs::read_dir(out.path())
-            .unwrap()
-            .any(|e| e.unwrap().metadata().map(|m| m.len() > 0).unwrap_or(false))
-    });
-    let child = guard.take();
-    let started = Instant::now();
-    sigint(&child);
-    let o = finish(child);
+    let o = interrupt_once_downloading(out.path(), KillOnDrop(Some(child)));
     assert_eq!(o.code, 130, "{o:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "stopped promptly"
-    );
     let docs = json_lines(&o.stdout);
     assert_eq!(docs.len(), 1, "{o:?}");
     assert_eq!(docs[0]["ok"], false);
     assert_eq!(docs[0]["status"], "INTERRUPTED");
     assert_eq!(docs[0]["exit_code"], 130);
     assert_eq!(entries(out.path()), Vec::<String>::new());
+}
+
+/// Waits until a download's temporary file in `dir` has bytes (the transfer is under way), sends
+/// SIGINT and returns what the program printed, asserting it stopped within 10 s.
+fn interrupt_once_downloading(dir: &Path, child: KillOnDrop) -> Out {
+    wait_for(Duration::from_secs(30), "the temporary file", || {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .any(|e| e.unwrap().metadata().map(|m| m.len() > 0).unwrap_or(false))
+    });
+    let child = child.take();
+    let started = Instant::now();
+    sigint(&child);
+    let o = finish(child);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped promptly: {o:?}"
+    );
+    o
 }
 
 /// Kills the child if the test panics before it is taken back.
