@@ -15,7 +15,8 @@
  *
  * The client is created (and its connection pool warmed by one list call) before the clock
  * starts. Timing: wall clock (CLOCK_MONOTONIC) around the operation; cpu_seconds = the process's
- * user + system time (all threads, getrusage RUSAGE_SELF) over the same window.
+ * user + system time (all threads, getrusage RUSAGE_SELF) over the same window, sys_seconds its
+ * system part.
  *
  * Environment: OPIK_URL_OVERRIDE, OPIK_API_KEY, OPIK_WORKSPACE (read by the library);
  * OPIK_BENCH_CA_FILE: a PEM CA to trust (opik_options_set_ca_file), for the HTTPS server;
@@ -99,10 +100,10 @@ static void warm_up(opik_client *c, const char *project) {
     opik_attachment_list_free(l);
 }
 
-static void report(const char *op, double seconds, double cpu, uint64_t bytes, uint64_t count) {
+static void report(const char *op, double seconds, double cpu, double sys, uint64_t bytes, uint64_t count) {
     printf("RESULT {\"tool\": \"ours\", \"op\": \"%s\", \"seconds\": %.6f, \"cpu_seconds\": %.6f, "
-           "\"bytes\": %" PRIu64 ", \"count\": %" PRIu64 ", \"vmhwm_kb\": %ld}\n",
-           op, seconds, cpu, bytes, count, vmhwm_kb());
+           "\"sys_seconds\": %.6f, \"bytes\": %" PRIu64 ", \"count\": %" PRIu64 ", \"vmhwm_kb\": %ld}\n",
+           op, seconds, cpu, sys, bytes, count, vmhwm_kb());
 }
 
 struct args {
@@ -151,16 +152,16 @@ static int cmd_upload(const struct args *a) {
     warm_up(c, a->project);
     opik_error *err = NULL;
     opik_attachment *att = NULL;
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = now_s(), c0 = cpu_s(), s0 = sys_s();
     opik_status st = opik_attachment_from_file(a->file, a->file_name, MIME, &att, &err);
     if (st != OPIK_OK) die_err("opik_attachment_from_file", st, err);
     st = opik_upload(c, a->project, OPIK_ENTITY_TRACE, a->entity_id, att, &err);
     if (st != OPIK_OK) die_err("opik_upload", st, err);
-    double t1 = now_s(), c1 = cpu_s();
+    double t1 = now_s(), c1 = cpu_s(), s1 = sys_s();
     uint64_t size = opik_attachment_size(att);
     opik_attachment_free(att);
     opik_client_free(c);
-    report("upload", t1 - t0, c1 - c0, size, 1);
+    report("upload", t1 - t0, c1 - c0, s1 - s0, size, 1);
     return 0;
 }
 
@@ -178,18 +179,18 @@ static int cmd_download(const struct args *a) {
     warm_up(c, a->project);
     opik_error *err = NULL;
     uint64_t got = 0;
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = now_s(), c0 = cpu_s(), s0 = sys_s();
     opik_status st = opik_download(c, a->project, OPIK_ENTITY_TRACE, a->entity_id, a->file_name,
                                    MIME, discard, &got, &err);
     if (st != OPIK_OK) die_err("opik_download", st, err);
-    double t1 = now_s(), c1 = cpu_s();
+    double t1 = now_s(), c1 = cpu_s(), s1 = sys_s();
     opik_client_free(c);
     if (got != a->size) {
         fprintf(stderr, "bench_opik: downloaded %" PRIu64 " bytes, expected %" PRIu64 "\n", got,
                 a->size);
         return 1;
     }
-    report("download", t1 - t0, c1 - c0, got, 1);
+    report("download", t1 - t0, c1 - c0, s1 - s0, got, 1);
     return 0;
 }
 
@@ -240,7 +241,7 @@ static int cmd_small(const struct args *a) {
     new_uuid(r.entity_id);
     warm_up(r.client, a->project);
     pthread_t threads[256];
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = now_s(), c0 = cpu_s(), s0 = sys_s();
     if (a->concurrency == 1) {
         small_worker(&r);
     } else {
@@ -251,10 +252,10 @@ static int cmd_small(const struct args *a) {
             }
         for (uint64_t t = 0; t < a->concurrency; t++) pthread_join(threads[t], NULL);
     }
-    double t1 = now_s(), c1 = cpu_s();
+    double t1 = now_s(), c1 = cpu_s(), s1 = sys_s();
     opik_client_free(r.client);
     if (atomic_load(&r.failed)) return 1;
-    report("small", t1 - t0, c1 - c0, a->count * (uint64_t)sb.st_size, a->count);
+    report("small", t1 - t0, c1 - c0, s1 - s0, a->count * (uint64_t)sb.st_size, a->count);
     return 0;
 }
 

@@ -19,4 +19,12 @@ static inline double cpu_s(void) {
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* System (kernel) CPU seconds of this process so far: the part of cpu_s() spent in system calls,
+ * the loopback network and wake-ups. */
+static inline double sys_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 #endif

@@ -33,10 +33,7 @@ impl Attachment {
     ) -> Result<Attachment> {
         let path = path.as_ref();
         let shown = path.display();
-        let mut file = crate::sys::file_reads::open_regular(path)
-            .map_err(|e| Error::io(format!("cannot use {shown}"), &e))?;
-        let meta = file
-            .metadata()
+        let (mut file, meta) = crate::sys::file_reads::open_regular(path)
             .map_err(|e| Error::io(format!("cannot use {shown}"), &e))?;
         let file_name = match file_name {
             Some(name) => validate_file_name(name)?,

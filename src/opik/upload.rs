@@ -361,7 +361,7 @@ fn body_for_counted(
             Ok(Body::wrap_stream(stream))
         }
         Source::File(path) => {
-            let file = crate::sys::file_reads::open_regular(path)
+            let (file, _) = crate::sys::file_reads::open_regular(path)
                 .map_err(|e| Error::io(format!("cannot open {}", path.display()), &e))?;
             if len <= INLINE_READ_MAX as u64 {
                 // A small body is read right here: a few microseconds from the page cache, less

@@ -48,10 +48,11 @@ fn take_buffer() -> Vec<u8> {
     reused.unwrap_or_else(|| vec![0u8; READ_CHUNK])
 }
 
-/// Opens `path` for reading only if it is a regular file. The open itself never blocks: a FIFO
-/// with no writer (or a device) put where an attachment's file was would otherwise hold the
-/// calling thread, or a worker the client must join, forever.
-pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
+/// Opens `path` for reading only if it is a regular file, and returns its metadata with it (the
+/// check needs it; callers that want the size need not ask again). The open itself never blocks:
+/// a FIFO with no writer (or a device) put where an attachment's file was would otherwise hold
+/// the calling thread, or a worker the client must join, forever.
+pub(crate) fn open_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -61,13 +62,14 @@ pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
     }
     let file = options.open(path)?;
     // O_NONBLOCK means nothing to a regular file's reads, so it may stay set.
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a regular file",
         ));
     }
-    Ok(file)
+    Ok((file, meta))
 }
 
 /// The whole content of a small regular file (a CA bundle, a config file, an outbox manifest):
@@ -75,7 +77,7 @@ pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
 /// `max` bytes, so `/dev/zero`-like files never fill memory.
 pub(crate) fn read_small(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let file = open_regular(path)?;
+    let (file, _) = open_regular(path)?;
     let mut content = Vec::new();
     file.take(max + 1).read_to_end(&mut content)?;
     if content.len() as u64 > max {
