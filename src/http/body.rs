@@ -1,11 +1,10 @@
-//! Request and response bodies of the transport: what hyper sends and what it hands back.
+//! Request bodies of the transport: what hyper sends.
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use http::{HeaderMap, StatusCode};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::StreamBody;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -92,46 +91,6 @@ impl HttpBody for Body {
         match &self.kind {
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Stream(s) => s.size_hint(),
-        }
-    }
-}
-
-/// An answer: status, headers and a body read chunk by chunk.
-#[derive(Debug)]
-pub struct Response {
-    inner: http::Response<hyper::body::Incoming>,
-}
-
-impl Response {
-    pub(crate) fn new(inner: http::Response<hyper::body::Incoming>) -> Response {
-        Response { inner }
-    }
-
-    pub fn status(&self) -> StatusCode {
-        self.inner.status()
-    }
-
-    pub fn headers(&self) -> &HeaderMap {
-        self.inner.headers()
-    }
-
-    /// The body's length when the answer announced it.
-    pub fn content_length(&self) -> Option<u64> {
-        self.inner.body().size_hint().exact()
-    }
-
-    /// The next piece of the body; `None` at its end (trailers are skipped).
-    pub async fn chunk(&mut self) -> Result<Option<Bytes>, hyper::Error> {
-        loop {
-            match self.inner.body_mut().frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        return Ok(Some(data));
-                    }
-                }
-                Some(Err(e)) => return Err(e),
-                None => return Ok(None),
-            }
         }
     }
 }

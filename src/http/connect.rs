@@ -5,7 +5,6 @@
 //! setup ([`Timed`]).
 
 use super::body::BoxError;
-use super::stall::Watched;
 use crate::error::{Error, Result};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
@@ -23,20 +22,16 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tower_service::Service;
 
-/// The HTTP client of one peer kind (backend or storage).
-pub(crate) type HttpClient =
-    hyper_util::client::legacy::Client<Timed<hyper_rustls::HttpsConnector<Dial>>, Watched>;
+/// Opens connections: TCP (through a proxy when the environment names one), TLS for https, all
+/// within the connect time limit.
+pub(crate) type Connector = Timed<hyper_rustls::HttpsConnector<Dial>>;
 
-/// How long an idle pooled connection is kept (reqwest's default).
-const POOL_IDLE: Duration = Duration::from_secs(90);
-
-/// Builds a client: HTTP/1 only, pooled, `tls` for https.
-pub(crate) fn client(
+/// The connector of one peer kind (backend or storage).
+pub(crate) fn connector(
     tls: rustls::ClientConfig,
     connect_timeout: Duration,
-    idle_per_host: usize,
     proxies: Option<Arc<Matcher>>,
-) -> HttpClient {
+) -> Connector {
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
@@ -46,15 +41,10 @@ pub(crate) fn client(
         .https_or_http()
         .enable_http1()
         .wrap_connector(dial);
-    let timed = Timed {
+    Timed {
         inner: https,
         limit: connect_timeout,
-    };
-    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .pool_timer(hyper_util::rt::TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE)
-        .pool_max_idle_per_host(idle_per_host)
-        .build(timed)
+    }
 }
 
 /// A connector whose whole connection setup (TCP, a proxy's CONNECT, TLS) has `limit`, as

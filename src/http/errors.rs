@@ -1,7 +1,7 @@
 //! How HTTP failures become [`Error`]s: statuses, the server's own words, and URLs without
 //! their presigned queries. Redaction of the API key happens in the transport, which owns it.
 
-use super::body::Response;
+use super::pool::Response;
 use super::peer::{display_url, Peer};
 use crate::error::{Error, Result, Status};
 use http::StatusCode;
@@ -122,9 +122,7 @@ pub fn error_from_transport(step: &str, url: &str, e: &(dyn std::error::Error + 
         }
         source = s.source();
     }
-    let connect = e
-        .downcast_ref::<hyper_util::client::legacy::Error>()
-        .is_some_and(|e| e.is_connect());
+    let mut connect = false;
     let status = if timed_out {
         Status::Timeout
     } else {
@@ -133,8 +131,13 @@ pub fn error_from_transport(step: &str, url: &str, e: &(dyn std::error::Error + 
     let mut detail = String::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
+        // The connect failure says only that; its cause follows.
+        if s.is::<super::pool::ConnectError>() {
+            connect = true;
+        } else {
+            detail.push_str(": ");
+            detail.push_str(&s.to_string());
+        }
         source = s.source();
     }
     let what = if timed_out {

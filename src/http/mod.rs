@@ -6,6 +6,7 @@ pub(crate) mod body;
 mod connect;
 pub(crate) mod errors;
 pub(crate) mod peer;
+mod pool;
 mod retry;
 pub(crate) mod stall;
 pub(crate) mod transport;

@@ -1,6 +1,6 @@
 //! When to try a request again, and how long to wait first.
 
-use super::body::Response;
+use super::pool::Response;
 use crate::settings::RetryPolicy;
 use http::header::RETRY_AFTER;
 use http::StatusCode;

@@ -2,12 +2,13 @@
 //! storage URLs, requests with the right headers for their peer, sending with retries and stall
 //! timers, capped reads of answers, and redaction of the API key from every error it makes.
 
-use super::body::{Body, Response};
-use super::connect::{self, HttpClient};
+use super::body::Body;
+use super::connect;
 use super::errors::{
     check_requestable, error_for_status, error_from_transport, redirect_refused, RedirectRefused,
 };
 use super::peer::{display_url, is_presigned, parse_uri, Origin, Peer};
+use super::pool::{Pool, Response};
 use super::retry::{is_retryable_status, retry_after};
 use super::stall;
 use crate::error::{Error, Result, Status};
@@ -42,8 +43,8 @@ const MAX_REDIRECTS: usize = 10;
 
 /// HTTP access for one client.
 pub struct Transport {
-    backend: HttpClient,
-    storage: HttpClient,
+    backend: Arc<Pool>,
+    storage: Arc<Pool>,
     base_url: String,
     origin: Origin,
     api_key: Option<HeaderValue>,
@@ -94,17 +95,15 @@ impl HttpSettings {
         })
     }
 
-    /// The client for the backend (whose redirects [`Transport::send`] follows only within the
-    /// backend's origin, so the Opik headers and request bodies never reach another host) and the
-    /// one for storage (whose redirects are refused). Neither has a whole-request timer: the
+    /// The connections to the backend (whose redirects [`Transport::send`] follows only within
+    /// the backend's origin, so the Opik headers and request bodies never reach another host) and
+    /// those to storage (whose redirects are refused). Neither has a whole-request timer: the
     /// stall timers of [`stall`] limit silence instead.
-    fn clients(&self) -> (HttpClient, HttpClient) {
+    fn clients(&self) -> (Arc<Pool>, Arc<Pool>) {
         let build = || {
-            connect::client(
-                self.tls.clone(),
-                self.timeout,
+            Pool::new(
+                connect::connector(self.tls.clone(), self.timeout, self.proxies.clone()),
                 self.idle_per_host,
-                self.proxies.clone(),
             )
         };
         (build(), build())
@@ -386,9 +385,7 @@ impl Transport {
             http::Request::from_parts(parts, stall::Watched::wrap(body, clock.clone()))
         };
         if peer == Peer::Storage {
-            return Ok(Response::new(
-                self.storage.request(watched(parts, body)).await?,
-            ));
+            return self.storage.send(watched(parts, body)).await;
         }
         let mut visited = vec![parts.uri.clone()];
         let mut resend = Resend {
@@ -401,7 +398,7 @@ impl Transport {
             },
         };
         let mut current = parts.uri.clone();
-        let mut resp = Response::new(self.backend.request(watched(parts, body)).await?);
+        let mut resp = self.backend.send(watched(parts, body)).await?;
         loop {
             let status = resp.status();
             if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
@@ -463,7 +460,7 @@ impl Transport {
             }
             *req.uri_mut() = next.clone();
             current = next;
-            resp = Response::new(self.backend.request(req).await?);
+            resp = self.backend.send(req).await?;
         }
     }
 

@@ -1,0 +1,350 @@
+//! Connections kept between requests, and the answers read on them.
+//!
+//! A connection is hyper's HTTP/1 pair: the handle that sends a request on it and the state
+//! machine that does its I/O. No task is spawned for the state machine: whoever is using the
+//! connection polls it, inside the same `poll` as its own request or body read. A request's
+//! response therefore reaches its caller within one poll of the caller's own future: no task is
+//! woken, no other task scheduled, and a current-thread runtime makes no extra non-blocking turn
+//! of its event loop (one `epoll_wait` per answer) before coming back to the caller.
+//!
+//! A connection goes back to its pool when its answer was read to the end; an answer dropped
+//! before its end closes it (HTTP/1 cannot skip the rest). Idle connections are not polled: the
+//! next request that takes one polls it first, which sees a peer's close (the runtime's event loop
+//! has noted it by then: see `crate::exec::lanes`), and a closed one is dropped. A request that a
+//! reused connection could not even start (the peer closed it as the request went out) is sent
+//! again on a new connection, as hyper-util's client did.
+
+use super::body::BoxError;
+use super::connect::Connector;
+use bytes::Bytes;
+use super::stall::Watched;
+use http::uri::{Authority, Scheme};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use hyper::client::conn::http1;
+use hyper_util::client::legacy::connect::Connection as _;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+use tower_service::Service;
+
+/// How long an idle connection is kept (hyper-util's and reqwest's default).
+const IDLE_LIMIT: Duration = Duration::from_secs(90);
+
+type Io = <Connector as Service<Uri>>::Response;
+
+/// The connections to one peer kind (backend or storage), any number of origins.
+pub(crate) struct Pool {
+    connector: Connector,
+    idle: Mutex<Vec<Conn>>,
+    /// Idle connections kept per origin.
+    keep: usize,
+}
+
+/// Where a connection goes: a request may use it when both match.
+#[derive(Clone, PartialEq)]
+struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+}
+
+impl Origin {
+    fn of(uri: &Uri) -> Option<Origin> {
+        Some(Origin {
+            scheme: uri.scheme()?.clone(),
+            authority: uri.authority()?.clone(),
+        })
+    }
+}
+
+struct Conn {
+    origin: Origin,
+    sender: http1::SendRequest<Watched>,
+    io: Pin<Box<http1::Connection<Io, Watched>>>,
+    /// Requests go out in absolute form (the connection is to an http proxy).
+    proxied: bool,
+    /// Taken from the pool (it carried an earlier request).
+    reused: bool,
+    /// The state machine has finished (the connection is closed); it must not be polled again.
+    closed: bool,
+    idle_since: Instant,
+}
+
+impl Conn {
+    /// Lets the connection do its I/O; notes when it has closed.
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        // The state machine's own error also reaches the request it was serving, if any, which
+        // is where it is reported.
+        if !self.closed && self.io.as_mut().poll(cx).is_ready() {
+            self.closed = true;
+        }
+    }
+}
+
+/// A connection's failure to open (TCP, a proxy's CONNECT, TLS), told apart from failures on an
+/// open connection.
+#[derive(Debug)]
+pub(crate) struct ConnectError(BoxError);
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cannot open a connection")
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(connector: Connector, keep: usize) -> Arc<Pool> {
+        Arc::new(Pool {
+            connector,
+            idle: Mutex::new(Vec::new()),
+            keep,
+        })
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `req` (an absolute URL) on an idle connection to its origin or a new one, and
+    /// returns the answer's head; its body is read through the [`Response`].
+    pub(crate) async fn send(
+        self: &Arc<Pool>,
+        mut req: http::Request<Watched>,
+    ) -> Result<Response, BoxError> {
+        let uri = req.uri().clone();
+        let origin = Origin::of(&uri).ok_or("the URL names no host")?;
+        if !req.headers().contains_key(http::header::HOST) {
+            req.headers_mut().insert(http::header::HOST, host_header(&uri)?);
+        }
+        loop {
+            let mut conn = match self.take(&origin).await {
+                Some(conn) => conn,
+                None => self.open(origin.clone(), &uri).await?,
+            };
+            *req.uri_mut() = if conn.proxied {
+                uri.clone()
+            } else {
+                origin_form(&uri)
+            };
+            let mut sending = std::pin::pin!(conn.sender.try_send_request(req));
+            let sent = poll_fn(|cx| {
+                conn.drive(cx);
+                sending.as_mut().poll(cx)
+            })
+            .await;
+            match sent {
+                Ok(head) => {
+                    return Ok(Response {
+                        inner: head,
+                        lease: Some(Lease {
+                            conn,
+                            pool: self.clone(),
+                        }),
+                    })
+                }
+                Err(mut e) => match e.take_message() {
+                    // Never written: the peer had closed the reused connection.
+                    Some(unsent) if conn.reused => req = unsent,
+                    _ => return Err(e.into_error().into()),
+                },
+            }
+        }
+    }
+
+    /// The most recently used idle connection to `origin` that is still open, if any.
+    async fn take(&self, origin: &Origin) -> Option<Conn> {
+        loop {
+            let mut conn = {
+                let mut idle = self.idle();
+                idle.retain(|c| c.idle_since.elapsed() < IDLE_LIMIT);
+                let at = idle.iter().rposition(|c| &c.origin == origin)?;
+                idle.swap_remove(at)
+            };
+            // One poll: the state machine reads what arrived while it was idle (a close) and,
+            // after a finished answer, becomes ready for the next request.
+            let ready = poll_fn(|cx| {
+                conn.drive(cx);
+                Poll::Ready(!conn.closed && matches!(conn.sender.poll_ready(cx), Poll::Ready(Ok(()))))
+            })
+            .await;
+            if ready {
+                conn.reused = true;
+                return Some(conn);
+            }
+        }
+    }
+
+    async fn open(&self, origin: Origin, uri: &Uri) -> Result<Conn, BoxError> {
+        let mut connector = self.connector.clone();
+        poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(ConnectError)?;
+        let io = connector
+            .call(uri.clone())
+            .await
+            .map_err(ConnectError)?;
+        let proxied = io.connected().is_proxied();
+        let (sender, io) = http1::Builder::new().handshake(io).await?;
+        Ok(Conn {
+            origin,
+            sender,
+            io: Box::pin(io),
+            proxied,
+            reused: false,
+            closed: false,
+            idle_since: Instant::now(),
+        })
+    }
+
+    /// Keeps `conn` for the next request to its origin, if it is ready for one (or closes it;
+    /// also when enough are kept).
+    fn give_back(&self, mut conn: Conn) {
+        // One poll lets the state machine finish the answer and wait for the next request. No
+        // waker is needed: whoever takes the connection polls it again, with its own.
+        conn.drive(&mut Context::from_waker(Waker::noop()));
+        if conn.closed || !conn.sender.is_ready() {
+            return;
+        }
+        conn.idle_since = Instant::now();
+        let mut idle = self.idle();
+        if idle.iter().filter(|c| c.origin == conn.origin).count() < self.keep {
+            idle.push(conn);
+        }
+    }
+}
+
+/// `Host` as hyper-util's client set it: the host, and the port when it is not the scheme's.
+fn host_header(uri: &Uri) -> Result<HeaderValue, BoxError> {
+    let host = uri.host().ok_or("the URL names no host")?;
+    let default = match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    };
+    let value = match uri.port_u16() {
+        Some(port) if Some(port) != default => HeaderValue::try_from(format!("{host}:{port}")),
+        _ => HeaderValue::try_from(host),
+    };
+    Ok(value?)
+}
+
+/// The request target for a direct connection: the path and query.
+fn origin_form(uri: &Uri) -> Uri {
+    let mut parts = http::uri::Parts::default();
+    parts.path_and_query = Some(
+        uri.path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
+}
+
+/// The connection an answer came on, until its body has been read.
+struct Lease {
+    conn: Conn,
+    pool: Arc<Pool>,
+}
+
+/// An answer: status, headers and a body read chunk by chunk. Reading it does the connection's
+/// I/O; read to its end, it gives the connection back to its pool.
+pub struct Response {
+    inner: http::Response<hyper::body::Incoming>,
+    lease: Option<Lease>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.inner.status())
+            .finish()
+    }
+}
+
+impl Response {
+    pub fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    /// The body's length when the answer announced it.
+    pub fn content_length(&self) -> Option<u64> {
+        http_body::Body::size_hint(self.inner.body()).exact()
+    }
+
+    /// The next piece of the body; `None` at its end (trailers are skipped).
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, hyper::Error> {
+        loop {
+            let frame = poll_fn(|cx| {
+                if let Some(lease) = &mut self.lease {
+                    lease.conn.drive(cx);
+                }
+                http_body::Body::poll_frame(Pin::new(self.inner.body_mut()), cx)
+            })
+            .await;
+            match frame {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    self.release();
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Gives the connection back once the body has been read to its end.
+    fn release(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            lease.pool.give_back(lease.conn);
+        }
+    }
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        // An answer without a body (204, a PUT's empty 200) is complete as it is: its
+        // connection is reusable though nobody reads the body. Any other unread rest closes it.
+        if http_body::Body::is_end_stream(self.inner.body()) {
+            self.release();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_header_has_the_port_only_when_not_the_default() {
+        let h = |u: &str| host_header(&u.parse().unwrap()).unwrap();
+        assert_eq!(h("http://example.com/x"), "example.com");
+        assert_eq!(h("http://example.com:80/x"), "example.com");
+        assert_eq!(h("https://example.com:443/x"), "example.com");
+        assert_eq!(h("http://127.0.0.1:8080/x"), "127.0.0.1:8080");
+        assert_eq!(h("https://example.com:80/x"), "example.com:80");
+        assert_eq!(h("http://[::1]:9000/x"), "[::1]:9000");
+        assert_eq!(h("http://user:pw@example.com:81/x"), "example.com:81");
+    }
+
+    #[test]
+    fn origin_form_keeps_path_and_query_byte_for_byte() {
+        let u: Uri = "http://h:1/a/b%2Fc?X-Amz-Signature=ab%2B&x=1".parse().unwrap();
+        assert_eq!(origin_form(&u), "/a/b%2Fc?X-Amz-Signature=ab%2B&x=1");
+        let bare: Uri = "http://h:1".parse().unwrap();
+        assert_eq!(origin_form(&bare), "/");
+    }
+}
