@@ -150,12 +150,38 @@ impl ServerCertVerifier for AcceptAny {
 }
 
 /// The proxies the environment names, or `None` when it names none (then no connection asks).
+/// As reqwest read them: each of `ALL_PROXY`, `HTTP_PROXY` and `HTTPS_PROXY` from its upper-case
+/// variable or, when that is unset or empty, its lower-case one; in a CGI program
+/// (`REQUEST_METHOD` set) `HTTP_PROXY` is ignored, since a request's `Proxy:` header arrives there
+/// as `HTTP_PROXY` (httpoxy), but the others still apply. `NO_PROXY` (or `no_proxy`) exempts
+/// hosts, domains and networks.
 pub(crate) fn proxies_from_env() -> Option<Arc<Matcher>> {
-    let named = ["ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY"]
-        .iter()
-        .flat_map(|v| [v.to_string(), v.to_ascii_lowercase()])
-        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
-    named.then(|| Arc::new(Matcher::from_env()))
+    proxies_from(|name| std::env::var(name).ok())
+}
+
+fn proxies_from(var: impl Fn(&str) -> Option<String>) -> Option<Arc<Matcher>> {
+    let first = |name: &str| {
+        [name.to_string(), name.to_ascii_lowercase()]
+            .iter()
+            .find_map(|n| var(n).filter(|v| !v.trim().is_empty()))
+    };
+    let all = first("ALL_PROXY");
+    let http = first("HTTP_PROXY").filter(|_| var("REQUEST_METHOD").is_none());
+    let https = first("HTTPS_PROXY");
+    if all.is_none() && http.is_none() && https.is_none() {
+        return None;
+    }
+    let no = var("NO_PROXY")
+        .or_else(|| var("no_proxy"))
+        .unwrap_or_default();
+    Some(Arc::new(
+        Matcher::builder()
+            .all(all.unwrap_or_default())
+            .http(http.unwrap_or_default())
+            .https(https.unwrap_or_default())
+            .no(no)
+            .build(),
+    ))
 }
 
 /// Opens TCP connections, through a proxy when the environment names one for the target.
@@ -268,4 +294,51 @@ pub(crate) fn proxy_authorization(
         return None;
     }
     m.intercept(uri)?.basic_auth().cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxy_for(env: &[(&str, &str)], target: &str) -> Option<String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let m = proxies_from(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))?;
+        m.intercept(&target.parse().unwrap())
+            .map(|i| i.uri().to_string())
+    }
+
+    #[test]
+    fn proxies_are_read_as_reqwest_read_them() {
+        let http = "http://e.com/";
+        assert_eq!(proxy_for(&[], http), None);
+        assert_eq!(
+            proxy_for(&[("HTTP_PROXY", "http://p:1")], http).as_deref(),
+            Some("http://p:1/")
+        );
+        // An empty upper-case variable does not hide the lower-case one.
+        assert_eq!(
+            proxy_for(&[("HTTP_PROXY", ""), ("http_proxy", "http://q:2")], http).as_deref(),
+            Some("http://q:2/")
+        );
+        // In a CGI program HTTP_PROXY is ignored, ALL_PROXY and HTTPS_PROXY are not.
+        let cgi = [("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "http://p:1")];
+        assert_eq!(proxy_for(&cgi, http), None);
+        let cgi_all = [("REQUEST_METHOD", "GET"), ("ALL_PROXY", "http://a:3")];
+        assert_eq!(proxy_for(&cgi_all, http).as_deref(), Some("http://a:3/"));
+        let cgi_https = [("REQUEST_METHOD", "GET"), ("https_proxy", "http://s:4")];
+        assert_eq!(
+            proxy_for(&cgi_https, "https://e.com/").as_deref(),
+            Some("http://s:4/")
+        );
+        // NO_PROXY exempts a domain and its subdomains.
+        let no = [("ALL_PROXY", "http://a:3"), ("no_proxy", "e.com")];
+        assert_eq!(proxy_for(&no, "http://x.e.com/"), None);
+        assert_eq!(
+            proxy_for(&no, "http://f.com/").as_deref(),
+            Some("http://a:3/")
+        );
+    }
 }

@@ -1,8 +1,8 @@
 //! How HTTP failures become [`Error`]s: statuses, the server's own words, and URLs without
 //! their presigned queries. Redaction of the API key happens in the transport, which owns it.
 
-use super::pool::Response;
 use super::peer::{display_url, Peer};
+use super::pool::Response;
 use crate::error::{Error, Result, Status};
 use http::StatusCode;
 

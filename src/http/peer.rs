@@ -76,6 +76,49 @@ pub(crate) fn parse_uri(url: &str) -> Option<http::Uri> {
     Some(uri)
 }
 
+/// A URL's user information (`user:password@`) taken out: the URL without it and the
+/// `Authorization: Basic` header it stands for (what reqwest sent), or `None` when it has none.
+/// The user and password are percent-decoded first, as a browser does.
+pub(crate) fn take_userinfo(uri: &http::Uri) -> Option<(http::Uri, http::HeaderValue)> {
+    use base64::Engine as _;
+    let authority = uri.authority()?.as_str();
+    let (userinfo, host_port) = authority.rsplit_once('@')?;
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let mut credentials = percent_decoded(user);
+    credentials.push(b':');
+    credentials.extend(percent_decoded(password));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let mut header = http::HeaderValue::try_from(format!("Basic {encoded}")).ok()?;
+    header.set_sensitive(true);
+    let mut parts = uri.clone().into_parts();
+    parts.authority = Some(host_port.parse().ok()?);
+    Some((http::Uri::from_parts(parts).ok()?, header))
+}
+
+fn percent_decoded(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// `url` with the bytes a URI may not hold percent-encoded.
 fn encoded(url: &str) -> String {
     let mut out = String::with_capacity(url.len() + 16);

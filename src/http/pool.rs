@@ -16,8 +16,8 @@
 
 use super::body::BoxError;
 use super::connect::Connector;
-use bytes::Bytes;
 use super::stall::Watched;
+use bytes::Bytes;
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use hyper::client::conn::http1;
@@ -121,7 +121,8 @@ impl Pool {
         let uri = req.uri().clone();
         let origin = Origin::of(&uri).ok_or("the URL names no host")?;
         if !req.headers().contains_key(http::header::HOST) {
-            req.headers_mut().insert(http::header::HOST, host_header(&uri)?);
+            req.headers_mut()
+                .insert(http::header::HOST, host_header(&uri)?);
         }
         loop {
             let mut conn = match self.take(&origin).await {
@@ -171,7 +172,9 @@ impl Pool {
             // after a finished answer, becomes ready for the next request.
             let ready = poll_fn(|cx| {
                 conn.drive(cx);
-                Poll::Ready(!conn.closed && matches!(conn.sender.poll_ready(cx), Poll::Ready(Ok(()))))
+                Poll::Ready(
+                    !conn.closed && matches!(conn.sender.poll_ready(cx), Poll::Ready(Ok(()))),
+                )
             })
             .await;
             if ready {
@@ -186,10 +189,7 @@ impl Pool {
         poll_fn(|cx| connector.poll_ready(cx))
             .await
             .map_err(ConnectError)?;
-        let io = connector
-            .call(uri.clone())
-            .await
-            .map_err(ConnectError)?;
+        let io = connector.call(uri.clone()).await.map_err(ConnectError)?;
         let proxied = io.connected().is_proxied();
         let (sender, io) = http1::Builder::new().handshake(io).await?;
         Ok(Conn {
@@ -342,7 +342,9 @@ mod tests {
 
     #[test]
     fn origin_form_keeps_path_and_query_byte_for_byte() {
-        let u: Uri = "http://h:1/a/b%2Fc?X-Amz-Signature=ab%2B&x=1".parse().unwrap();
+        let u: Uri = "http://h:1/a/b%2Fc?X-Amz-Signature=ab%2B&x=1"
+            .parse()
+            .unwrap();
         assert_eq!(origin_form(&u), "/a/b%2Fc?X-Amz-Signature=ab%2B&x=1");
         let bare: Uri = "http://h:1".parse().unwrap();
         assert_eq!(origin_form(&bare), "/");

@@ -7,7 +7,7 @@ use super::connect;
 use super::errors::{
     check_requestable, error_for_status, error_from_transport, redirect_refused, RedirectRefused,
 };
-use super::peer::{display_url, is_presigned, parse_uri, Origin, Peer};
+use super::peer::{display_url, is_presigned, parse_uri, take_userinfo, Origin, Peer};
 use super::pool::{Pool, Response};
 use super::retry::{is_retryable_status, retry_after};
 use super::stall;
@@ -274,6 +274,15 @@ impl Transport {
         let mut headers = HeaderMap::with_capacity(8);
         headers.insert(UA, HeaderValue::from_static(USER_AGENT));
         headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        // A URL's `user:password@` goes as Basic authorization, never in the request line or
+        // to a proxy; the API key, below, takes its place for the backend.
+        let parsed = match take_userinfo(&parsed) {
+            Some((bare, basic)) => {
+                headers.insert(AUTHORIZATION, basic);
+                bare
+            }
+            None => parsed,
+        };
         if peer == Peer::Backend {
             if let Some(k) = &self.api_key {
                 headers.insert(AUTHORIZATION, k.clone());
@@ -407,7 +416,7 @@ impl Transport {
             let Some(next) = resp
                 .headers()
                 .get(LOCATION)
-                .and_then(|l| l.to_str().ok())
+                .and_then(|l| std::str::from_utf8(l.as_bytes()).ok())
                 .and_then(|l| resolve(&current, l))
             else {
                 return Ok(resp);
@@ -455,6 +464,12 @@ impl Transport {
             ));
             *req.method_mut() = resend.method.clone();
             *req.headers_mut() = resend.headers.clone();
+            // The rule of `peer_of` holds on every hop: a presigned URL on the backend's own
+            // origin gets no Opik header either.
+            if self.peer_of_parsed(&next.to_string(), &next) == Peer::Storage {
+                req.headers_mut().remove(AUTHORIZATION);
+                req.headers_mut().remove(WORKSPACE_HEADER);
+            }
             if let Ok(referer) = HeaderValue::try_from(display_referer(&current)) {
                 req.headers_mut().insert(REFERER, referer);
             }
@@ -530,7 +545,10 @@ impl Transport {
                 display_url(url)
             )))
         };
-        if resp.content_length().is_some_and(|n| n > limit as u64) {
+        // What the answer announced: once reading has begun, the body's size hint is only what
+        // is left of it.
+        let announced = resp.content_length();
+        if announced.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
         let mut body = bytes::BytesMut::new();
@@ -538,7 +556,7 @@ impl Transport {
             if body.len() + chunk.len() > limit {
                 return Err(too_large());
             }
-            if body.is_empty() && chunk.len() == resp.content_length().unwrap_or(0) as usize {
+            if body.is_empty() && Some(chunk.len() as u64) == announced {
                 return Ok(chunk);
             }
             body.extend_from_slice(&chunk);
@@ -669,7 +687,7 @@ impl Transport {
 /// a path relative to the base's directory).
 fn resolve(base: &Uri, location: &str) -> Option<Uri> {
     let location = location.trim();
-    if location.contains("://") {
+    if has_scheme(location) {
         return parse_uri(location);
     }
     let scheme = base.scheme_str()?;
@@ -687,6 +705,19 @@ fn resolve(base: &Uri, location: &str) -> Option<Uri> {
         return parse_uri(&format!("{scheme}://{authority}{path}?{query}"));
     }
     parse_uri(&format!("{scheme}://{authority}{dir}{location}"))
+}
+
+/// Whether `location` starts with a URI scheme (`scheme ":"`, RFC 3986 §3.1), so is absolute; a
+/// `://` later on (in a query, say) does not make it so.
+fn has_scheme(location: &str) -> bool {
+    let Some(colon) = location.find(':') else {
+        return false;
+    };
+    let scheme = &location[..colon];
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 /// The previous URL as a `Referer` (what reqwest sent on a redirect): without user information.
@@ -814,6 +845,26 @@ mod tests {
         assert_eq!(r("//g:2/p").as_deref(), Some("http://g:2/p"));
         assert_eq!(r("https://e/p").as_deref(), Some("https://e/p"));
         assert_eq!(r("http://bad host/"), None);
+        // A URL inside the query does not make a relative Location absolute.
+        assert_eq!(
+            r("/x?back=http://e/p").as_deref(),
+            Some("http://h:1/x?back=http://e/p")
+        );
+        assert!(has_scheme("HTTPS://e") && has_scheme("a+b-c.d:x"));
+        assert!(!has_scheme("y?u=http://e") && !has_scheme("/p:q") && !has_scheme("1a:b"));
+    }
+
+    #[test]
+    fn user_information_becomes_basic_authorization() {
+        let u: Uri = "http://us%40er:p%3Aw@h:1/a?b=c".parse().unwrap();
+        let (bare, auth) = take_userinfo(&u).unwrap();
+        assert_eq!(bare, "http://h:1/a?b=c");
+        // base64("us@er:p:w")
+        assert_eq!(auth, "Basic dXNAZXI6cDp3");
+        assert!(auth.is_sensitive());
+        let (_, user_only) = take_userinfo(&"http://u@h/".parse().unwrap()).unwrap();
+        assert_eq!(user_only, "Basic dTo=");
+        assert!(take_userinfo(&"http://h:1/a".parse().unwrap()).is_none());
     }
 
     /// A server that answers each request by its path with `answer(path)` (status, extra
