@@ -7,7 +7,7 @@ use super::connect::{self, HttpClient};
 use super::errors::{
     check_requestable, error_for_status, error_from_transport, redirect_refused, RedirectRefused,
 };
-use super::peer::{display_url, is_presigned, parse_uri, Origin, Peer};
+use super::peer::{display_url, is_presigned, parse_uri, parse_url, Origin, Peer};
 use super::retry::{is_retryable_status, retry_after};
 use super::stall;
 use crate::error::{Error, Result, Status};
@@ -45,6 +45,8 @@ pub struct Transport {
     backend: HttpClient,
     storage: HttpClient,
     base_url: String,
+    /// `base_url` as requests use it: ASCII, a non-ASCII host name in its punycode form.
+    request_base: String,
     origin: Origin,
     api_key: Option<HeaderValue>,
     /// The key as text, removed from every error message the transport makes.
@@ -161,15 +163,15 @@ struct Resend {
 
 impl Transport {
     pub fn new(config: &Config, observer: Arc<Observer>) -> Result<Transport> {
-        let origin = config
-            .base_url
-            .parse::<Uri>()
-            .ok()
-            .as_ref()
-            .and_then(Origin::of)
-            .ok_or_else(|| {
-                Error::config(format!("Opik URL {:?} is not a valid URL", config.base_url))
-            })?;
+        let base = parse_url(&config.base_url)
+            .map_err(|why| Error::config(format!("Opik URL {:?}: {why}", config.base_url)))?;
+        let origin = Origin::of(&base).ok_or_else(|| {
+            Error::config(format!("Opik URL {:?} is not a valid URL", config.base_url))
+        })?;
+        // Requests go to the parsed form (a non-ASCII host in punycode, other bytes a URI may
+        // not hold percent-encoded), so each endpoint's URL parses on the fast path;
+        // `base_url()` stays what was configured, as it was reported to the backend before.
+        let request_base = base.to_string();
         let settings = Arc::new(HttpSettings::of(config)?);
         let (backend, storage) = settings.clients();
         let api_key = match &config.api_key {
@@ -190,6 +192,7 @@ impl Transport {
             storage,
             settings,
             base_url: config.base_url.clone(),
+            request_base,
             origin,
             api_key,
             secret: config
@@ -213,6 +216,7 @@ impl Transport {
             storage,
             settings: self.settings.clone(),
             base_url: self.base_url.clone(),
+            request_base: self.request_base.clone(),
             origin: self.origin.clone(),
             api_key: self.api_key.clone(),
             secret: self.secret.clone(),
@@ -229,7 +233,7 @@ impl Transport {
     }
 
     pub fn endpoint(&self, path: &str) -> String {
-        format!("{}{}", self.base_url, path)
+        format!("{}{}", self.request_base, path)
     }
 
     /// Opik headers go only to the configured backend (same scheme, host and port), never to a
@@ -707,21 +711,22 @@ fn display_referer(uri: &Uri) -> String {
 mod tests {
     use super::*;
 
+    struct NoEnv;
+    impl crate::settings::Environment for NoEnv {
+        fn var(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn home_dir(&self) -> Option<std::path::PathBuf> {
+            None
+        }
+    }
+
     fn transport(base: &str) -> Transport {
         let opts = crate::settings::Options {
             url: Some(base.into()),
             api_key: Some("k".into()),
             ..Default::default()
         };
-        struct NoEnv;
-        impl crate::settings::Environment for NoEnv {
-            fn var(&self, _: &str) -> Option<String> {
-                None
-            }
-            fn home_dir(&self) -> Option<std::path::PathBuf> {
-                None
-            }
-        }
         Transport::new(
             &Config::resolve_with(&opts, &NoEnv).unwrap(),
             Observer::quiet(),
@@ -805,6 +810,71 @@ mod tests {
         assert_eq!(p("http://h:99999/"), None);
         assert_eq!(p("http://u:p@h/x").as_deref(), Some("http://u:p@h/x"));
         assert_eq!(p("http://[::1]:8/x").as_deref(), Some("http://[::1]:8/x"));
+    }
+
+    #[test]
+    fn non_ascii_host_names_become_punycode() {
+        let p = |u: &str| parse_url(u).map(|u| u.to_string());
+        assert_eq!(
+            p("https://bücher.example/").as_deref(),
+            Ok("https://xn--bcher-kva.example/")
+        );
+        assert_eq!(
+            p("http://usér:pä@BÜCHER.example:8443/pfad/ü?q=ö&X-Amz-Signature=a").as_deref(),
+            Ok("http://us%C3%A9r:p%C3%A4@xn--bcher-kva.example:8443/pfad/%C3%BC?q=%C3%B6&X-Amz-Signature=a"),
+            "user information, port, path and query kept (encoded), the host lower-cased"
+        );
+        assert_eq!(
+            p("  http://例え.テスト/a b  ").as_deref(),
+            Ok("http://xn--r8jz45g.xn--zckzah/a%20b")
+        );
+        assert_eq!(
+            p("http://h.example/ü").as_deref(),
+            Ok("http://h.example/%C3%BC"),
+            "an ASCII host with a non-ASCII path"
+        );
+        for bad in [
+            "http://xn--é.example/",
+            "http://a\u{0300}b\u{FFFF}.example/",
+            "http://é<x>.example/",
+        ] {
+            assert!(
+                matches!(parse_url(bad), Err(super::super::peer::BadUrl::Host(_))),
+                "{bad}: {:?}",
+                parse_url(bad)
+            );
+        }
+        assert_eq!(
+            parse_url("http://é.example:99999/"),
+            Err(super::super::peer::BadUrl::Syntax)
+        );
+
+        // A configured non-ASCII host: requests go to its ASCII form (with the Opik headers),
+        // the base URL reported to the backend stays as configured.
+        let t = transport("http://bücher.example:8080/api");
+        assert_eq!(t.base_url(), "http://bücher.example:8080/api/");
+        let url = t.endpoint("v1/x");
+        assert_eq!(url, "http://xn--bcher-kva.example:8080/api/v1/x");
+        let req = t.request(Method::GET, &url).build().unwrap();
+        assert_eq!(req.headers().get(AUTHORIZATION).unwrap(), "k");
+        assert_eq!(
+            t.peer_of("http://BÜCHER.example:8080/api/v1/y"),
+            Peer::Backend,
+            "the same host written in Unicode"
+        );
+        let opts = crate::settings::Options {
+            url: Some("http://xn--é.example/".into()),
+            ..Default::default()
+        };
+        let e = Config::resolve_with(&opts, &NoEnv)
+            .and_then(|c| Transport::new(&c, Observer::quiet()))
+            .err()
+            .expect("refused");
+        assert_eq!(e.status, Status::Config, "{}", e.message);
+        assert!(e.message.contains("host name"), "{}", e.message);
+        let e = check_requestable("s", "https://xn--é.example/k?X-Amz-Signature=1").unwrap_err();
+        assert_eq!(e.status, Status::Protocol, "{}", e.message);
+        assert!(e.message.contains("host name"), "{}", e.message);
     }
 
     #[test]
