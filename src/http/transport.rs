@@ -672,28 +672,97 @@ impl Transport {
     }
 }
 
-/// Where a `Location` points, taken relative to `base` (absolute URL, `//host/...`, `/path`, or
-/// a path relative to the base's directory).
+/// Where a `Location` points, taken relative to `base` as RFC 3986 §5.2 resolves a reference
+/// (absolute URL, `//host/...`, `/path`, `?query`, or a path relative to the base's directory),
+/// without `.` and `..` segments, as `url::Url::join` (what reqwest followed) gave it.
 fn resolve(base: &Uri, location: &str) -> Option<Uri> {
     let location = location.trim();
-    if location.contains("://") {
-        return parse_uri(location);
+    // A fragment is not sent; `#s` alone (or nothing) is the base itself.
+    let location = location.split_once('#').map_or(location, |(l, _)| l);
+    let joined = if has_scheme(location) {
+        parse_uri(location)?
+    } else {
+        let scheme = base.scheme_str()?;
+        let authority = base.authority()?.as_str();
+        let path = base.path();
+        if let Some(rest) = location.strip_prefix("//") {
+            parse_uri(&format!("{scheme}://{rest}"))?
+        } else if location.starts_with('/') {
+            parse_uri(&format!("{scheme}://{authority}{location}"))?
+        } else if location.is_empty() {
+            base.clone()
+        } else if let Some(query) = location.strip_prefix('?') {
+            parse_uri(&format!("{scheme}://{authority}{path}?{query}"))?
+        } else {
+            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            let dir = if dir.is_empty() { "/" } else { dir };
+            parse_uri(&format!("{scheme}://{authority}{dir}{location}"))?
+        }
+    };
+    without_dot_segments(joined)
+}
+
+/// Whether a reference starts with a scheme (RFC 3986 §3.1: a letter, then letters, digits,
+/// `+`, `-` or `.`, then `:`); a relative one may hold `://` in its query.
+fn has_scheme(reference: &str) -> bool {
+    reference.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    })
+}
+
+/// `uri` with the `.` and `..` segments of its path removed (RFC 3986 §5.2.4), never above the
+/// root; the query is left as it is.
+fn without_dot_segments(uri: Uri) -> Option<Uri> {
+    let path = remove_dot_segments(uri.path());
+    if path == uri.path() {
+        return Some(uri);
     }
-    let scheme = base.scheme_str()?;
-    if let Some(rest) = location.strip_prefix("//") {
-        return parse_uri(&format!("{scheme}://{rest}"));
+    let mut parts = uri.into_parts();
+    let path_and_query = match parts.path_and_query.as_ref().and_then(|p| p.query()) {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+/// RFC 3986 §5.2.4 for an absolute path, by segments: `.` goes, `..` takes the segment before it
+/// with it (none at the root), and a path ending in either ends in `/`. `%2e` counts as a dot,
+/// as `url` counted it.
+fn remove_dot_segments(path: &str) -> String {
+    let is_dot = |s: &str| s == "." || s.eq_ignore_ascii_case("%2e");
+    let is_dot_dot = |s: &str| {
+        ["..", ".%2e", "%2e.", "%2e%2e"]
+            .iter()
+            .any(|d| s.eq_ignore_ascii_case(d))
+    };
+    let mut kept: Vec<&str> = Vec::new();
+    let mut segments = path.strip_prefix('/').unwrap_or(path).split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if is_dot(segment) || is_dot_dot(segment) {
+            if is_dot_dot(segment) {
+                kept.pop();
+            }
+            if last {
+                kept.push("");
+            }
+        } else {
+            kept.push(segment);
+        }
     }
-    let authority = base.authority()?.as_str();
-    if location.starts_with('/') {
-        return parse_uri(&format!("{scheme}://{authority}{location}"));
+    let mut out = String::with_capacity(path.len());
+    for segment in kept {
+        out.push('/');
+        out.push_str(segment);
     }
-    let path = base.path();
-    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-    let dir = if dir.is_empty() { "/" } else { dir };
-    if let Some(query) = location.strip_prefix('?') {
-        return parse_uri(&format!("{scheme}://{authority}{path}?{query}"));
+    if out.is_empty() {
+        out.push('/');
     }
-    parse_uri(&format!("{scheme}://{authority}{dir}{location}"))
+    out
 }
 
 /// The previous URL as a `Referer` (what reqwest sent on a redirect): without user information.
@@ -887,6 +956,68 @@ mod tests {
         assert_eq!(r("//g:2/p").as_deref(), Some("http://g:2/p"));
         assert_eq!(r("https://e/p").as_deref(), Some("https://e/p"));
         assert_eq!(r("http://bad host/"), None);
+        assert_eq!(
+            r("g?next=http://e/p").as_deref(),
+            Some("http://h:1/api/v1/g?next=http://e/p"),
+            "`://` in a relative reference's query"
+        );
+        assert_eq!(r("/a/%2E/b/.%2e/c").as_deref(), Some("http://h:1/a/c"));
+        assert_eq!(r("http://e/a/../b").as_deref(), Some("http://e/b"));
+    }
+
+    /// RFC 3986 §5.4's examples (fragments dropped: they are not sent; `//g` has the path `/`
+    /// an http URI always has).
+    #[test]
+    fn locations_resolve_as_rfc_3986_examples() {
+        let base: Uri = "http://a/b/c/d;p?q".parse().unwrap();
+        let cases = [
+            // §5.4.1, normal
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g/"),
+            ("?y", "http://a/b/c/d;p?y"),
+            ("g?y", "http://a/b/c/g?y"),
+            ("#s", "http://a/b/c/d;p?q"),
+            ("g#s", "http://a/b/c/g"),
+            ("g?y#s", "http://a/b/c/g?y"),
+            (";x", "http://a/b/c/;x"),
+            ("g;x", "http://a/b/c/g;x"),
+            ("g;x?y#s", "http://a/b/c/g;x?y"),
+            ("", "http://a/b/c/d;p?q"),
+            (".", "http://a/b/c/"),
+            ("./", "http://a/b/c/"),
+            ("..", "http://a/b/"),
+            ("../", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../..", "http://a/"),
+            ("../../", "http://a/"),
+            ("../../g", "http://a/g"),
+            // §5.4.2, abnormal
+            ("../../../g", "http://a/g"),
+            ("../../../../g", "http://a/g"),
+            ("/./g", "http://a/g"),
+            ("/../g", "http://a/g"),
+            ("g.", "http://a/b/c/g."),
+            (".g", "http://a/b/c/.g"),
+            ("g..", "http://a/b/c/g.."),
+            ("..g", "http://a/b/c/..g"),
+            ("./../g", "http://a/b/g"),
+            ("./g/.", "http://a/b/c/g/"),
+            ("g/./h", "http://a/b/c/g/h"),
+            ("g/../h", "http://a/b/c/h"),
+            ("g;x=1/./y", "http://a/b/c/g;x=1/y"),
+            ("g;x=1/../y", "http://a/b/c/y"),
+            ("g?y/./x", "http://a/b/c/g?y/./x"),
+            ("g?y/../x", "http://a/b/c/g?y/../x"),
+            ("g#s/./x", "http://a/b/c/g"),
+            ("g#s/../x", "http://a/b/c/g"),
+        ];
+        for (location, want) in cases {
+            let got = resolve(&base, location).map(|u| u.to_string());
+            assert_eq!(got.as_deref(), Some(want), "{location:?}");
+        }
     }
 
     /// A server that answers each request by its path with `answer(path)` (status, extra
@@ -951,6 +1082,11 @@ mod tests {
                 "/v1/temp" => (307, "Location: /v1/final\r\n".into(), String::new()),
                 "/v1/found" => (302, "Location: final\r\n".into(), String::new()),
                 "/v1/loop" => (302, "Location: /v1/loop\r\n".into(), String::new()),
+                "/v1/up" => (
+                    303,
+                    "Location: x/../../v1/./final\r\n".into(),
+                    String::new(),
+                ),
                 "/v1/away" => (
                     302,
                     "Location: http://localhost:9/v1/final\r\n".into(),
@@ -983,6 +1119,12 @@ mod tests {
             assert!(!seen[1].0.contains("content-type"), "{}", seen[1].0);
             assert!(!seen[1].0.contains("content-length"), "{}", seen[1].0);
             assert_eq!(seen[1].1, "");
+
+            // A relative Location with dot segments: followed to the path they name.
+            let got: serde_json::Value = t.get_json("s", &t.endpoint("v1/up")).await.unwrap();
+            assert_eq!(got["ok"], 1);
+            let seen = take();
+            assert!(seen[1].0.starts_with("get /v1/final "), "{}", seen[1].0);
 
             // 307 of a streamed body: not resent; the 3xx is refused.
             let url = format!("http://127.0.0.1:{port}/v1/temp");
