@@ -1,7 +1,9 @@
 //! Proxies from the environment, as reqwest honoured them: `HTTP_PROXY` (requests in absolute
 //! form, with `Proxy-Authorization` from the proxy URL's user and password), `HTTPS_PROXY` (a
-//! CONNECT tunnel, TLS inside it) and `NO_PROXY`. The proxy is a tiny one in this file, on
-//! 127.0.0.1, forwarding only to 127.0.0.1, its sockets bounded by read timeouts.
+//! CONNECT tunnel, TLS inside it), `https://` proxies (TLS to the proxy itself, then the same)
+//! and `NO_PROXY`. The proxy is a tiny one in this file, on 127.0.0.1, forwarding only to
+//! 127.0.0.1, its sockets bounded by read timeouts; its https:// variant is a TLS end (the test
+//! server's certificate) in front of it.
 //!
 //! One test function: the environment is the process's, set before each client is made.
 
@@ -37,6 +39,61 @@ fn proxy() -> (u16, Arc<Mutex<Seen>>) {
         }
     });
     (port, seen)
+}
+
+/// Starts a TLS end on 127.0.0.1 (the test server's certificate for 127.0.0.1, from its test
+/// CA) that passes the plain text to the proxy at `proxy_port`: an https:// proxy. Returns its
+/// port.
+fn tls_front(proxy_port: u16) -> u16 {
+    let certs =
+        rustls_pemfile::certs(&mut include_bytes!("server/tests/tls/server.pem").as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+    let key =
+        rustls_pemfile::private_key(&mut include_bytes!("server/tests/tls/server.key").as_slice())
+            .unwrap()
+            .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            for _ in 0..64 {
+                let Ok((conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let limit = Duration::from_secs(20);
+                    let Ok(Ok(mut tls)) = tokio::time::timeout(limit, acceptor.accept(conn)).await
+                    else {
+                        return;
+                    };
+                    let Ok(mut plain) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", proxy_port)).await
+                    else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+    });
+    port
 }
 
 fn serve(mut client: TcpStream, seen: &Mutex<Seen>) -> std::io::Result<()> {
@@ -164,7 +221,7 @@ fn environment_proxies_are_used_as_reqwest_used_them() {
     });
     std::env::set_var("HTTPS_PROXY", format!("http://127.0.0.1:{port}"));
     let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/server/tests/tls/ca.pem");
-    round_trip(&tls, Some(ca));
+    round_trip(&tls, Some(ca.clone()));
     let heads = std::mem::take(&mut seen.lock().unwrap().heads);
     let authority = tls.base_url()["https://".len()..]
         .trim_end_matches('/')
@@ -174,6 +231,94 @@ fn environment_proxies_are_used_as_reqwest_used_them() {
         assert_eq!(line, &format!("CONNECT {authority} HTTP/1.1"));
         assert_eq!(auth, &None);
     }
+
+    // An https:// proxy: TLS to the proxy (verified with the same CA file), then absolute-form
+    // requests for the http target and a tunnel for the https one, the proxy's credentials
+    // going to the proxy only.
+    let front = tls_front(port);
+    let https_proxy = format!("https://user:pw@127.0.0.1:{front}");
+    std::env::set_var("HTTP_PROXY", &https_proxy);
+    std::env::set_var("HTTPS_PROXY", &https_proxy);
+    round_trip(&server, Some(ca.clone()));
+    let heads = std::mem::take(&mut seen.lock().unwrap().heads);
+    assert!(!heads.is_empty(), "nothing went through the https proxy");
+    for (line, auth) in &heads {
+        assert!(
+            line.split(' ').nth(1).is_some_and(|t| t.starts_with(&base)),
+            "not absolute form: {line:?}"
+        );
+        assert_eq!(auth.as_deref(), Some("Basic dXNlcjpwdw=="), "{line:?}");
+    }
+    tls.clear_requests();
+    round_trip(&tls, Some(ca.clone()));
+    let heads = std::mem::take(&mut seen.lock().unwrap().heads);
+    assert!(!heads.is_empty(), "nothing went through the https proxy");
+    for (line, auth) in &heads {
+        assert_eq!(line, &format!("CONNECT {authority} HTTP/1.1"));
+        assert_eq!(auth.as_deref(), Some("Basic dXNlcjpwdw=="), "{line:?}");
+    }
+    let requests = tls.requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        assert!(
+            !r.headers.contains_key("proxy-authorization"),
+            "the target saw the proxy's credentials: {} {}",
+            r.method,
+            r.path
+        );
+    }
+
+    // The https:// proxy's certificate is verified: without the CA file, no connection.
+    let c = Client::new(&Options {
+        url: Some(server.base_url()),
+        api_key: Some(KEY.into()),
+        retry: Some(opik_attachments::RetryPolicy {
+            attempts: 1,
+            ..Default::default()
+        }),
+        ..Options::default()
+    })
+    .expect("client");
+    let a = Attachment::from_bytes(vec![1u8; 10], "v.bin", None).unwrap();
+    let e = c
+        .upload(
+            None,
+            EntityType::Trace,
+            &uuid::Uuid::new_v4().to_string(),
+            &a,
+        )
+        .unwrap_err();
+    assert_eq!(e.status, opik_attachments::Status::Network, "{e}");
+    assert!(
+        seen.lock().unwrap().heads.is_empty(),
+        "the proxy was reached"
+    );
+
+    // socks proxies stay unsupported, with a clear error.
+    std::env::set_var("HTTP_PROXY", "socks5://127.0.0.1:1");
+    let c = Client::new(&Options {
+        url: Some(server.base_url()),
+        api_key: Some(KEY.into()),
+        retry: Some(opik_attachments::RetryPolicy {
+            attempts: 1,
+            ..Default::default()
+        }),
+        ..Options::default()
+    })
+    .expect("client");
+    let e = c
+        .upload(
+            None,
+            EntityType::Trace,
+            &uuid::Uuid::new_v4().to_string(),
+            &a,
+        )
+        .unwrap_err();
+    assert!(
+        e.message.contains("socks5:// proxies are not supported"),
+        "{e}"
+    );
+    clear_env();
 
     // A proxy that never answers CONNECT: the time limit ends the attempt (TIMEOUT), no hang.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -1,5 +1,6 @@
 //! Connections: TCP (`TCP_NODELAY`, the unsent-bytes limit of [`super::unsent`]), proxies from
-//! the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`: a CONNECT tunnel for
+//! the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`; `http://` or `https://`,
+//! the latter with TLS to the proxy itself, verified as the targets are: a CONNECT tunnel for
 //! https targets, absolute-form requests for http ones), TLS (rustls with the ring provider, the
 //! webpki roots plus the CA file's, or no verification at all), and a time limit on the whole
 //! setup ([`Timed`]).
@@ -8,7 +9,7 @@ use super::body::BoxError;
 use crate::error::{Error, Result};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -35,7 +36,19 @@ pub(crate) fn connector(
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
-    let dial = Dial { tcp, proxies };
+    // Only made when the environment names proxies: any of them may be an https:// one.
+    let proxy_tls = proxies.as_ref().map(|_| {
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
+            .https_only()
+            .enable_http1()
+            .wrap_connector(tcp.clone())
+    });
+    let dial = Dial {
+        tcp,
+        proxies,
+        proxy_tls,
+    };
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
@@ -189,7 +202,15 @@ fn proxies_from(var: impl Fn(&str) -> Option<String>) -> Option<Arc<Matcher>> {
 pub(crate) struct Dial {
     tcp: HttpConnector,
     proxies: Option<Arc<Matcher>>,
+    /// TLS to an https:// proxy (the client's TLS settings), when there are proxies.
+    proxy_tls: Option<ProxyTls>,
 }
+
+/// Opens TLS connections to an https:// proxy.
+type ProxyTls = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// A TLS connection to an https:// proxy.
+type ProxyTlsStream = hyper_rustls::MaybeHttpsStream<TokioIo<TcpStream>>;
 
 impl Service<http::Uri> for Dial {
     type Response = Stream;
@@ -204,42 +225,105 @@ impl Service<http::Uri> for Dial {
     fn call(&mut self, dst: http::Uri) -> Self::Future {
         let mut tcp = self.tcp.clone();
         let proxy = self.proxies.as_ref().and_then(|m| m.intercept(&dst));
+        let proxy_tls = self.proxy_tls.clone();
         Box::pin(async move {
-            let (io, proxied) = match proxy {
-                None => (tcp.call(dst).await?, false),
-                Some(proxy) => {
-                    if proxy.uri().scheme_str() != Some("http") {
-                        return Err(BoxError::from(
-                            "only http:// proxies are supported (the environment names another)",
-                        ));
-                    }
-                    if dst.scheme_str() == Some("https") {
-                        let mut tunnel = Tunnel::new(proxy.uri().clone(), tcp);
-                        if let Some(auth) = proxy.basic_auth() {
-                            tunnel = tunnel.with_auth(auth.clone());
-                        }
-                        std::future::poll_fn(|cx| tunnel.poll_ready(cx)).await?;
-                        (tunnel.call(dst).await?, false)
+            let Some(proxy) = proxy else {
+                let io = tcp.call(dst).await?;
+                super::unsent::limit(io.inner());
+                return Ok(Stream {
+                    io: Io::Tcp(io),
+                    proxied: false,
+                });
+            };
+            // Through a proxy, an https target gets a tunnel (TLS to it inside, by the caller),
+            // an http one absolute-form requests on the connection to the proxy.
+            let tunnelled = dst.scheme_str() == Some("https");
+            let io = match proxy.uri().scheme_str() {
+                Some("http") if tunnelled => Io::Tcp(tunnel(&proxy, tcp, dst).await?),
+                Some("http") => Io::Tcp(tcp.call(proxy.uri().clone()).await?),
+                Some("https") => {
+                    let mut tls = proxy_tls.ok_or("no TLS settings for the https:// proxy")?;
+                    let io = if tunnelled {
+                        tunnel(&proxy, tls, dst).await?
                     } else {
-                        (tcp.call(proxy.uri().clone()).await?, true)
-                    }
+                        tls.call(proxy.uri().clone()).await?
+                    };
+                    Io::ProxyTls(Box::new(io))
+                }
+                other => {
+                    return Err(BoxError::from(format!(
+                        "{}:// proxies are not supported (the environment names one); use an \
+                         http:// or https:// proxy",
+                        other.unwrap_or("")
+                    )))
                 }
             };
-            super::unsent::limit(io.inner());
-            Ok(Stream { io, proxied })
+            super::unsent::limit(io.socket());
+            Ok(Stream {
+                io,
+                proxied: !tunnelled,
+            })
         })
     }
 }
 
-/// A TCP connection; `proxied` when requests on it go to an http proxy (in absolute form).
+/// A connection through `proxy` to `dst` by a CONNECT tunnel, on a connection `connector` makes
+/// to the proxy; the proxy's user and password go in the CONNECT request only.
+async fn tunnel<C>(
+    proxy: &Intercept,
+    connector: C,
+    dst: http::Uri,
+) -> std::result::Result<C::Response, BoxError>
+where
+    C: Service<http::Uri>,
+    C::Future: Send + 'static,
+    C::Response: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    let mut tunnel = Tunnel::new(proxy.uri().clone(), connector);
+    if let Some(auth) = proxy.basic_auth() {
+        tunnel = tunnel.with_auth(auth.clone());
+    }
+    std::future::poll_fn(|cx| tunnel.poll_ready(cx)).await?;
+    Ok(tunnel.call(dst).await?)
+}
+
+/// A connection: to the target or a proxy; `proxied` when requests on it go to a proxy (in
+/// absolute form).
 pub(crate) struct Stream {
-    io: TokioIo<TcpStream>,
+    io: Io,
     proxied: bool,
+}
+
+/// The bytes' way: plain TCP (to the target, an http:// proxy or through either's tunnel), or
+/// TLS to an https:// proxy (boxed: rare, and the TLS state would make every connection larger).
+enum Io {
+    Tcp(TokioIo<TcpStream>),
+    ProxyTls(Box<ProxyTlsStream>),
+}
+
+impl Io {
+    /// The TCP socket underneath.
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Io::Tcp(io) => io.inner(),
+            Io::ProxyTls(io) => match &**io {
+                hyper_rustls::MaybeHttpsStream::Http(io) => io.inner(),
+                hyper_rustls::MaybeHttpsStream::Https(tls) => {
+                    tls.inner().get_ref().0.inner().inner()
+                }
+            },
+        }
+    }
 }
 
 impl Connection for Stream {
     fn connected(&self) -> Connected {
-        self.io.connected().proxy(self.proxied)
+        let connected = match &self.io {
+            Io::Tcp(io) => io.connected(),
+            Io::ProxyTls(io) => io.connected(),
+        };
+        connected.proxy(self.proxied)
     }
 }
 
@@ -249,7 +333,10 @@ impl hyper::rt::Read for Stream {
         cx: &mut Context<'_>,
         buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        match &mut self.io {
+            Io::Tcp(io) => Pin::new(io).poll_read(cx, buf),
+            Io::ProxyTls(io) => Pin::new(&mut **io).poll_read(cx, buf),
+        }
     }
 }
 
@@ -259,19 +346,31 @@ impl hyper::rt::Write for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        match &mut self.io {
+            Io::Tcp(io) => Pin::new(io).poll_write(cx, buf),
+            Io::ProxyTls(io) => Pin::new(&mut **io).poll_write(cx, buf),
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        match &mut self.io {
+            Io::Tcp(io) => Pin::new(io).poll_flush(cx),
+            Io::ProxyTls(io) => Pin::new(&mut **io).poll_flush(cx),
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        match &mut self.io {
+            Io::Tcp(io) => Pin::new(io).poll_shutdown(cx),
+            Io::ProxyTls(io) => Pin::new(&mut **io).poll_shutdown(cx),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        match &self.io {
+            Io::Tcp(io) => io.is_write_vectored(),
+            Io::ProxyTls(io) => io.is_write_vectored(),
+        }
     }
 
     fn poll_write_vectored(
@@ -279,12 +378,16 @@ impl hyper::rt::Write for Stream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        match &mut self.io {
+            Io::Tcp(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            Io::ProxyTls(io) => Pin::new(&mut **io).poll_write_vectored(cx, bufs),
+        }
     }
 }
 
-/// The header an http proxy needs on each request (the proxy URL's user and password), when the
-/// environment routes `uri` through one that has them.
+/// The header a proxy needs on each http request (the proxy URL's user and password), when the
+/// environment routes `uri` through one that has them; https targets send it in the CONNECT
+/// request only.
 pub(crate) fn proxy_authorization(
     proxies: &Option<Arc<Matcher>>,
     uri: &http::Uri,

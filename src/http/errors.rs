@@ -33,18 +33,20 @@ impl std::error::Error for RedirectRefused {}
 /// the same way however often it is tried: `OPIK_ERR_PROTOCOL`, never retried.
 /// Returns the URL parsed (once, with `http::Uri`: no `url::Url` on the request path).
 pub(crate) fn check_requestable(step: &str, url: &str) -> Result<http::Uri> {
-    match super::peer::parse_uri(url) {
-        Some(u)
+    let why = match super::peer::parse_url(url) {
+        Ok(u)
             if matches!(u.scheme_str(), Some("http" | "https"))
                 && u.host().is_some_and(|h| !h.is_empty()) =>
         {
-            Ok(u)
+            return Ok(u);
         }
-        _ => Err(Error::protocol(format!(
-            "{step}: the server gave a link that is not an http(s) URL: {:?}",
-            display_url(url).chars().take(200).collect::<String>()
-        ))),
-    }
+        Ok(_) | Err(super::peer::BadUrl::Syntax) => String::new(),
+        Err(bad) => format!(" ({bad})"),
+    };
+    Err(Error::protocol(format!(
+        "{step}: the server gave a link that is not an http(s) URL{why}: {:?}",
+        display_url(url).chars().take(200).collect::<String>()
+    )))
 }
 
 /// A redirect the backend client did not follow (it pointed at another origin) or storage sent:

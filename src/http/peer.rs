@@ -50,11 +50,34 @@ impl Origin {
     }
 }
 
+/// Why a URL cannot be requested.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum BadUrl {
+    /// Not a URL `http` reads, even percent-encoded, or a port that is not a number below 65536.
+    Syntax,
+    /// A non-ASCII host name that is not a valid internationalised domain name.
+    Host(String),
+}
+
+impl std::fmt::Display for BadUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadUrl::Syntax => f.write_str("not a valid URL"),
+            BadUrl::Host(h) => write!(f, "the host name {h:?} is not a valid domain name"),
+        }
+    }
+}
+
 /// Parses a URL for a request. One with bytes a URI may not hold (spaces, `"<>\`{}|^\\`,
-/// non-ASCII) gets them percent-encoded first, as `url::Url` (what reqwest parsed with) did; the
-/// usual URL, all allowed ASCII, is parsed as it is. A port that is not a number below 65536 is
-/// refused.
+/// non-ASCII) gets them percent-encoded first, and a non-ASCII host name becomes its ASCII
+/// (punycode, `xn--`) form, as `url::Url` (what reqwest parsed with) did; the usual URL, all
+/// allowed ASCII, is parsed as it is. A port that is not a number below 65536 is refused.
 pub(crate) fn parse_uri(url: &str) -> Option<http::Uri> {
+    parse_url(url).ok()
+}
+
+/// [`parse_uri`], saying why a URL is refused.
+pub(crate) fn parse_url(url: &str) -> Result<http::Uri, BadUrl> {
     // `is_ascii` runs a word at a time; `http` refuses the other bytes in question itself.
     let uri = match url
         .is_ascii()
@@ -62,18 +85,54 @@ pub(crate) fn parse_uri(url: &str) -> Option<http::Uri> {
         .flatten()
     {
         Some(uri) => uri,
-        None => encoded(url).parse().ok()?,
+        None => encoded(&with_ascii_host(url.trim())?)
+            .parse()
+            .map_err(|_| BadUrl::Syntax)?,
     };
     // `http` drops a port it cannot read (`port()` is then `None`), which would make the URL's
     // origin the scheme's default port.
-    let authority = uri.authority()?.as_str();
+    let authority = uri.authority().ok_or(BadUrl::Syntax)?.as_str();
     let host_port = authority.rsplit('@').next().unwrap_or(authority);
     if let Some((_, port)) = host_port.rsplit_once(':') {
         if !port.contains(']') && !port.is_empty() && port.parse::<u16>().is_err() {
-            return None;
+            return Err(BadUrl::Syntax);
         }
     }
-    Some(uri)
+    Ok(uri)
+}
+
+/// `url` with a non-ASCII host name in its ASCII form (UTS #46 with the URL standard's forbidden
+/// code points, as `url::Url` converted it), the rest untouched; the slow path of [`parse_url`].
+fn with_ascii_host(url: &str) -> Result<std::borrow::Cow<'_, str>, BadUrl> {
+    let unchanged = Ok(std::borrow::Cow::Borrowed(url));
+    let Some(scheme_end) = url.find("://") else {
+        return unchanged;
+    };
+    if url[..scheme_end].contains(['/', '?', '#']) {
+        return unchanged;
+    }
+    let start = scheme_end + 3;
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let authority = &url[start..end];
+    let host_start = start + authority.rfind('@').map_or(0, |i| i + 1);
+    let host_port = &url[host_start..end];
+    // A bracketed IPv6 address is ASCII; a colon after a host name starts its port.
+    let host = &host_port[..host_port.rfind(':').unwrap_or(host_port.len())];
+    if host.is_ascii() {
+        return unchanged;
+    }
+    let ascii = idna::domain_to_ascii_cow(host.as_bytes(), idna::AsciiDenyList::URL)
+        .map_err(|_| BadUrl::Host(host.to_owned()))?;
+    if ascii.is_empty() {
+        return Err(BadUrl::Host(host.to_owned()));
+    }
+    let rest = &url[host_start + host.len()..];
+    Ok(std::borrow::Cow::Owned(format!(
+        "{}{ascii}{rest}",
+        &url[..host_start]
+    )))
 }
 
 /// A URL's user information (`user:password@`) taken out: the URL without it and the
@@ -122,7 +181,7 @@ fn percent_decoded(s: &str) -> Vec<u8> {
 /// `url` with the bytes a URI may not hold percent-encoded.
 fn encoded(url: &str) -> String {
     let mut out = String::with_capacity(url.len() + 16);
-    for b in url.trim().bytes() {
+    for b in url.bytes() {
         if !b.is_ascii_graphic()
             || matches!(
                 b,

@@ -7,7 +7,7 @@ use super::connect;
 use super::errors::{
     check_requestable, error_for_status, error_from_transport, redirect_refused, RedirectRefused,
 };
-use super::peer::{display_url, is_presigned, parse_uri, take_userinfo, Origin, Peer};
+use super::peer::{display_url, is_presigned, parse_uri, parse_url, take_userinfo, Origin, Peer};
 use super::pool::{Pool, Response};
 use super::retry::{is_retryable_status, retry_after};
 use super::stall;
@@ -46,6 +46,8 @@ pub struct Transport {
     backend: Arc<Pool>,
     storage: Arc<Pool>,
     base_url: String,
+    /// `base_url` as requests use it: ASCII, a non-ASCII host name in its punycode form.
+    request_base: String,
     origin: Origin,
     api_key: Option<HeaderValue>,
     /// The key as text, removed from every error message the transport makes.
@@ -160,15 +162,15 @@ struct Resend {
 
 impl Transport {
     pub fn new(config: &Config, observer: Arc<Observer>) -> Result<Transport> {
-        let origin = config
-            .base_url
-            .parse::<Uri>()
-            .ok()
-            .as_ref()
-            .and_then(Origin::of)
-            .ok_or_else(|| {
-                Error::config(format!("Opik URL {:?} is not a valid URL", config.base_url))
-            })?;
+        let base = parse_url(&config.base_url)
+            .map_err(|why| Error::config(format!("Opik URL {:?}: {why}", config.base_url)))?;
+        let origin = Origin::of(&base).ok_or_else(|| {
+            Error::config(format!("Opik URL {:?} is not a valid URL", config.base_url))
+        })?;
+        // Requests go to the parsed form (a non-ASCII host in punycode, other bytes a URI may
+        // not hold percent-encoded), so each endpoint's URL parses on the fast path;
+        // `base_url()` stays what was configured, as it was reported to the backend before.
+        let request_base = base.to_string();
         let settings = Arc::new(HttpSettings::of(config)?);
         let (backend, storage) = settings.clients();
         let api_key = match &config.api_key {
@@ -189,6 +191,7 @@ impl Transport {
             storage,
             settings,
             base_url: config.base_url.clone(),
+            request_base,
             origin,
             api_key,
             secret: config
@@ -212,6 +215,7 @@ impl Transport {
             storage,
             settings: self.settings.clone(),
             base_url: self.base_url.clone(),
+            request_base: self.request_base.clone(),
             origin: self.origin.clone(),
             api_key: self.api_key.clone(),
             secret: self.secret.clone(),
@@ -228,7 +232,7 @@ impl Transport {
     }
 
     pub fn endpoint(&self, path: &str) -> String {
-        format!("{}{}", self.base_url, path)
+        format!("{}{}", self.request_base, path)
     }
 
     /// Opik headers go only to the configured backend (same scheme, host and port), never to a
@@ -683,41 +687,97 @@ impl Transport {
     }
 }
 
-/// Where a `Location` points, taken relative to `base` (absolute URL, `//host/...`, `/path`, or
-/// a path relative to the base's directory).
+/// Where a `Location` points, taken relative to `base` as RFC 3986 §5.2 resolves a reference
+/// (absolute URL, `//host/...`, `/path`, `?query`, or a path relative to the base's directory),
+/// without `.` and `..` segments, as `url::Url::join` (what reqwest followed) gave it.
 fn resolve(base: &Uri, location: &str) -> Option<Uri> {
     let location = location.trim();
-    if has_scheme(location) {
-        return parse_uri(location);
-    }
-    let scheme = base.scheme_str()?;
-    if let Some(rest) = location.strip_prefix("//") {
-        return parse_uri(&format!("{scheme}://{rest}"));
-    }
-    let authority = base.authority()?.as_str();
-    if location.starts_with('/') {
-        return parse_uri(&format!("{scheme}://{authority}{location}"));
-    }
-    let path = base.path();
-    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-    let dir = if dir.is_empty() { "/" } else { dir };
-    if let Some(query) = location.strip_prefix('?') {
-        return parse_uri(&format!("{scheme}://{authority}{path}?{query}"));
-    }
-    parse_uri(&format!("{scheme}://{authority}{dir}{location}"))
+    // A fragment is not sent; `#s` alone (or nothing) is the base itself.
+    let location = location.split_once('#').map_or(location, |(l, _)| l);
+    let joined = if has_scheme(location) {
+        parse_uri(location)?
+    } else {
+        let scheme = base.scheme_str()?;
+        let authority = base.authority()?.as_str();
+        let path = base.path();
+        if let Some(rest) = location.strip_prefix("//") {
+            parse_uri(&format!("{scheme}://{rest}"))?
+        } else if location.starts_with('/') {
+            parse_uri(&format!("{scheme}://{authority}{location}"))?
+        } else if location.is_empty() {
+            base.clone()
+        } else if let Some(query) = location.strip_prefix('?') {
+            parse_uri(&format!("{scheme}://{authority}{path}?{query}"))?
+        } else {
+            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            let dir = if dir.is_empty() { "/" } else { dir };
+            parse_uri(&format!("{scheme}://{authority}{dir}{location}"))?
+        }
+    };
+    without_dot_segments(joined)
 }
 
-/// Whether `location` starts with a URI scheme (`scheme ":"`, RFC 3986 §3.1), so is absolute; a
-/// `://` later on (in a query, say) does not make it so.
-fn has_scheme(location: &str) -> bool {
-    let Some(colon) = location.find(':') else {
-        return false;
+/// Whether a reference starts with a scheme (RFC 3986 §3.1: a letter, then letters, digits,
+/// `+`, `-` or `.`, then `:`); a relative one may hold `://` in its query.
+fn has_scheme(reference: &str) -> bool {
+    reference.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    })
+}
+
+/// `uri` with the `.` and `..` segments of its path removed (RFC 3986 §5.2.4), never above the
+/// root; the query is left as it is.
+fn without_dot_segments(uri: Uri) -> Option<Uri> {
+    let path = remove_dot_segments(uri.path());
+    if path == uri.path() {
+        return Some(uri);
+    }
+    let mut parts = uri.into_parts();
+    let path_and_query = match parts.path_and_query.as_ref().and_then(|p| p.query()) {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
     };
-    let scheme = &location[..colon];
-    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+/// RFC 3986 §5.2.4 for an absolute path, by segments: `.` goes, `..` takes the segment before it
+/// with it (none at the root), and a path ending in either ends in `/`. `%2e` counts as a dot,
+/// as `url` counted it.
+fn remove_dot_segments(path: &str) -> String {
+    let is_dot = |s: &str| s == "." || s.eq_ignore_ascii_case("%2e");
+    let is_dot_dot = |s: &str| {
+        ["..", ".%2e", "%2e.", "%2e%2e"]
+            .iter()
+            .any(|d| s.eq_ignore_ascii_case(d))
+    };
+    let mut kept: Vec<&str> = Vec::new();
+    let mut segments = path.strip_prefix('/').unwrap_or(path).split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if is_dot(segment) || is_dot_dot(segment) {
+            if is_dot_dot(segment) {
+                kept.pop();
+            }
+            if last {
+                kept.push("");
+            }
+        } else {
+            kept.push(segment);
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for segment in kept {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// The previous URL as a `Referer` (what reqwest sent on a redirect): without user information.
@@ -735,21 +795,22 @@ fn display_referer(uri: &Uri) -> String {
 mod tests {
     use super::*;
 
+    struct NoEnv;
+    impl crate::settings::Environment for NoEnv {
+        fn var(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn home_dir(&self) -> Option<std::path::PathBuf> {
+            None
+        }
+    }
+
     fn transport(base: &str) -> Transport {
         let opts = crate::settings::Options {
             url: Some(base.into()),
             api_key: Some("k".into()),
             ..Default::default()
         };
-        struct NoEnv;
-        impl crate::settings::Environment for NoEnv {
-            fn var(&self, _: &str) -> Option<String> {
-                None
-            }
-            fn home_dir(&self) -> Option<std::path::PathBuf> {
-                None
-            }
-        }
         Transport::new(
             &Config::resolve_with(&opts, &NoEnv).unwrap(),
             Observer::quiet(),
@@ -836,6 +897,71 @@ mod tests {
     }
 
     #[test]
+    fn non_ascii_host_names_become_punycode() {
+        let p = |u: &str| parse_url(u).map(|u| u.to_string());
+        assert_eq!(
+            p("https://bücher.example/").as_deref(),
+            Ok("https://xn--bcher-kva.example/")
+        );
+        assert_eq!(
+            p("http://usér:pä@BÜCHER.example:8443/pfad/ü?q=ö&X-Amz-Signature=a").as_deref(),
+            Ok("http://us%C3%A9r:p%C3%A4@xn--bcher-kva.example:8443/pfad/%C3%BC?q=%C3%B6&X-Amz-Signature=a"),
+            "user information, port, path and query kept (encoded), the host lower-cased"
+        );
+        assert_eq!(
+            p("  http://例え.テスト/a b  ").as_deref(),
+            Ok("http://xn--r8jz45g.xn--zckzah/a%20b")
+        );
+        assert_eq!(
+            p("http://h.example/ü").as_deref(),
+            Ok("http://h.example/%C3%BC"),
+            "an ASCII host with a non-ASCII path"
+        );
+        for bad in [
+            "http://xn--é.example/",
+            "http://a\u{0300}b\u{FFFF}.example/",
+            "http://é<x>.example/",
+        ] {
+            assert!(
+                matches!(parse_url(bad), Err(super::super::peer::BadUrl::Host(_))),
+                "{bad}: {:?}",
+                parse_url(bad)
+            );
+        }
+        assert_eq!(
+            parse_url("http://é.example:99999/"),
+            Err(super::super::peer::BadUrl::Syntax)
+        );
+
+        // A configured non-ASCII host: requests go to its ASCII form (with the Opik headers),
+        // the base URL reported to the backend stays as configured.
+        let t = transport("http://bücher.example:8080/api");
+        assert_eq!(t.base_url(), "http://bücher.example:8080/api/");
+        let url = t.endpoint("v1/x");
+        assert_eq!(url, "http://xn--bcher-kva.example:8080/api/v1/x");
+        let req = t.request(Method::GET, &url).build().unwrap();
+        assert_eq!(req.headers().get(AUTHORIZATION).unwrap(), "k");
+        assert_eq!(
+            t.peer_of("http://BÜCHER.example:8080/api/v1/y"),
+            Peer::Backend,
+            "the same host written in Unicode"
+        );
+        let opts = crate::settings::Options {
+            url: Some("http://xn--é.example/".into()),
+            ..Default::default()
+        };
+        let e = Config::resolve_with(&opts, &NoEnv)
+            .and_then(|c| Transport::new(&c, Observer::quiet()))
+            .err()
+            .expect("refused");
+        assert_eq!(e.status, Status::Config, "{}", e.message);
+        assert!(e.message.contains("host name"), "{}", e.message);
+        let e = check_requestable("s", "https://xn--é.example/k?X-Amz-Signature=1").unwrap_err();
+        assert_eq!(e.status, Status::Protocol, "{}", e.message);
+        assert!(e.message.contains("host name"), "{}", e.message);
+    }
+
+    #[test]
     fn locations_resolve_against_the_request() {
         let base: Uri = "http://h:1/api/v1/x?q=1".parse().unwrap();
         let r = |l: &str| resolve(&base, l).map(|u| u.to_string());
@@ -845,13 +971,68 @@ mod tests {
         assert_eq!(r("//g:2/p").as_deref(), Some("http://g:2/p"));
         assert_eq!(r("https://e/p").as_deref(), Some("https://e/p"));
         assert_eq!(r("http://bad host/"), None);
-        // A URL inside the query does not make a relative Location absolute.
         assert_eq!(
-            r("/x?back=http://e/p").as_deref(),
-            Some("http://h:1/x?back=http://e/p")
+            r("g?next=http://e/p").as_deref(),
+            Some("http://h:1/api/v1/g?next=http://e/p"),
+            "`://` in a relative reference's query"
         );
-        assert!(has_scheme("HTTPS://e") && has_scheme("a+b-c.d:x"));
-        assert!(!has_scheme("y?u=http://e") && !has_scheme("/p:q") && !has_scheme("1a:b"));
+        assert_eq!(r("/a/%2E/b/.%2e/c").as_deref(), Some("http://h:1/a/c"));
+        assert_eq!(r("http://e/a/../b").as_deref(), Some("http://e/b"));
+    }
+
+    /// RFC 3986 §5.4's examples (fragments dropped: they are not sent; `//g` has the path `/`
+    /// an http URI always has).
+    #[test]
+    fn locations_resolve_as_rfc_3986_examples() {
+        let base: Uri = "http://a/b/c/d;p?q".parse().unwrap();
+        let cases = [
+            // §5.4.1, normal
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g/"),
+            ("?y", "http://a/b/c/d;p?y"),
+            ("g?y", "http://a/b/c/g?y"),
+            ("#s", "http://a/b/c/d;p?q"),
+            ("g#s", "http://a/b/c/g"),
+            ("g?y#s", "http://a/b/c/g?y"),
+            (";x", "http://a/b/c/;x"),
+            ("g;x", "http://a/b/c/g;x"),
+            ("g;x?y#s", "http://a/b/c/g;x?y"),
+            ("", "http://a/b/c/d;p?q"),
+            (".", "http://a/b/c/"),
+            ("./", "http://a/b/c/"),
+            ("..", "http://a/b/"),
+            ("../", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../..", "http://a/"),
+            ("../../", "http://a/"),
+            ("../../g", "http://a/g"),
+            // §5.4.2, abnormal
+            ("../../../g", "http://a/g"),
+            ("../../../../g", "http://a/g"),
+            ("/./g", "http://a/g"),
+            ("/../g", "http://a/g"),
+            ("g.", "http://a/b/c/g."),
+            (".g", "http://a/b/c/.g"),
+            ("g..", "http://a/b/c/g.."),
+            ("..g", "http://a/b/c/..g"),
+            ("./../g", "http://a/b/g"),
+            ("./g/.", "http://a/b/c/g/"),
+            ("g/./h", "http://a/b/c/g/h"),
+            ("g/../h", "http://a/b/c/h"),
+            ("g;x=1/./y", "http://a/b/c/g;x=1/y"),
+            ("g;x=1/../y", "http://a/b/c/y"),
+            ("g?y/./x", "http://a/b/c/g?y/./x"),
+            ("g?y/../x", "http://a/b/c/g?y/../x"),
+            ("g#s/./x", "http://a/b/c/g"),
+            ("g#s/../x", "http://a/b/c/g"),
+        ];
+        for (location, want) in cases {
+            let got = resolve(&base, location).map(|u| u.to_string());
+            assert_eq!(got.as_deref(), Some(want), "{location:?}");
+        }
     }
 
     #[test]
@@ -929,6 +1110,11 @@ mod tests {
                 "/v1/temp" => (307, "Location: /v1/final\r\n".into(), String::new()),
                 "/v1/found" => (302, "Location: final\r\n".into(), String::new()),
                 "/v1/loop" => (302, "Location: /v1/loop\r\n".into(), String::new()),
+                "/v1/up" => (
+                    303,
+                    "Location: x/../../v1/./final\r\n".into(),
+                    String::new(),
+                ),
                 "/v1/away" => (
                     302,
                     "Location: http://localhost:9/v1/final\r\n".into(),
@@ -961,6 +1147,12 @@ mod tests {
             assert!(!seen[1].0.contains("content-type"), "{}", seen[1].0);
             assert!(!seen[1].0.contains("content-length"), "{}", seen[1].0);
             assert_eq!(seen[1].1, "");
+
+            // A relative Location with dot segments: followed to the path they name.
+            let got: serde_json::Value = t.get_json("s", &t.endpoint("v1/up")).await.unwrap();
+            assert_eq!(got["ok"], 1);
+            let seen = take();
+            assert!(seen[1].0.starts_with("get /v1/final "), "{}", seen[1].0);
 
             // 307 of a streamed body: not resent; the 3xx is refused.
             let url = format!("http://127.0.0.1:{port}/v1/temp");
