@@ -1,8 +1,10 @@
-//! Review of the move from reqwest to hyper-util's legacy client: scenarios the reqwest version
-//! handled, against a scripted fake Opik (raw TCP, one request per connection) so each answer's
-//! bytes and timing are exact and every request is seen as it was sent.
+//! Edges of the transport that reqwest handled and a hand-driven HTTP stack must handle too (each
+//! found by a review of that move): answers split into pieces, Locations with URLs in their query,
+//! raw UTF-8 or pointing at presigned URLs, links with user information. Against a scripted fake
+//! Opik (raw TCP, one request per connection) so each answer's bytes and timing are exact and
+//! every request is seen as it was sent.
 
-#[path = "common/review_fake.rs"]
+#[path = "common/fake_opik.rs"]
 mod fake;
 
 use fake::*;
@@ -160,7 +162,10 @@ fn a_plain_list_works() {
     assert_eq!(got.len(), 1);
     let seen = seen.lock().unwrap();
     assert_eq!(seen[0].header("authorization").as_deref(), Some(KEY));
-    assert_eq!(seen[0].header("comet-workspace").as_deref(), Some("default"));
+    assert_eq!(
+        seen[0].header("comet-workspace").as_deref(),
+        Some("default")
+    );
     assert_eq!(seen[0].header("host"), Some(format!("127.0.0.1:{port}")));
 }
 
@@ -199,9 +204,22 @@ fn a_same_origin_redirect_to_a_presigned_url_drops_the_opik_headers() {
     });
     let seen = seen.lock().unwrap().clone();
     let presigned = seen.last().unwrap();
-    assert!(presigned.target().starts_with("/s3/bucket/a.bin?"), "{seen:#?}");
-    assert_eq!(presigned.header("authorization"), None, "{}", presigned.head);
-    assert_eq!(presigned.header("comet-workspace"), None, "{}", presigned.head);
+    assert!(
+        presigned.target().starts_with("/s3/bucket/a.bin?"),
+        "{seen:#?}"
+    );
+    assert_eq!(
+        presigned.header("authorization"),
+        None,
+        "{}",
+        presigned.head
+    );
+    assert_eq!(
+        presigned.header("comet-workspace"),
+        None,
+        "{}",
+        presigned.head
+    );
     r.unwrap_or_else(|e| panic!("{:?} {}", e.status, e.message));
     assert_eq!(got, b"hello");
 }

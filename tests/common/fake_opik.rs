@@ -1,5 +1,5 @@
-//! Shared by the review tests (tests/review_*.rs): a scripted fake Opik on raw TCP, one request
-//! per connection, and a tiny forwarding HTTP proxy that records what it was asked.
+//! Shared by tests/transport_edges.rs and tests/proxy_env.rs: a scripted fake Opik on raw TCP,
+//! one request per connection, and a tiny forwarding HTTP proxy that records what it was asked.
 #![allow(dead_code)]
 
 use opik_attachments::{Client, Options, RetryPolicy};
@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub const KEY: &str = "review-key";
+pub const KEY: &str = "edge-test-key";
 pub const PROJECT_ID: &str = "0190d1c8-5a6b-7c3d-8e9f-0a1b2c3d4e5f";
 pub const ENTITY: &str = "0190d1c8-5a6b-7c3d-8e9f-000000000001";
 
@@ -166,7 +166,8 @@ pub fn proxy() -> (u16, Arc<Mutex<Vec<(String, Option<String>)>>>) {
                     a.rsplit('@').next().unwrap_or(a).to_string()
                 };
                 if !authority.starts_with("127.0.0.1:") {
-                    let _ = client.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+                    let _ =
+                        client.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
                     return;
                 }
                 let Ok(mut upstream) = TcpStream::connect(&authority) else {
