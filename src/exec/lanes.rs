@@ -51,14 +51,13 @@ impl Lane {
     }
 }
 
-/// Lets the lane's connections see what happened while nobody ran them. A connection's task only
-/// notices that the server closed it (a keep-alive timeout) when its runtime runs; without this a
-/// call could pick that dead connection from the pool and fail with "connection closed before
-/// message completed". Yielding lets the runtime poll the sockets and run the connection tasks
-/// that wakes, which drop their dead connections from the pool (one yield was enough in the test
-/// of this; the second costs about a microsecond and does not depend on the scheduler's order).
+/// Lets the lane's runtime note what happened to its idle connections while nobody ran it. An
+/// idle connection is polled by the next request that takes it (`crate::http`'s pool), which then
+/// sees a server's close (a keep-alive timeout) only if the runtime's event loop has noted the
+/// socket's readiness since; without this a call could pick that dead connection and fail with
+/// "connection closed before message completed". One yield makes the current-thread runtime poll
+/// its event loop once without blocking before the call goes on.
 async fn catch_up() {
-    tokio::task::yield_now().await;
     tokio::task::yield_now().await;
 }
 
