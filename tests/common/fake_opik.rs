@@ -127,9 +127,12 @@ pub fn client(port: u16) -> Client {
     .expect("client")
 }
 
+/// Each proxied connection's first request line and its `Proxy-Authorization`.
+pub type ProxyLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// A forwarding proxy on 127.0.0.1 (forwards only to 127.0.0.1): records each connection's first
 /// request line and its `Proxy-Authorization`.
-pub fn proxy() -> (u16, Arc<Mutex<Vec<(String, Option<String>)>>>) {
+pub fn proxy() -> (u16, ProxyLog) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
