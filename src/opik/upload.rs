@@ -243,10 +243,16 @@ async fn put_parts(
     plan: PartPlan,
     progress: Option<&Arc<Progress>>,
 ) -> Result<Vec<UploadedPart>> {
+    let total = plan.count;
+    if total == 1 {
+        // One part needs no task of its own: as a task, its answer would wake this one through
+        // the scheduler (on a lane, one more turn of the event loop per attachment).
+        let part = put_part(transport, &urls[0], attachment.source(), plan, 1, progress).await?;
+        return Ok(vec![part]);
+    }
     let mut tasks = tokio::task::JoinSet::new();
     let mut parts = Vec::with_capacity(urls.len());
     let mut next = 1u32;
-    let total = plan.count;
     while parts.len() < total as usize {
         while next <= total && tasks.len() < concurrency.max(1) as usize {
             let (transport, url, source, progress) = (
