@@ -413,3 +413,70 @@ fn a_download_that_stops_mid_body_times_out() {
     assert_eq!(format!("{:?}", e.status), "Timeout", "{}", e.message);
     assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
 }
+
+/// Chunked JSON answers whose last chunk comes late, and a `100 Continue` before the storage's
+/// answer: no hang, and the connections are still reused.
+#[test]
+fn chunked_answers_and_100_continue_keep_connections_reusable() {
+    let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, port: u16| {
+        read_body(req, conn);
+        let t = req.target();
+        if t.contains("upload-start") {
+            let body = format!(
+                "{{\"upload_id\":\"u1\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/bucket/k?partNumber=1&X-Amz-Signature=ab\"]}}"
+            );
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(format!("{:x}\r\n{body}\r\n", body.len()).as_bytes());
+            let _ = conn.flush();
+            std::thread::sleep(Duration::from_millis(150));
+            let _ = conn.write_all(b"0\r\n\r\n");
+        } else if t.starts_with("/bucket/") {
+            let _ = conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+            let _ = conn.flush();
+            std::thread::sleep(Duration::from_millis(50));
+            answer(conn, "200 OK", "ETag: \"e1\"\r\n", b"");
+        } else {
+            answer(conn, "204 No Content", "", b"");
+        }
+        Then::Next
+    }));
+    let c = client(f.port, Duration::from_secs(5), 1);
+    for i in 0..3 {
+        let a = Attachment::from_bytes(vec![i as u8; 100], &format!("k{i}.bin"), None).unwrap();
+        c.upload(None, EntityType::Trace, ENTITY, &a)
+            .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
+    }
+    assert_eq!(f.conns.load(Ordering::SeqCst), 2);
+}
+
+/// A same-origin redirect (302, empty body) on the backend: the hop can reuse the connection
+/// the 302 came on; three list calls need one backend connection.
+#[test]
+fn a_same_origin_redirect_reuses_the_connection() {
+    let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, _port: u16| {
+        read_body(req, conn);
+        let t = req.target();
+        if t.contains("projects/retrieve") {
+            answer(conn, "200 OK", "Content-Type: application/json\r\n",
+                b"{\"id\":\"0190d1c8-5a6b-7c3d-8e9f-0a1b2c3d4e5f\",\"name\":\"p\"}");
+        } else if t.contains("/attachment/list?") {
+            answer(conn, "302 Found", "Location: /api/v1/private/attachment/list2\r\n", b"");
+        } else {
+            answer(conn, "200 OK", "Content-Type: application/json\r\n",
+                b"{\"page\":1,\"size\":0,\"total\":0,\"sortableBy\":[],\"content\":[]}");
+        }
+        Then::Next
+    }));
+    let c = client(f.port, Duration::from_secs(5), 1);
+    for _ in 0..3 {
+        c.list(None, EntityType::Trace, ENTITY).expect("list");
+    }
+    let seen = f.seen.lock().unwrap().clone();
+    assert_eq!(
+        f.conns.load(Ordering::SeqCst),
+        1,
+        "{:#?}",
+        seen.iter().map(|s| format!("{} {}", s.conn, s.target())).collect::<Vec<_>>()
+    );
+}
