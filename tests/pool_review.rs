@@ -480,3 +480,20 @@ fn a_same_origin_redirect_reuses_the_connection() {
         seen.iter().map(|s| format!("{} {}", s.conn, s.target())).collect::<Vec<_>>()
     );
 }
+
+/// The server closes idle connections between two uploads on the I/O threads: the second one
+/// must not pick a dead connection (one attempt, so no retry hides it).
+#[test]
+fn uploads_on_the_io_threads_after_the_server_closed_idle_connections() {
+    let f = fake(Arc::new(s3_opik));
+    let c = client(f.port, Duration::from_secs(5), 1);
+    for i in 0..4 {
+        let a = Attachment::from_bytes(vec![i as u8; 200_000], &format!("w{i}.bin"), None).unwrap();
+        c.upload(None, EntityType::Trace, ENTITY, &a)
+            .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
+        for s in f.sockets.lock().unwrap().iter() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
