@@ -1,0 +1,499 @@
+//! Review of src/http/pool.rs (connections polled by their users, no task per connection):
+//! against a scripted keep-alive fake (raw TCP, many requests per connection), so every
+//! connection the client opens is counted and each answer's bytes and timing are exact.
+
+use opik_attachments::{Attachment, Client, EntityType, Options, RetryPolicy};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "pool-review-key";
+const ENTITY: &str = "0190d1c8-5a6b-7c3d-8e9f-000000000001";
+
+/// A request head as it arrived, and the number of the connection it came on (from 1).
+#[derive(Clone, Debug)]
+struct Seen {
+    conn: usize,
+    head: String,
+}
+
+impl Seen {
+    fn target(&self) -> &str {
+        self.head.split(' ').nth(1).unwrap_or("")
+    }
+    fn method(&self) -> &str {
+        self.head.split(' ').next().unwrap_or("")
+    }
+    fn content_length(&self) -> usize {
+        self.head
+            .lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.trim()
+                    .eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// What the handler wants done with the connection after its answer.
+#[derive(PartialEq)]
+enum Then {
+    /// Read the next request on it.
+    Next,
+    /// Stop reading; keep it open (never close it) until the test ends.
+    Hold,
+}
+
+type Handler = dyn Fn(&Seen, &mut TcpStream, u16) -> Then + Send + Sync;
+
+struct Fake {
+    port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    conns: Arc<AtomicUsize>,
+    /// Every accepted socket (clones), to close them from the test.
+    sockets: Arc<Mutex<Vec<TcpStream>>>,
+    /// Connections the client closed (the server read their end).
+    ended: Arc<AtomicUsize>,
+}
+
+/// A keep-alive fake: each connection is read request after request; the handler reads the body
+/// itself (`read_body`) or not, and writes the whole answer.
+fn fake(handler: Arc<Handler>) -> Fake {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let conns = Arc::new(AtomicUsize::new(0));
+    let sockets = Arc::new(Mutex::new(Vec::new()));
+    let ended = Arc::new(AtomicUsize::new(0));
+    let (log, count, socks, ends) = (seen.clone(), conns.clone(), sockets.clone(), ended.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            socks.lock().unwrap().push(conn.try_clone().unwrap());
+            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+            let (log, handler, ends) = (log.clone(), handler.clone(), ends.clone());
+            std::thread::spawn(move || loop {
+                conn.set_read_timeout(Some(Duration::from_secs(30))).ok();
+                let Some(head) = read_head(&mut conn) else {
+                    ends.fetch_add(1, Ordering::SeqCst);
+                    return;
+                };
+                let req = Seen { conn: n, head };
+                log.lock().unwrap().push(req.clone());
+                if handler(&req, &mut conn, port) == Then::Hold {
+                    std::thread::sleep(Duration::from_secs(60));
+                    return;
+                }
+            });
+        }
+    });
+    Fake {
+        port,
+        seen,
+        conns,
+        sockets,
+        ended,
+    }
+}
+
+fn read_head(conn: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if conn.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+fn read_body(req: &Seen, conn: &mut TcpStream) -> Vec<u8> {
+    let mut body = vec![0u8; req.content_length()];
+    conn.read_exact(&mut body).unwrap();
+    body
+}
+
+fn answer(conn: &mut TcpStream, status: &str, headers: &str, body: &[u8]) {
+    let head = format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(body);
+    let _ = conn.flush();
+}
+
+/// The S3 flow of one upload: upload-start on the backend, the part PUT to a presigned URL (the
+/// storage pool), upload-complete on the backend.
+fn s3_opik(req: &Seen, conn: &mut TcpStream, port: u16) -> Then {
+    read_body(req, conn);
+    let t = req.target();
+    if t.contains("upload-start") {
+        let body = format!(
+            "{{\"upload_id\":\"u1\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/bucket/k?partNumber=1&X-Amz-Signature=ab\"]}}"
+        );
+        answer(conn, "200 OK", "Content-Type: application/json\r\n", body.as_bytes());
+    } else if t.starts_with("/bucket/") {
+        answer(conn, "200 OK", "ETag: \"e1\"\r\n", b"");
+    } else if t.contains("upload-complete") {
+        answer(conn, "204 No Content", "", b"");
+    } else {
+        answer(conn, "404 Not Found", "", b"{}");
+    }
+    Then::Next
+}
+
+fn client(port: u16, timeout: Duration, attempts: u32) -> Client {
+    Client::new(&Options {
+        url: Some(format!("http://127.0.0.1:{port}/api/")),
+        api_key: Some(KEY.into()),
+        workspace: Some("default".into()),
+        project_name: Some("p".into()),
+        timeout: Some(timeout),
+        retry: Some(RetryPolicy {
+            attempts,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            max_retry_after: Duration::from_millis(5),
+        }),
+        ..Options::default()
+    })
+    .expect("client")
+}
+
+/// Small uploads (on the caller's lane) in sequence: one connection to the backend and one for
+/// storage, reused by every upload.
+#[test]
+fn a_sequence_of_small_uploads_uses_two_connections() {
+    let f = fake(Arc::new(s3_opik));
+    let c = client(f.port, Duration::from_secs(10), 1);
+    for i in 0..6 {
+        let a = Attachment::from_bytes(vec![i as u8; 1000], &format!("s{i}.bin"), None).unwrap();
+        c.upload(None, EntityType::Trace, ENTITY, &a).expect("upload");
+    }
+    let seen = f.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 18);
+    assert_eq!(
+        f.conns.load(Ordering::SeqCst),
+        2,
+        "{:#?}",
+        seen.iter()
+            .map(|s| format!("{} {} {}", s.conn, s.method(), s.target()))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// The same for uploads large enough to run on the I/O threads (one part each).
+#[test]
+fn a_sequence_of_uploads_on_the_io_threads_uses_two_connections() {
+    let f = fake(Arc::new(s3_opik));
+    let c = client(f.port, Duration::from_secs(10), 1);
+    for i in 0..6 {
+        let a = Attachment::from_bytes(vec![i as u8; 200_000], &format!("l{i}.bin"), None).unwrap();
+        c.upload(None, EntityType::Trace, ENTITY, &a).expect("upload");
+    }
+    let seen = f.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 18);
+    assert_eq!(
+        f.conns.load(Ordering::SeqCst),
+        2,
+        "{:#?}",
+        seen.iter()
+            .map(|s| format!("{} {} {}", s.conn, s.method(), s.target()))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// An answer with `Connection: close` whose server then leaves the socket open: the connection
+/// must not be used again (the next request would wait on it forever).
+#[test]
+fn a_connection_close_answer_is_not_reused() {
+    let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, port: u16| {
+        s3_opik_close(req, conn, port)
+    }));
+    let c = client(f.port, Duration::from_secs(3), 1);
+    let start = Instant::now();
+    for i in 0..3 {
+        let a = Attachment::from_bytes(vec![i as u8; 100], &format!("c{i}.bin"), None).unwrap();
+        c.upload(None, EntityType::Trace, ENTITY, &a)
+            .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
+    }
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert_eq!(f.conns.load(Ordering::SeqCst), 9);
+}
+
+fn s3_opik_close(req: &Seen, conn: &mut TcpStream, port: u16) -> Then {
+    read_body(req, conn);
+    let t = req.target();
+    if t.contains("upload-start") {
+        let body = format!(
+            "{{\"upload_id\":\"u1\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/bucket/k?partNumber=1&X-Amz-Signature=ab\"]}}"
+        );
+        answer(
+            conn,
+            "200 OK",
+            "Content-Type: application/json\r\nConnection: close\r\n",
+            body.as_bytes(),
+        );
+    } else if t.starts_with("/bucket/") {
+        answer(conn, "200 OK", "ETag: \"e1\"\r\nConnection: close\r\n", b"");
+    } else {
+        answer(conn, "204 No Content", "Connection: close\r\n", b"");
+    }
+    Then::Hold
+}
+
+/// An HTTP/1.0 answer without keep-alive, from a server that leaves the socket open.
+#[test]
+fn an_http_1_0_answer_is_not_reused() {
+    let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, port: u16| {
+        read_body(req, conn);
+        let t = req.target();
+        let (status, headers, body) = if t.contains("upload-start") {
+            (
+                "200 OK",
+                "Content-Type: application/json\r\n",
+                format!(
+                    "{{\"upload_id\":\"u1\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/bucket/k?partNumber=1&X-Amz-Signature=ab\"]}}"
+                ),
+            )
+        } else if t.starts_with("/bucket/") {
+            ("200 OK", "ETag: \"e1\"\r\n", String::new())
+        } else {
+            ("204 No Content", "", String::new())
+        };
+        let head = format!(
+            "HTTP/1.0 {status}\r\n{headers}Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = conn.write_all(head.as_bytes());
+        let _ = conn.write_all(body.as_bytes());
+        Then::Hold
+    }));
+    let c = client(f.port, Duration::from_secs(3), 1);
+    for i in 0..3 {
+        let a = Attachment::from_bytes(vec![i as u8; 100], &format!("h{i}.bin"), None).unwrap();
+        c.upload(None, EntityType::Trace, ENTITY, &a)
+            .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
+    }
+    assert_eq!(f.conns.load(Ordering::SeqCst), 9);
+}
+
+/// The server closes idle keep-alive connections (its keep-alive timeout): the client should
+/// close its end too, as hyper-util's client (a task per connection) and reqwest on main did,
+/// instead of keeping sockets in CLOSE_WAIT until a later request to that origin happens to take
+/// them (or forever, when none does).
+#[test]
+fn idle_connections_the_server_closed_are_closed_by_the_client() {
+    let f = fake(Arc::new(s3_opik));
+    let c = client(f.port, Duration::from_secs(10), 1);
+    // On the I/O threads (the multi-thread runtime, which keeps running between calls).
+    let a = Attachment::from_bytes(vec![7u8; 200_000], "idle.bin", None).unwrap();
+    c.upload(None, EntityType::Trace, ENTITY, &a).expect("upload");
+    assert_eq!(f.conns.load(Ordering::SeqCst), 2);
+    for s in f.sockets.lock().unwrap().iter() {
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
+    let start = Instant::now();
+    while f.ended.load(Ordering::SeqCst) < 2 && start.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        f.ended.load(Ordering::SeqCst),
+        2,
+        "the client kept its end of closed idle connections open (CLOSE_WAIT)"
+    );
+    drop(c);
+}
+
+/// Direct-mode upload-start answer whose upload URL is on the backend itself.
+fn direct_start(conn: &mut TcpStream, port: u16) {
+    let body = format!(
+        "{{\"upload_id\":\"BEMinIO\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/api/v1/private/attachment/upload/x\"]}}"
+    );
+    answer(conn, "200 OK", "Content-Type: application/json\r\n", body.as_bytes());
+}
+
+fn big_file(len: usize) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("pool-review-{}-{len}.bin", std::process::id()));
+    std::fs::write(&path, vec![0x5au8; len]).unwrap();
+    path
+}
+
+/// A server that refuses a large upload as soon as it sees its head (413, the connection left
+/// open, the body never read): the upload ends with the 413, within the client's timeout.
+#[test]
+fn an_early_413_during_a_large_upload_is_reported() {
+    let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, port: u16| {
+        if req.target().contains("upload-start") {
+            read_body(req, conn);
+            direct_start(conn, port);
+            return Then::Next;
+        }
+        answer(
+            conn,
+            "413 Payload Too Large",
+            "Content-Type: application/json\r\n",
+            b"{\"errors\":[\"too large\"]}",
+        );
+        Then::Hold
+    }));
+    let c = client(f.port, Duration::from_secs(4), 1);
+    let path = big_file(64 << 20);
+    let a = Attachment::from_file(&path, None, None).unwrap();
+    let start = Instant::now();
+    let got = c.upload(None, EntityType::Trace, ENTITY, &a);
+    let _ = std::fs::remove_file(&path);
+    let e = got.expect_err("a 413");
+    assert_eq!(e.http_status, 413, "{:?} {} after {:?}", e.status, e.message, start.elapsed());
+}
+
+/// The same with a small upload on the caller's lane, the server reading the body after its
+/// early answer: the next upload must work (on whatever connection).
+#[test]
+fn an_early_answer_then_the_next_upload_works() {
+    let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, port: u16| {
+        if req.target().contains("upload-start") {
+            read_body(req, conn);
+            direct_start(conn, port);
+            return Then::Next;
+        }
+        answer(conn, "200 OK", "", b"");
+        std::thread::sleep(Duration::from_millis(100));
+        read_body(req, conn);
+        Then::Next
+    }));
+    let c = client(f.port, Duration::from_secs(4), 1);
+    for i in 0..3 {
+        let a = Attachment::from_bytes(vec![1u8; 50_000], &format!("e{i}.bin"), None).unwrap();
+        c.upload(None, EntityType::Trace, ENTITY, &a)
+            .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
+    }
+}
+
+/// A download whose storage answer stops in the middle of its body (the socket left open): it
+/// ends with TIMEOUT within about the client's timeout.
+#[test]
+fn a_download_that_stops_mid_body_times_out() {
+    let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, port: u16| {
+        read_body(req, conn);
+        let t = req.target();
+        if t.contains("projects/retrieve") {
+            answer(conn, "200 OK", "Content-Type: application/json\r\n",
+                b"{\"id\":\"0190d1c8-5a6b-7c3d-8e9f-0a1b2c3d4e5f\",\"name\":\"p\"}");
+            Then::Next
+        } else if t.contains("attachment/list") {
+            let body = format!(
+                "{{\"page\":1,\"size\":1,\"total\":1,\"sortableBy\":[],\"content\":[{{\"link\":\"http://127.0.0.1:{port}/bucket/a.bin?X-Amz-Signature=ab\",\
+                 \"file_name\":\"a.bin\",\"file_size\":1000000,\"mime_type\":\"application/octet-stream\"}}]}}"
+            );
+            answer(conn, "200 OK", "Content-Type: application/json\r\n", body.as_bytes());
+            Then::Next
+        } else {
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
+            let _ = conn.write_all(&vec![1u8; 300_000]);
+            Then::Hold
+        }
+    }));
+    let c = client(f.port, Duration::from_secs(2), 1);
+    let start = Instant::now();
+    let mut got = 0usize;
+    let r = c.download(None, EntityType::Trace, ENTITY, "a.bin", None, |chunk| {
+        got += chunk.len();
+        std::thread::sleep(Duration::from_millis(2));
+        Ok(())
+    });
+    let e = r.expect_err("a timeout");
+    assert_eq!(got, 300_000);
+    assert_eq!(format!("{:?}", e.status), "Timeout", "{}", e.message);
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+}
+
+/// Chunked JSON answers whose last chunk comes late, and a `100 Continue` before the storage's
+/// answer: no hang, and the connections are still reused.
+#[test]
+fn chunked_answers_and_100_continue_keep_connections_reusable() {
+    let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, port: u16| {
+        read_body(req, conn);
+        let t = req.target();
+        if t.contains("upload-start") {
+            let body = format!(
+                "{{\"upload_id\":\"u1\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/bucket/k?partNumber=1&X-Amz-Signature=ab\"]}}"
+            );
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(format!("{:x}\r\n{body}\r\n", body.len()).as_bytes());
+            let _ = conn.flush();
+            std::thread::sleep(Duration::from_millis(150));
+            let _ = conn.write_all(b"0\r\n\r\n");
+        } else if t.starts_with("/bucket/") {
+            let _ = conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+            let _ = conn.flush();
+            std::thread::sleep(Duration::from_millis(50));
+            answer(conn, "200 OK", "ETag: \"e1\"\r\n", b"");
+        } else {
+            answer(conn, "204 No Content", "", b"");
+        }
+        Then::Next
+    }));
+    let c = client(f.port, Duration::from_secs(5), 1);
+    for i in 0..3 {
+        let a = Attachment::from_bytes(vec![i as u8; 100], &format!("k{i}.bin"), None).unwrap();
+        c.upload(None, EntityType::Trace, ENTITY, &a)
+            .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
+    }
+    assert_eq!(f.conns.load(Ordering::SeqCst), 2);
+}
+
+/// A same-origin redirect (302, empty body) on the backend: the hop can reuse the connection
+/// the 302 came on; three list calls need one backend connection.
+#[test]
+fn a_same_origin_redirect_reuses_the_connection() {
+    let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, _port: u16| {
+        read_body(req, conn);
+        let t = req.target();
+        if t.contains("projects/retrieve") {
+            answer(conn, "200 OK", "Content-Type: application/json\r\n",
+                b"{\"id\":\"0190d1c8-5a6b-7c3d-8e9f-0a1b2c3d4e5f\",\"name\":\"p\"}");
+        } else if t.contains("/attachment/list?") {
+            answer(conn, "302 Found", "Location: /api/v1/private/attachment/list2\r\n", b"");
+        } else {
+            answer(conn, "200 OK", "Content-Type: application/json\r\n",
+                b"{\"page\":1,\"size\":0,\"total\":0,\"sortableBy\":[],\"content\":[]}");
+        }
+        Then::Next
+    }));
+    let c = client(f.port, Duration::from_secs(5), 1);
+    for _ in 0..3 {
+        c.list(None, EntityType::Trace, ENTITY).expect("list");
+    }
+    let seen = f.seen.lock().unwrap().clone();
+    assert_eq!(
+        f.conns.load(Ordering::SeqCst),
+        1,
+        "{:#?}",
+        seen.iter().map(|s| format!("{} {}", s.conn, s.target())).collect::<Vec<_>>()
+    );
+}
+
+/// The server closes idle connections between two uploads on the I/O threads: the second one
+/// must not pick a dead connection (one attempt, so no retry hides it).
+#[test]
+fn uploads_on_the_io_threads_after_the_server_closed_idle_connections() {
+    let f = fake(Arc::new(s3_opik));
+    let c = client(f.port, Duration::from_secs(5), 1);
+    for i in 0..4 {
+        let a = Attachment::from_bytes(vec![i as u8; 200_000], &format!("w{i}.bin"), None).unwrap();
+        c.upload(None, EntityType::Trace, ENTITY, &a)
+            .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
+        for s in f.sockets.lock().unwrap().iter() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
