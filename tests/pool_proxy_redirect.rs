@@ -1,8 +1,7 @@
-//! Review of src/http/pool.rs: requests through an http proxy go in absolute form, the pool
-//! writing the request's URL as it is. A same-origin redirect whose `Location` carries
-//! `user:password@` is followed (`Origin::holds` ignores user information) with that URL, so the
-//! credentials reach the proxy in the request line. One test function: the environment is the
-//! process's.
+//! Requests through an http proxy go in absolute form. A same-origin redirect whose `Location`
+//! carries `user:password@` is followed (the origin does not depend on user information): the
+//! credentials must not reach the proxy in the request line. One test function: the environment
+//! is the process's.
 
 #[path = "common/fake_opik.rs"]
 mod fake;
@@ -14,7 +13,13 @@ use std::sync::Arc;
 
 #[test]
 fn userinfo_of_a_redirect_never_reaches_the_proxy_request_line() {
-    for v in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD"] {
+    for v in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "REQUEST_METHOD",
+    ] {
         std::env::remove_var(v);
         std::env::remove_var(v.to_ascii_lowercase());
     }
@@ -34,15 +39,28 @@ fn userinfo_of_a_redirect_never_reaches_the_proxy_request_line() {
     let (proxy_port, via_proxy) = proxy();
     std::env::set_var("HTTP_PROXY", format!("http://127.0.0.1:{proxy_port}"));
     let got = client(port).list(None, EntityType::Trace, ENTITY);
-    let lines: Vec<String> = via_proxy.lock().unwrap().iter().map(|(l, _)| l.clone()).collect();
-    let heads: Vec<String> = seen.lock().unwrap().iter().map(|s| s.head.clone()).collect();
+    let lines: Vec<String> = via_proxy
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(l, _)| l.clone())
+        .collect();
+    let heads: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.head.clone())
+        .collect();
     assert!(got.is_ok(), "{:?}", got.err().map(|e| e.message));
     assert!(
         lines.iter().any(|l| l.contains("list2")),
         "the redirect was not followed through the proxy: {lines:#?}"
     );
     for l in &lines {
-        assert!(!l.contains("s3cret"), "credentials in the request line: {l}");
+        assert!(
+            !l.contains("s3cret"),
+            "credentials in the request line: {l}"
+        );
     }
     for h in &heads {
         assert!(!h.contains("s3cret"), "credentials sent: {h}");

@@ -16,6 +16,7 @@
 
 use super::body::BoxError;
 use super::connect::Connector;
+use super::peer::take_userinfo;
 use super::stall::Watched;
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
@@ -82,6 +83,15 @@ impl Conn {
     }
 }
 
+/// The context to poll what only the connection's state machine completes: a request's answer,
+/// a body's next piece, the handle's readiness. Each is polled right after the state machine, in
+/// the same poll of the same task, so it needs no waker of its own; with the task's, the state
+/// machine handing over what it just read would wake the task it runs in, and the runtime would
+/// turn its event loop once more (an `epoll_wait`) and poll the whole call again for nothing.
+fn quiet() -> Context<'static> {
+    Context::from_waker(Waker::noop())
+}
+
 /// A connection's failure to open (TCP, a proxy's CONNECT, TLS), told apart from failures on an
 /// open connection.
 #[derive(Debug)]
@@ -118,7 +128,13 @@ impl Pool {
         self: &Arc<Pool>,
         mut req: http::Request<Watched>,
     ) -> Result<Response, BoxError> {
-        let uri = req.uri().clone();
+        // User information never goes on the wire (an absolute-form target would carry it to a
+        // proxy) nor into the pool's key; for a URL it was given, the transport sent it as Basic
+        // authorization already.
+        let uri = match take_userinfo(req.uri()) {
+            Some((bare, _)) => bare,
+            None => req.uri().clone(),
+        };
         let origin = Origin::of(&uri).ok_or("the URL names no host")?;
         if !req.headers().contains_key(http::header::HOST) {
             req.headers_mut()
@@ -137,9 +153,17 @@ impl Pool {
             let mut sending = std::pin::pin!(conn.sender.try_send_request(req));
             let sent = poll_fn(|cx| {
                 conn.drive(cx);
-                sending.as_mut().poll(cx)
+                match sending.as_mut().poll(&mut quiet()) {
+                    // hyper hands the request an error before its state machine ends; should it
+                    // ever not, the request must not wait for a wake-up that cannot come.
+                    Poll::Pending if conn.closed => Poll::Ready(None),
+                    answer => answer.map(Some),
+                }
             })
             .await;
+            let Some(sent) = sent else {
+                return Err("the connection closed before the answer came".into());
+            };
             match sent {
                 Ok(head) => {
                     return Ok(Response {
@@ -172,9 +196,8 @@ impl Pool {
             // after a finished answer, becomes ready for the next request.
             let ready = poll_fn(|cx| {
                 conn.drive(cx);
-                Poll::Ready(
-                    !conn.closed && matches!(conn.sender.poll_ready(cx), Poll::Ready(Ok(()))),
-                )
+                let ready = conn.sender.poll_ready(&mut quiet());
+                Poll::Ready(!conn.closed && matches!(ready, Poll::Ready(Ok(()))))
             })
             .await;
             if ready {
@@ -284,11 +307,18 @@ impl Response {
     /// The next piece of the body; `None` at its end (trailers are skipped).
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, hyper::Error> {
         loop {
+            let body = self.inner.body_mut();
             let frame = poll_fn(|cx| {
                 if let Some(lease) = &mut self.lease {
                     lease.conn.drive(cx);
+                    if !lease.conn.closed {
+                        return http_body::Body::poll_frame(Pin::new(&mut *body), &mut quiet());
+                    }
+                    // Closed: what is left of the body is in its channel, or the channel ends
+                    // once the state machine is gone.
+                    self.lease = None;
                 }
-                http_body::Body::poll_frame(Pin::new(self.inner.body_mut()), cx)
+                http_body::Body::poll_frame(Pin::new(&mut *body), cx)
             })
             .await;
             match frame {

@@ -479,6 +479,8 @@ impl Transport {
             }
             *req.uri_mut() = next.clone();
             current = next;
+            // The 3xx is done with: its connection (an empty body) goes back for the next hop.
+            drop(resp);
             resp = self.backend.send(req).await?;
         }
     }
