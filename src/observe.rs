@@ -109,7 +109,8 @@ impl Log {
     }
 }
 
-/// The line without the secret and without URL queries (presigned URLs carry credentials there).
+/// The line without the secret, without URL queries (presigned URLs carry credentials there) and
+/// without the `user:password@` of URLs.
 fn clean(line: &str, secret: Option<&str>) -> String {
     let mut out = match secret {
         Some(s) if line.contains(s) => line.replace(s, "[REDACTED]"),
@@ -122,6 +123,13 @@ fn clean(line: &str, secret: Option<&str>) -> String {
             .map_or(out.len(), |e| i + e);
         if let Some(q) = out[i..end].find('?') {
             out.replace_range(i + q..end, "");
+        }
+        let end = out[i..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ','))
+            .map_or(out.len(), |e| i + e);
+        let authority_end = out[i + 3..end].find('/').map_or(end, |p| i + 3 + p);
+        if let Some(at) = out[i + 3..authority_end].rfind('@') {
+            out.replace_range(i + 3..i + 3 + at + 1, "");
         }
         from = i + 3;
     }
@@ -225,6 +233,10 @@ mod tests {
                 Some("sk-123")
             ),
             "PUT http://s3/b/k failed, key [REDACTED] (http://h/x)"
+        );
+        assert_eq!(
+            clean("GET https://u:pw@h:1/a@b?x=1 and http://v@g done", None),
+            "GET https://h:1/a@b and http://g done"
         );
     }
 

@@ -259,5 +259,9 @@ mod tests {
             display_url("http://s3/b/k?X-Amz-Signature=secret"),
             "http://s3/b/k"
         );
+        assert_eq!(
+            display_url("http://user:pw@s3:9/b/k@x?q=1"),
+            "http://s3:9/b/k@x"
+        );
     }
 }

@@ -202,7 +202,15 @@ pub fn is_presigned(url: &str) -> bool {
         || (url.contains("Signature=") && url.contains("AWSAccessKeyId="))
 }
 
-/// A URL fit for a message: presigned queries are credentials for storage, so the query is cut.
-pub fn display_url(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
+/// A URL fit for a message: presigned queries are credentials for storage, so the query is cut,
+/// and so is a `user:password@`.
+pub fn display_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let bare = url.split('?').next().unwrap_or(url);
+    if let Some((scheme, rest)) = bare.split_once("://") {
+        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+        if let Some(at) = authority.rfind('@') {
+            return format!("{scheme}://{}", &rest[at + 1..]).into();
+        }
+    }
+    bare.into()
 }
