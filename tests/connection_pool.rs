@@ -4,9 +4,13 @@
 //! keep-alive fake (raw TCP, many requests per connection), so every connection the client opens
 //! is counted and each answer's bytes and timing are exact.
 
+#[path = "common/fake_opik.rs"]
+mod fake;
+
+use fake::{listen, read_head};
 use opik_attachments::{Attachment, Client, EntityType, Options, RetryPolicy};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,14 +33,8 @@ impl Seen {
         self.head.split(' ').next().unwrap_or("")
     }
     fn content_length(&self) -> usize {
-        self.head
-            .lines()
-            .find_map(|l| {
-                let (n, v) = l.split_once(':')?;
-                n.trim()
-                    .eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())?
-            })
+        fake::header(&self.head, "content-length")
+            .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     }
 }
@@ -65,32 +63,27 @@ struct Fake {
 /// A keep-alive fake: each connection is read request after request; the handler reads the body
 /// itself (`read_body`) or not, and writes the whole answer.
 fn fake(handler: Arc<Handler>) -> Fake {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let conns = Arc::new(AtomicUsize::new(0));
     let sockets = Arc::new(Mutex::new(Vec::new()));
     let ended = Arc::new(AtomicUsize::new(0));
     let (log, count, socks, ends) = (seen.clone(), conns.clone(), sockets.clone(), ended.clone());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            socks.lock().unwrap().push(conn.try_clone().unwrap());
-            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-            let (log, handler, ends) = (log.clone(), handler.clone(), ends.clone());
-            std::thread::spawn(move || loop {
-                conn.set_read_timeout(Some(Duration::from_secs(30))).ok();
-                let Some(head) = read_head(&mut conn) else {
-                    ends.fetch_add(1, Ordering::SeqCst);
-                    return;
-                };
-                let req = Seen { conn: n, head };
-                log.lock().unwrap().push(req.clone());
-                if handler(&req, &mut conn, port) == Then::Hold {
-                    std::thread::sleep(Duration::from_secs(60));
-                    return;
-                }
-            });
+    let port = listen(usize::MAX, move |mut conn, port| {
+        socks.lock().unwrap().push(conn.try_clone().unwrap());
+        let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+        loop {
+            conn.set_read_timeout(Some(Duration::from_secs(30))).ok();
+            let Some(head) = read_head(&mut conn) else {
+                ends.fetch_add(1, Ordering::SeqCst);
+                return;
+            };
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let req = Seen { conn: n, head };
+            log.lock().unwrap().push(req.clone());
+            if handler(&req, &mut conn, port) == Then::Hold {
+                std::thread::sleep(Duration::from_secs(60));
+                return;
+            }
         }
     });
     Fake {
@@ -102,16 +95,26 @@ fn fake(handler: Arc<Handler>) -> Fake {
     }
 }
 
-fn read_head(conn: &mut TcpStream) -> Option<String> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if conn.read(&mut byte).ok()? == 0 {
-            return None;
-        }
-        head.push(byte[0]);
+impl Fake {
+    /// Asserts the client opened `want` connections, printing every request with its connection.
+    fn assert_conns(&self, want: usize) {
+        let seen = self.seen.lock().unwrap().clone();
+        assert_eq!(
+            self.conns.load(Ordering::SeqCst),
+            want,
+            "{:#?}",
+            seen.iter()
+                .map(|s| format!("{} {} {}", s.conn, s.method(), s.target()))
+                .collect::<Vec<_>>()
+        );
     }
-    Some(String::from_utf8_lossy(&head).into_owned())
+
+    /// Shuts `how` down on every socket accepted so far (the server ending its connections).
+    fn shut_all(&self, how: std::net::Shutdown) {
+        for s in self.sockets.lock().unwrap().iter() {
+            let _ = s.shutdown(how);
+        }
+    }
 }
 
 fn read_body(req: &Seen, conn: &mut TcpStream) -> Vec<u8> {
@@ -130,28 +133,49 @@ fn answer(conn: &mut TcpStream, status: &str, headers: &str, body: &[u8]) {
     let _ = conn.flush();
 }
 
-/// The S3 flow of one upload: upload-start on the backend, the part PUT to a presigned URL (the
-/// storage pool), upload-complete on the backend.
-fn s3_opik(req: &Seen, conn: &mut TcpStream, port: u16) -> Then {
+fn json(conn: &mut TcpStream, body: &[u8]) {
+    answer(conn, "200 OK", "Content-Type: application/json\r\n", body);
+}
+
+/// The project that `projects/retrieve` finds.
+fn project(conn: &mut TcpStream) {
+    json(
+        conn,
+        b"{\"id\":\"0190d1c8-5a6b-7c3d-8e9f-0a1b2c3d4e5f\",\"name\":\"p\"}",
+    );
+}
+
+/// S3-mode upload-start answer: one part, presigned on this fake's `/bucket/`.
+fn s3_start_body(port: u16) -> String {
+    format!(
+        "{{\"upload_id\":\"u1\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/bucket/k?partNumber=1&X-Amz-Signature=ab\"]}}"
+    )
+}
+
+/// The S3 flow's answer to `req` (body read): status, headers and body.
+fn s3_answer(req: &Seen, conn: &mut TcpStream, port: u16) -> (&'static str, &'static str, String) {
     read_body(req, conn);
     let t = req.target();
     if t.contains("upload-start") {
-        let body = format!(
-            "{{\"upload_id\":\"u1\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/bucket/k?partNumber=1&X-Amz-Signature=ab\"]}}"
-        );
-        answer(
-            conn,
+        (
             "200 OK",
             "Content-Type: application/json\r\n",
-            body.as_bytes(),
-        );
+            s3_start_body(port),
+        )
     } else if t.starts_with("/bucket/") {
-        answer(conn, "200 OK", "ETag: \"e1\"\r\n", b"");
+        ("200 OK", "ETag: \"e1\"\r\n", String::new())
     } else if t.contains("upload-complete") {
-        answer(conn, "204 No Content", "", b"");
+        ("204 No Content", "", String::new())
     } else {
-        answer(conn, "404 Not Found", "", b"{}");
+        ("404 Not Found", "", "{}".into())
     }
+}
+
+/// The S3 flow of one upload: upload-start on the backend, the part PUT to a presigned URL (the
+/// storage pool), upload-complete on the backend.
+fn s3_opik(req: &Seen, conn: &mut TcpStream, port: u16) -> Then {
+    let (status, headers, body) = s3_answer(req, conn, port);
+    answer(conn, status, headers, body.as_bytes());
     Then::Next
 }
 
@@ -173,49 +197,40 @@ fn client(port: u16, timeout: Duration, attempts: u32) -> Client {
     .expect("client")
 }
 
+/// Uploads `{prefix}{i}.bin` (`len` bytes of `i`) to `ENTITY`; a failure names `i`.
+fn upload(c: &Client, prefix: &str, i: usize, len: usize) {
+    let a = Attachment::from_bytes(vec![i as u8; len], &format!("{prefix}{i}.bin"), None).unwrap();
+    c.upload(None, EntityType::Trace, ENTITY, &a)
+        .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
+}
+
+/// Uploads `count` attachments of `len` bytes one after the other.
+fn uploads(c: &Client, prefix: &str, count: usize, len: usize) {
+    for i in 0..count {
+        upload(c, prefix, i, len);
+    }
+}
+
+/// Six uploads of `len` bytes in sequence against the S3 flow: 18 requests on two connections.
+fn six_uploads_use_two_connections(prefix: &str, len: usize) {
+    let f = fake(Arc::new(s3_opik));
+    let c = client(f.port, Duration::from_secs(10), 1);
+    uploads(&c, prefix, 6, len);
+    assert_eq!(f.seen.lock().unwrap().len(), 18);
+    f.assert_conns(2);
+}
+
 /// Small uploads (on the caller's lane) in sequence: one connection to the backend and one for
 /// storage, reused by every upload.
 #[test]
 fn a_sequence_of_small_uploads_uses_two_connections() {
-    let f = fake(Arc::new(s3_opik));
-    let c = client(f.port, Duration::from_secs(10), 1);
-    for i in 0..6 {
-        let a = Attachment::from_bytes(vec![i as u8; 1000], &format!("s{i}.bin"), None).unwrap();
-        c.upload(None, EntityType::Trace, ENTITY, &a)
-            .expect("upload");
-    }
-    let seen = f.seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 18);
-    assert_eq!(
-        f.conns.load(Ordering::SeqCst),
-        2,
-        "{:#?}",
-        seen.iter()
-            .map(|s| format!("{} {} {}", s.conn, s.method(), s.target()))
-            .collect::<Vec<_>>()
-    );
+    six_uploads_use_two_connections("s", 1000);
 }
 
 /// The same for uploads large enough to run on the I/O threads (one part each).
 #[test]
 fn a_sequence_of_uploads_on_the_io_threads_uses_two_connections() {
-    let f = fake(Arc::new(s3_opik));
-    let c = client(f.port, Duration::from_secs(10), 1);
-    for i in 0..6 {
-        let a = Attachment::from_bytes(vec![i as u8; 200_000], &format!("l{i}.bin"), None).unwrap();
-        c.upload(None, EntityType::Trace, ENTITY, &a)
-            .expect("upload");
-    }
-    let seen = f.seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 18);
-    assert_eq!(
-        f.conns.load(Ordering::SeqCst),
-        2,
-        "{:#?}",
-        seen.iter()
-            .map(|s| format!("{} {} {}", s.conn, s.method(), s.target()))
-            .collect::<Vec<_>>()
-    );
+    six_uploads_use_two_connections("l", 200_000);
 }
 
 /// An answer with `Connection: close` whose server then leaves the socket open: the connection
@@ -223,59 +238,23 @@ fn a_sequence_of_uploads_on_the_io_threads_uses_two_connections() {
 #[test]
 fn a_connection_close_answer_is_not_reused() {
     let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, port: u16| {
-        s3_opik_close(req, conn, port)
+        let (status, headers, body) = s3_answer(req, conn, port);
+        let headers = format!("{headers}Connection: close\r\n");
+        answer(conn, status, &headers, body.as_bytes());
+        Then::Hold
     }));
     let c = client(f.port, Duration::from_secs(3), 1);
     let start = Instant::now();
-    for i in 0..3 {
-        let a = Attachment::from_bytes(vec![i as u8; 100], &format!("c{i}.bin"), None).unwrap();
-        c.upload(None, EntityType::Trace, ENTITY, &a)
-            .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
-    }
+    uploads(&c, "c", 3, 100);
     assert!(start.elapsed() < Duration::from_secs(3));
     assert_eq!(f.conns.load(Ordering::SeqCst), 9);
-}
-
-fn s3_opik_close(req: &Seen, conn: &mut TcpStream, port: u16) -> Then {
-    read_body(req, conn);
-    let t = req.target();
-    if t.contains("upload-start") {
-        let body = format!(
-            "{{\"upload_id\":\"u1\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/bucket/k?partNumber=1&X-Amz-Signature=ab\"]}}"
-        );
-        answer(
-            conn,
-            "200 OK",
-            "Content-Type: application/json\r\nConnection: close\r\n",
-            body.as_bytes(),
-        );
-    } else if t.starts_with("/bucket/") {
-        answer(conn, "200 OK", "ETag: \"e1\"\r\nConnection: close\r\n", b"");
-    } else {
-        answer(conn, "204 No Content", "Connection: close\r\n", b"");
-    }
-    Then::Hold
 }
 
 /// An HTTP/1.0 answer without keep-alive, from a server that leaves the socket open.
 #[test]
 fn an_http_1_0_answer_is_not_reused() {
     let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, port: u16| {
-        read_body(req, conn);
-        let t = req.target();
-        let (status, headers, body) = if t.contains("upload-start") {
-            (
-                "200 OK",
-                "Content-Type: application/json\r\n",
-                format!(
-                    "{{\"upload_id\":\"u1\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/bucket/k?partNumber=1&X-Amz-Signature=ab\"]}}"
-                ),
-            )
-        } else if t.starts_with("/bucket/") {
-            ("200 OK", "ETag: \"e1\"\r\n", String::new())
-        } else {
-            ("204 No Content", "", String::new())
-        };
+        let (status, headers, body) = s3_answer(req, conn, port);
         let head = format!(
             "HTTP/1.0 {status}\r\n{headers}Content-Length: {}\r\n\r\n",
             body.len()
@@ -285,11 +264,7 @@ fn an_http_1_0_answer_is_not_reused() {
         Then::Hold
     }));
     let c = client(f.port, Duration::from_secs(3), 1);
-    for i in 0..3 {
-        let a = Attachment::from_bytes(vec![i as u8; 100], &format!("h{i}.bin"), None).unwrap();
-        c.upload(None, EntityType::Trace, ENTITY, &a)
-            .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
-    }
+    uploads(&c, "h", 3, 100);
     assert_eq!(f.conns.load(Ordering::SeqCst), 9);
 }
 
@@ -307,9 +282,7 @@ fn idle_connections_the_server_closed_are_closed_at_the_next_call() {
     c.upload(None, EntityType::Trace, ENTITY, &a)
         .expect("upload");
     assert_eq!(f.conns.load(Ordering::SeqCst), 2);
-    for s in f.sockets.lock().unwrap().iter() {
-        let _ = s.shutdown(std::net::Shutdown::Write);
-    }
+    f.shut_all(std::net::Shutdown::Write);
     std::thread::sleep(Duration::from_millis(100));
     let b = Attachment::from_bytes(vec![8u8; 200_000], "idle2.bin", None).unwrap();
     c.upload(None, EntityType::Trace, ENTITY, &b)
@@ -327,17 +300,25 @@ fn idle_connections_the_server_closed_are_closed_at_the_next_call() {
     drop(c);
 }
 
-/// Direct-mode upload-start answer whose upload URL is on the backend itself.
-fn direct_start(conn: &mut TcpStream, port: u16) {
-    let body = format!(
-        "{{\"upload_id\":\"BEMinIO\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/api/v1/private/attachment/upload/x\"]}}"
-    );
-    answer(
-        conn,
-        "200 OK",
-        "Content-Type: application/json\r\n",
-        body.as_bytes(),
-    );
+/// A direct-mode fake: upload-start is answered with an upload URL on the backend itself;
+/// `upload` answers the rest.
+fn direct_opik(upload: impl Fn(&Seen, &mut TcpStream) -> Then + Send + Sync + 'static) -> Fake {
+    fake(Arc::new(
+        move |req: &Seen, conn: &mut TcpStream, port: u16| {
+            if !req.target().contains("upload-start") {
+                return upload(req, conn);
+            }
+            read_body(req, conn);
+            json(
+            conn,
+            format!(
+                "{{\"upload_id\":\"BEMinIO\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/api/v1/private/attachment/upload/x\"]}}"
+            )
+            .as_bytes(),
+        );
+            Then::Next
+        },
+    ))
 }
 
 fn big_file(len: usize) -> std::path::PathBuf {
@@ -350,12 +331,7 @@ fn big_file(len: usize) -> std::path::PathBuf {
 /// open, the body never read): the upload ends with the 413, within the client's timeout.
 #[test]
 fn an_early_413_during_a_large_upload_is_reported() {
-    let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, port: u16| {
-        if req.target().contains("upload-start") {
-            read_body(req, conn);
-            direct_start(conn, port);
-            return Then::Next;
-        }
+    let f = direct_opik(|_, conn| {
         answer(
             conn,
             "413 Payload Too Large",
@@ -363,7 +339,7 @@ fn an_early_413_during_a_large_upload_is_reported() {
             b"{\"errors\":[\"too large\"]}",
         );
         Then::Hold
-    }));
+    });
     let c = client(f.port, Duration::from_secs(4), 1);
     let path = big_file(64 << 20);
     let a = Attachment::from_file(&path, None, None).unwrap();
@@ -385,23 +361,14 @@ fn an_early_413_during_a_large_upload_is_reported() {
 /// early answer: the next upload must work (on whatever connection).
 #[test]
 fn an_early_answer_then_the_next_upload_works() {
-    let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, port: u16| {
-        if req.target().contains("upload-start") {
-            read_body(req, conn);
-            direct_start(conn, port);
-            return Then::Next;
-        }
+    let f = direct_opik(|req, conn| {
         answer(conn, "200 OK", "", b"");
         std::thread::sleep(Duration::from_millis(100));
         read_body(req, conn);
         Then::Next
-    }));
+    });
     let c = client(f.port, Duration::from_secs(4), 1);
-    for i in 0..3 {
-        let a = Attachment::from_bytes(vec![1u8; 50_000], &format!("e{i}.bin"), None).unwrap();
-        c.upload(None, EntityType::Trace, ENTITY, &a)
-            .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
-    }
+    uploads(&c, "e", 3, 50_000);
 }
 
 /// A download whose storage answer stops in the middle of its body (the socket left open): it
@@ -412,24 +379,14 @@ fn a_download_that_stops_mid_body_times_out() {
         read_body(req, conn);
         let t = req.target();
         if t.contains("projects/retrieve") {
-            answer(
-                conn,
-                "200 OK",
-                "Content-Type: application/json\r\n",
-                b"{\"id\":\"0190d1c8-5a6b-7c3d-8e9f-0a1b2c3d4e5f\",\"name\":\"p\"}",
-            );
+            project(conn);
             Then::Next
         } else if t.contains("attachment/list") {
             let body = format!(
                 "{{\"page\":1,\"size\":1,\"total\":1,\"sortableBy\":[],\"content\":[{{\"link\":\"http://127.0.0.1:{port}/bucket/a.bin?X-Amz-Signature=ab\",\
                  \"file_name\":\"a.bin\",\"file_size\":1000000,\"mime_type\":\"application/octet-stream\"}}]}}"
             );
-            answer(
-                conn,
-                "200 OK",
-                "Content-Type: application/json\r\n",
-                body.as_bytes(),
-            );
+            json(conn, body.as_bytes());
             Then::Next
         } else {
             let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
@@ -463,9 +420,7 @@ fn chunked_answers_and_100_continue_keep_connections_reusable() {
         read_body(req, conn);
         let t = req.target();
         if t.contains("upload-start") {
-            let body = format!(
-                "{{\"upload_id\":\"u1\",\"pre_sign_urls\":[\"http://127.0.0.1:{port}/bucket/k?partNumber=1&X-Amz-Signature=ab\"]}}"
-            );
+            let body = s3_start_body(port);
             let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
             let _ = conn.write_all(head.as_bytes());
             let _ = conn.write_all(format!("{:x}\r\n{body}\r\n", body.len()).as_bytes());
@@ -483,11 +438,7 @@ fn chunked_answers_and_100_continue_keep_connections_reusable() {
         Then::Next
     }));
     let c = client(f.port, Duration::from_secs(5), 1);
-    for i in 0..3 {
-        let a = Attachment::from_bytes(vec![i as u8; 100], &format!("k{i}.bin"), None).unwrap();
-        c.upload(None, EntityType::Trace, ENTITY, &a)
-            .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
-    }
+    uploads(&c, "k", 3, 100);
     assert_eq!(f.conns.load(Ordering::SeqCst), 2);
 }
 
@@ -499,12 +450,7 @@ fn a_same_origin_redirect_reuses_the_connection() {
         read_body(req, conn);
         let t = req.target();
         if t.contains("projects/retrieve") {
-            answer(
-                conn,
-                "200 OK",
-                "Content-Type: application/json\r\n",
-                b"{\"id\":\"0190d1c8-5a6b-7c3d-8e9f-0a1b2c3d4e5f\",\"name\":\"p\"}",
-            );
+            project(conn);
         } else if t.contains("/attachment/list?") {
             answer(
                 conn,
@@ -513,10 +459,8 @@ fn a_same_origin_redirect_reuses_the_connection() {
                 b"",
             );
         } else {
-            answer(
+            json(
                 conn,
-                "200 OK",
-                "Content-Type: application/json\r\n",
                 b"{\"page\":1,\"size\":0,\"total\":0,\"sortableBy\":[],\"content\":[]}",
             );
         }
@@ -526,15 +470,7 @@ fn a_same_origin_redirect_reuses_the_connection() {
     for _ in 0..3 {
         c.list(None, EntityType::Trace, ENTITY).expect("list");
     }
-    let seen = f.seen.lock().unwrap().clone();
-    assert_eq!(
-        f.conns.load(Ordering::SeqCst),
-        1,
-        "{:#?}",
-        seen.iter()
-            .map(|s| format!("{} {}", s.conn, s.target()))
-            .collect::<Vec<_>>()
-    );
+    f.assert_conns(1);
 }
 
 /// The server closes idle connections between two uploads on the I/O threads: the second one
@@ -544,12 +480,8 @@ fn uploads_on_the_io_threads_after_the_server_closed_idle_connections() {
     let f = fake(Arc::new(s3_opik));
     let c = client(f.port, Duration::from_secs(5), 1);
     for i in 0..4 {
-        let a = Attachment::from_bytes(vec![i as u8; 200_000], &format!("w{i}.bin"), None).unwrap();
-        c.upload(None, EntityType::Trace, ENTITY, &a)
-            .unwrap_or_else(|e| panic!("upload {i}: {:?} {}", e.status, e.message));
-        for s in f.sockets.lock().unwrap().iter() {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
+        upload(&c, "w", i, 200_000);
+        f.shut_all(std::net::Shutdown::Both);
         std::thread::sleep(Duration::from_millis(30));
     }
 }

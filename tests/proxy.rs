@@ -1,45 +1,23 @@
 //! Proxies from the environment, as reqwest honoured them: `HTTP_PROXY` (requests in absolute
 //! form, with `Proxy-Authorization` from the proxy URL's user and password), `HTTPS_PROXY` (a
 //! CONNECT tunnel, TLS inside it), `https://` proxies (TLS to the proxy itself, then the same)
-//! and `NO_PROXY`. The proxy is a tiny one in this file, on 127.0.0.1, forwarding only to
-//! 127.0.0.1, its sockets bounded by read timeouts; its https:// variant is a TLS end (the test
-//! server's certificate) in front of it.
+//! and `NO_PROXY`. The proxy is the tiny one in tests/common/fake_opik.rs, on 127.0.0.1,
+//! forwarding only to 127.0.0.1, its sockets bounded by read timeouts; its https:// variant is a
+//! TLS end (the test server's certificate, in this file) in front of it.
 //!
 //! One test function: the environment is the process's, set before each client is made.
 
-use opik_attachments::{Attachment, Client, EntityType, Options};
+#[path = "common/fake_opik.rs"]
+mod fake;
+
+use fake::{clear_proxy_env, proxy, ProxyLog};
+use opik_attachments::{Attachment, Client, EntityType, Error, Options, RetryPolicy};
 use opik_test_server::{Config, StorageMode, TestServer, TlsPem};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 const KEY: &str = "proxy-test-key";
-
-/// What the proxy saw: the first line and the `Proxy-Authorization` of each connection's first
-/// request (later requests on a forwarded connection pass through unread).
-#[derive(Default)]
-struct Seen {
-    heads: Vec<(String, Option<String>)>,
-}
-
-/// Starts the proxy; returns its port and what it saw.
-fn proxy() -> (u16, Arc<Mutex<Seen>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().take(64) {
-            let Ok(conn) = conn else { return };
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let _ = serve(conn, &log);
-            });
-        }
-    });
-    (port, seen)
-}
 
 /// Starts a TLS end on 127.0.0.1 (the test server's certificate for 127.0.0.1, from its test
 /// CA) that passes the plain text to the proxy at `proxy_port`: an https:// proxy. Returns its
@@ -96,55 +74,6 @@ fn tls_front(proxy_port: u16) -> u16 {
     port
 }
 
-fn serve(mut client: TcpStream, seen: &Mutex<Seen>) -> std::io::Result<()> {
-    client.set_read_timeout(Some(Duration::from_secs(20)))?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if client.read(&mut byte)? == 0 || head.len() > 64 * 1024 {
-            return Ok(());
-        }
-        head.push(byte[0]);
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    let first = text.lines().next().unwrap_or("").to_string();
-    let auth = text.lines().find_map(|l| {
-        l.to_ascii_lowercase()
-            .starts_with("proxy-authorization:")
-            .then(|| l[20..].trim().to_string())
-    });
-    seen.lock().unwrap().heads.push((first.clone(), auth));
-    let mut words = first.split(' ');
-    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let authority = if method == "CONNECT" {
-        target.to_string()
-    } else {
-        let rest = target.strip_prefix("http://").unwrap_or("");
-        rest.split('/').next().unwrap_or("").to_string()
-    };
-    if !authority.starts_with("127.0.0.1:") {
-        client.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")?;
-        return Ok(());
-    }
-    let mut upstream = TcpStream::connect(&authority)?;
-    upstream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    if method == "CONNECT" {
-        client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
-    } else {
-        // The test server takes absolute-form requests as they are.
-        upstream.write_all(&head)?;
-    }
-    let (mut c2, mut u2) = (client.try_clone()?, upstream.try_clone()?);
-    let up = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c2, &mut u2);
-        let _ = u2.shutdown(std::net::Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut upstream, &mut client);
-    let _ = client.shutdown(std::net::Shutdown::Write);
-    let _ = up.join();
-    Ok(())
-}
-
 fn round_trip(server: &TestServer, ca_file: Option<std::path::PathBuf>) {
     let c = Client::new(&Options {
         url: Some(server.base_url()),
@@ -168,17 +97,62 @@ fn round_trip(server: &TestServer, ca_file: Option<std::path::PathBuf>) {
     assert_eq!(got, body);
 }
 
-fn clear_env() {
-    for v in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
-        std::env::remove_var(v);
-        std::env::remove_var(v.to_ascii_lowercase());
+/// What the proxy saw since the last call, asserted not empty (`what` names the proxy).
+fn take_heads(seen: &ProxyLog, what: &str) -> Vec<(String, Option<String>)> {
+    let heads = std::mem::take(&mut *seen.lock().unwrap());
+    assert!(!heads.is_empty(), "nothing went through the {what}");
+    heads
+}
+
+/// Each request line is in absolute form for `base`, with the proxy URL's `user:pw`.
+fn assert_absolute_form(heads: &[(String, Option<String>)], base: &str) {
+    for (line, auth) in heads {
+        assert!(
+            line.split(' ').nth(1).is_some_and(|t| t.starts_with(base)),
+            "not absolute form: {line:?}"
+        );
+        // base64("user:pw")
+        assert_eq!(auth.as_deref(), Some("Basic dXNlcjpwdw=="), "{line:?}");
     }
+}
+
+/// Each request line is a CONNECT to `authority`, with `auth` as its `Proxy-Authorization`.
+fn assert_tunnels(heads: &[(String, Option<String>)], authority: &str, auth: Option<&str>) {
+    for (line, got) in heads {
+        assert_eq!(line, &format!("CONNECT {authority} HTTP/1.1"));
+        assert_eq!(got.as_deref(), auth, "{line:?}");
+    }
+}
+
+/// A client of `url` with one attempt per request, so a failure is not retried away.
+fn one_attempt_client(url: String, more: Options) -> Client {
+    Client::new(&Options {
+        url: Some(url),
+        api_key: Some(KEY.into()),
+        retry: Some(RetryPolicy {
+            attempts: 1,
+            ..Default::default()
+        }),
+        ..more
+    })
+    .expect("client")
+}
+
+/// Uploads `a` to a new entity, expecting a failure.
+fn failed_upload(c: &Client, a: &Attachment) -> Error {
+    c.upload(
+        None,
+        EntityType::Trace,
+        &uuid::Uuid::new_v4().to_string(),
+        a,
+    )
+    .unwrap_err()
 }
 
 #[test]
 fn environment_proxies_are_used_as_reqwest_used_them() {
     // http targets: absolute-form requests to the proxy, with its credentials.
-    clear_env();
+    clear_proxy_env();
     let (port, seen) = proxy();
     let server = TestServer::start(Config {
         mode: StorageMode::S3,
@@ -187,29 +161,20 @@ fn environment_proxies_are_used_as_reqwest_used_them() {
     });
     std::env::set_var("HTTP_PROXY", format!("http://user:pw@127.0.0.1:{port}"));
     round_trip(&server, None);
-    let heads = std::mem::take(&mut seen.lock().unwrap().heads);
     let base = server.base_url();
-    assert!(!heads.is_empty(), "nothing went through the proxy");
-    for (line, auth) in &heads {
-        assert!(
-            line.split(' ').nth(1).is_some_and(|t| t.starts_with(&base)),
-            "not absolute form: {line:?}"
-        );
-        // base64("user:pw")
-        assert_eq!(auth.as_deref(), Some("Basic dXNlcjpwdw=="), "{line:?}");
-    }
+    assert_absolute_form(&take_heads(&seen, "proxy"), &base);
 
     // NO_PROXY: straight to the server.
     std::env::set_var("NO_PROXY", "127.0.0.1");
     round_trip(&server, None);
     assert!(
-        seen.lock().unwrap().heads.is_empty(),
+        seen.lock().unwrap().is_empty(),
         "NO_PROXY ignored: {:?}",
-        seen.lock().unwrap().heads
+        seen.lock().unwrap()
     );
 
     // https targets: a CONNECT tunnel, TLS inside it (verified with the CA file).
-    clear_env();
+    clear_proxy_env();
     let tls = TestServer::start(Config {
         mode: StorageMode::S3,
         api_key: Some(KEY.into()),
@@ -222,15 +187,10 @@ fn environment_proxies_are_used_as_reqwest_used_them() {
     std::env::set_var("HTTPS_PROXY", format!("http://127.0.0.1:{port}"));
     let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/server/tests/tls/ca.pem");
     round_trip(&tls, Some(ca.clone()));
-    let heads = std::mem::take(&mut seen.lock().unwrap().heads);
     let authority = tls.base_url()["https://".len()..]
         .trim_end_matches('/')
         .to_string();
-    assert!(!heads.is_empty(), "nothing went through the proxy");
-    for (line, auth) in &heads {
-        assert_eq!(line, &format!("CONNECT {authority} HTTP/1.1"));
-        assert_eq!(auth, &None);
-    }
+    assert_tunnels(&take_heads(&seen, "proxy"), &authority, None);
 
     // An https:// proxy: TLS to the proxy (verified with the same CA file), then absolute-form
     // requests for the http target and a tunnel for the https one, the proxy's credentials
@@ -240,23 +200,14 @@ fn environment_proxies_are_used_as_reqwest_used_them() {
     std::env::set_var("HTTP_PROXY", &https_proxy);
     std::env::set_var("HTTPS_PROXY", &https_proxy);
     round_trip(&server, Some(ca.clone()));
-    let heads = std::mem::take(&mut seen.lock().unwrap().heads);
-    assert!(!heads.is_empty(), "nothing went through the https proxy");
-    for (line, auth) in &heads {
-        assert!(
-            line.split(' ').nth(1).is_some_and(|t| t.starts_with(&base)),
-            "not absolute form: {line:?}"
-        );
-        assert_eq!(auth.as_deref(), Some("Basic dXNlcjpwdw=="), "{line:?}");
-    }
+    assert_absolute_form(&take_heads(&seen, "https proxy"), &base);
     tls.clear_requests();
     round_trip(&tls, Some(ca.clone()));
-    let heads = std::mem::take(&mut seen.lock().unwrap().heads);
-    assert!(!heads.is_empty(), "nothing went through the https proxy");
-    for (line, auth) in &heads {
-        assert_eq!(line, &format!("CONNECT {authority} HTTP/1.1"));
-        assert_eq!(auth.as_deref(), Some("Basic dXNlcjpwdw=="), "{line:?}");
-    }
+    assert_tunnels(
+        &take_heads(&seen, "https proxy"),
+        &authority,
+        Some("Basic dXNlcjpwdw=="),
+    );
     let requests = tls.requests();
     assert!(!requests.is_empty());
     for r in &requests {
@@ -269,56 +220,21 @@ fn environment_proxies_are_used_as_reqwest_used_them() {
     }
 
     // The https:// proxy's certificate is verified: without the CA file, no connection.
-    let c = Client::new(&Options {
-        url: Some(server.base_url()),
-        api_key: Some(KEY.into()),
-        retry: Some(opik_attachments::RetryPolicy {
-            attempts: 1,
-            ..Default::default()
-        }),
-        ..Options::default()
-    })
-    .expect("client");
+    let c = one_attempt_client(server.base_url(), Options::default());
     let a = Attachment::from_bytes(vec![1u8; 10], "v.bin", None).unwrap();
-    let e = c
-        .upload(
-            None,
-            EntityType::Trace,
-            &uuid::Uuid::new_v4().to_string(),
-            &a,
-        )
-        .unwrap_err();
+    let e = failed_upload(&c, &a);
     assert_eq!(e.status, opik_attachments::Status::Network, "{e}");
-    assert!(
-        seen.lock().unwrap().heads.is_empty(),
-        "the proxy was reached"
-    );
+    assert!(seen.lock().unwrap().is_empty(), "the proxy was reached");
 
     // socks proxies stay unsupported, with a clear error.
     std::env::set_var("HTTP_PROXY", "socks5://127.0.0.1:1");
-    let c = Client::new(&Options {
-        url: Some(server.base_url()),
-        api_key: Some(KEY.into()),
-        retry: Some(opik_attachments::RetryPolicy {
-            attempts: 1,
-            ..Default::default()
-        }),
-        ..Options::default()
-    })
-    .expect("client");
-    let e = c
-        .upload(
-            None,
-            EntityType::Trace,
-            &uuid::Uuid::new_v4().to_string(),
-            &a,
-        )
-        .unwrap_err();
+    let c = one_attempt_client(server.base_url(), Options::default());
+    let e = failed_upload(&c, &a);
     assert!(
         e.message.contains("socks5:// proxies are not supported"),
         "{e}"
     );
-    clear_env();
+    clear_proxy_env();
 
     // A proxy that never answers CONNECT: the time limit ends the attempt (TIMEOUT), no hang.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -326,30 +242,19 @@ fn environment_proxies_are_used_as_reqwest_used_them() {
         "HTTPS_PROXY",
         format!("http://127.0.0.1:{}", silent.local_addr().unwrap().port()),
     );
-    let c = Client::new(&Options {
-        url: Some(tls.base_url()),
-        api_key: Some(KEY.into()),
-        timeout: Some(Duration::from_millis(500)),
-        retry: Some(opik_attachments::RetryPolicy {
-            attempts: 1,
-            ..Default::default()
-        }),
-        tls_verify: Some(false),
-        ..Options::default()
-    })
-    .expect("client");
+    let c = one_attempt_client(
+        tls.base_url(),
+        Options {
+            timeout: Some(Duration::from_millis(500)),
+            tls_verify: Some(false),
+            ..Options::default()
+        },
+    );
     let t0 = std::time::Instant::now();
     let a = Attachment::from_bytes(vec![1u8; 10], "s.bin", None).unwrap();
-    let e = c
-        .upload(
-            None,
-            EntityType::Trace,
-            &uuid::Uuid::new_v4().to_string(),
-            &a,
-        )
-        .unwrap_err();
+    let e = failed_upload(&c, &a);
     assert_eq!(e.status, opik_attachments::Status::Timeout, "{e}");
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
     drop(silent);
-    clear_env();
+    clear_proxy_env();
 }

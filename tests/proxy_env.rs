@@ -9,8 +9,6 @@ mod fake;
 
 use fake::*;
 use opik_attachments::EntityType;
-use std::net::TcpStream;
-use std::sync::Arc;
 
 #[test]
 fn environment_proxies_as_reqwest_read_them() {
@@ -18,68 +16,52 @@ fn environment_proxies_as_reqwest_read_them() {
     lowercase_http_proxy_is_used_when_the_uppercase_one_is_empty();
 }
 
-fn all_proxy_is_used_when_request_method_is_set() {
-    for v in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
-        std::env::remove_var(v);
-        std::env::remove_var(v.to_ascii_lowercase());
-    }
-    let (port, _) = fake_opik(Arc::new(|req: &Seen, conn: &mut TcpStream, _| {
-        if req.target().contains("projects/retrieve") {
-            project(conn)
-        } else {
-            respond(conn, "200 OK", "", page("").as_bytes())
-        }
-    }));
+/// Lists through a fresh fake Opik after `set_env(proxy port)` (proxy variables cleared first):
+/// asserts the list went through the proxy (`unused` says why it might not have), and returns
+/// what the proxy saw.
+fn list_through_env_proxy(
+    set_env: impl FnOnce(u16),
+    unused: &str,
+) -> Vec<(String, Option<String>)> {
+    clear_proxy_env();
+    let (port, _) = listing_opik();
     let (proxy_port, via_proxy) = proxy();
-    std::env::set_var("REQUEST_METHOD", "GET");
-    std::env::set_var("ALL_PROXY", format!("http://127.0.0.1:{proxy_port}"));
+    set_env(proxy_port);
     let got = client(port)
         .list(None, EntityType::Trace, ENTITY)
         .expect("list");
     assert_eq!(got.len(), 1);
     let heads = via_proxy.lock().unwrap().clone();
-    assert!(
-        !heads.is_empty(),
-        "ALL_PROXY bypassed because REQUEST_METHOD is set"
-    );
+    assert!(!heads.is_empty(), "{unused}");
     for (line, _) in &heads {
         assert!(
             line.contains(&format!("http://127.0.0.1:{port}/")),
             "{line}"
         );
     }
+    heads
+}
+
+fn all_proxy_is_used_when_request_method_is_set() {
+    list_through_env_proxy(
+        |proxy_port| {
+            std::env::set_var("REQUEST_METHOD", "GET");
+            std::env::set_var("ALL_PROXY", format!("http://127.0.0.1:{proxy_port}"));
+        },
+        "ALL_PROXY bypassed because REQUEST_METHOD is set",
+    );
 }
 
 fn lowercase_http_proxy_is_used_when_the_uppercase_one_is_empty() {
-    for v in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
-        std::env::remove_var(v);
-        std::env::remove_var(v.to_ascii_lowercase());
-    }
     std::env::remove_var("REQUEST_METHOD");
-    let (port, _) = fake_opik(Arc::new(|req: &Seen, conn: &mut TcpStream, _| {
-        if req.target().contains("projects/retrieve") {
-            project(conn)
-        } else {
-            respond(conn, "200 OK", "", page("").as_bytes())
-        }
-    }));
-    let (proxy_port, via_proxy) = proxy();
-    std::env::set_var("HTTP_PROXY", "");
-    std::env::set_var("http_proxy", format!("http://u:p@127.0.0.1:{proxy_port}"));
-    let got = client(port)
-        .list(None, EntityType::Trace, ENTITY)
-        .expect("list");
-    assert_eq!(got.len(), 1);
-    let heads = via_proxy.lock().unwrap().clone();
-    assert!(
-        !heads.is_empty(),
-        "http_proxy ignored because HTTP_PROXY is set but empty"
+    let heads = list_through_env_proxy(
+        |proxy_port| {
+            std::env::set_var("HTTP_PROXY", "");
+            std::env::set_var("http_proxy", format!("http://u:p@127.0.0.1:{proxy_port}"));
+        },
+        "http_proxy ignored because HTTP_PROXY is set but empty",
     );
-    for (line, auth) in &heads {
-        assert!(
-            line.contains(&format!("http://127.0.0.1:{port}/")),
-            "{line}"
-        );
+    for (_, auth) in &heads {
         assert_eq!(auth.as_deref(), Some("Basic dTpw"));
     }
 }

@@ -10,8 +10,6 @@ mod fake;
 use fake::*;
 use opik_attachments::EntityType;
 use std::io::Write;
-use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A JSON answer with a `Content-Length`, written in two equal halves with a pause between them
@@ -21,10 +19,7 @@ use std::time::Duration;
 /// Pre-existing: main (reqwest) fails the same way.
 #[test]
 fn a_json_answer_arriving_in_two_equal_halves_is_read_whole() {
-    let (port, _seen) = fake_opik(Arc::new(|req: &Seen, conn: &mut TcpStream, _| {
-        if req.target().contains("projects/retrieve") {
-            return project(conn);
-        }
+    let (port, _seen) = fake_opik_with_project(|_, conn, _| {
         let mut body = page("").into_bytes();
         // Pad (JSON whitespace) to an even length.
         if body.len() % 2 == 1 {
@@ -41,7 +36,7 @@ fn a_json_answer_arriving_in_two_equal_halves_is_read_whole() {
         let _ = conn.flush();
         std::thread::sleep(Duration::from_millis(300));
         let _ = conn.write_all(&body[half..]);
-    }));
+    });
     let got = client(port)
         .list(None, EntityType::Trace, ENTITY)
         .expect("list");
@@ -49,31 +44,30 @@ fn a_json_answer_arriving_in_two_equal_halves_is_read_whole() {
     assert_eq!(got[0].file_name, "a.bin");
 }
 
+/// Lists through a fake Opik whose list answers with a same-origin redirect (`status` to
+/// `location`, then a one-attachment page wherever it leads); returns the last request it saw.
+fn list_after_redirect(status: &'static str, location: &'static str) -> Seen {
+    let (port, seen) = fake_opik_with_project(move |req, conn, _| {
+        if req.target().contains("/attachment/list?") {
+            respond(conn, status, &format!("Location: {location}\r\n"), b"")
+        } else {
+            one_page(conn, "")
+        }
+    });
+    let (got, seen) = list_seen(port, &seen);
+    assert_eq!(got.len(), 1);
+    seen.last().unwrap().clone()
+}
+
 /// A same-origin redirect whose relative `Location` carries `://` in its query (a return URL):
 /// reqwest resolved it against the request's URL and followed it; `resolve()` takes any
 /// `Location` holding `://` for an absolute URL, gets no origin, and the redirect is refused.
 #[test]
 fn a_relative_redirect_with_a_url_in_its_query_is_followed() {
-    let (port, seen) = fake_opik(Arc::new(|req: &Seen, conn: &mut TcpStream, _| {
-        let t = req.target();
-        if t.contains("projects/retrieve") {
-            project(conn)
-        } else if t.contains("/attachment/list?") {
-            respond(
-                conn,
-                "302 Found",
-                "Location: /api/v1/private/attachment/list2?back=http://127.0.0.1/x\r\n",
-                b"",
-            )
-        } else {
-            respond(conn, "200 OK", "", page("").as_bytes())
-        }
-    }));
-    let got = client(port).list(None, EntityType::Trace, ENTITY);
-    let seen = seen.lock().unwrap().clone();
-    let got = got.unwrap_or_else(|e| panic!("{:?} {}: {seen:#?}", e.status, e.message));
-    assert_eq!(got.len(), 1);
-    let last = seen.last().unwrap();
+    let last = list_after_redirect(
+        "302 Found",
+        "/api/v1/private/attachment/list2?back=http://127.0.0.1/x",
+    );
     assert_eq!(
         last.target(),
         "/api/v1/private/attachment/list2?back=http://127.0.0.1/x"
@@ -86,29 +80,11 @@ fn a_relative_redirect_with_a_url_in_its_query_is_followed() {
 /// byte above 0x7e, so the redirect is refused.
 #[test]
 fn a_redirect_to_a_utf8_path_on_the_same_origin_is_followed() {
-    let (port, seen) = fake_opik(Arc::new(|req: &Seen, conn: &mut TcpStream, _| {
-        let t = req.target();
-        if t.contains("projects/retrieve") {
-            project(conn)
-        } else if t.contains("/attachment/list?") {
-            respond(
-                conn,
-                "307 Temporary Redirect",
-                "Location: /api/v1/private/attachment/list-\u{e9}\r\n",
-                b"",
-            )
-        } else {
-            respond(conn, "200 OK", "", page("").as_bytes())
-        }
-    }));
-    let got = client(port).list(None, EntityType::Trace, ENTITY);
-    let seen = seen.lock().unwrap().clone();
-    let got = got.unwrap_or_else(|e| panic!("{:?} {}: {seen:#?}", e.status, e.message));
-    assert_eq!(got.len(), 1);
-    assert_eq!(
-        seen.last().unwrap().target(),
-        "/api/v1/private/attachment/list-%C3%A9"
+    let last = list_after_redirect(
+        "307 Temporary Redirect",
+        "/api/v1/private/attachment/list-\u{e9}",
     );
+    assert_eq!(last.target(), "/api/v1/private/attachment/list-%C3%A9");
 }
 
 /// A storage link with user information (`http://user:pw@host/...`): reqwest took the user and
@@ -116,27 +92,20 @@ fn a_redirect_to_a_utf8_path_on_the_same_origin_is_followed() {
 /// version drops them, so such storage answers 401.
 #[test]
 fn a_storage_link_with_user_information_sends_basic_auth() {
-    let (port, seen) = fake_opik(Arc::new(|req: &Seen, conn: &mut TcpStream, port| {
-        let t = req.target();
-        if t.contains("projects/retrieve") {
-            project(conn)
-        } else if t.contains("/attachment/list?") {
+    let (port, seen) = fake_opik_with_project(|req, conn, port| {
+        if req.target().contains("/attachment/list?") {
             // Another origin (localhost, not 127.0.0.1): storage, not the backend.
-            let link = format!("http://user:pw@localhost:{port}/store/a.bin");
-            respond(conn, "200 OK", "", page(&link).as_bytes())
+            one_page(
+                conn,
+                &format!("http://user:pw@localhost:{port}/store/a.bin"),
+            )
         } else if req.header("authorization").as_deref() == Some("Basic dXNlcjpwdw==") {
             respond(conn, "200 OK", "", b"hello")
         } else {
             respond(conn, "401 Unauthorized", "", b"")
         }
-    }));
-    let c = client(port);
-    let mut got = Vec::new();
-    let r = c.download(None, EntityType::Trace, ENTITY, "a.bin", None, |b| {
-        got.extend_from_slice(b);
-        Ok(())
     });
-    let seen = seen.lock().unwrap().clone();
+    let (r, got, seen) = download_seen(port, &seen);
     let storage = seen.last().unwrap();
     assert!(storage.target().starts_with("/store/a.bin"), "{seen:#?}");
     assert!(
@@ -151,13 +120,7 @@ fn a_storage_link_with_user_information_sends_basic_auth() {
 /// Sanity for the scripted server: a plain list works on both versions.
 #[test]
 fn a_plain_list_works() {
-    let (port, seen) = fake_opik(Arc::new(|req: &Seen, conn: &mut TcpStream, _| {
-        if req.target().contains("projects/retrieve") {
-            project(conn)
-        } else {
-            respond(conn, "200 OK", "", page("").as_bytes())
-        }
-    }));
+    let (port, seen) = listing_opik();
     let got = client(port).list(None, EntityType::Trace, ENTITY).unwrap();
     assert_eq!(got.len(), 1);
     let seen = seen.lock().unwrap();
@@ -176,15 +139,15 @@ fn a_plain_list_works() {
 /// Pre-existing: main (reqwest) fails the same way.
 #[test]
 fn a_same_origin_redirect_to_a_presigned_url_drops_the_opik_headers() {
-    let (port, seen) = fake_opik(Arc::new(|req: &Seen, conn: &mut TcpStream, port| {
+    let (port, seen) = fake_opik_with_project(|req, conn, port| {
         let t = req.target();
-        if t.contains("projects/retrieve") {
-            project(conn)
-        } else if t.contains("/attachment/list?") {
-            let link = format!(
-                "http://127.0.0.1:{port}/api/v1/private/attachment/download?file_name=a.bin"
-            );
-            respond(conn, "200 OK", "", page(&link).as_bytes())
+        if t.contains("/attachment/list?") {
+            one_page(
+                conn,
+                &format!(
+                    "http://127.0.0.1:{port}/api/v1/private/attachment/download?file_name=a.bin"
+                ),
+            )
         } else if t.contains("/attachment/download") {
             respond(
                 conn,
@@ -195,31 +158,16 @@ fn a_same_origin_redirect_to_a_presigned_url_drops_the_opik_headers() {
         } else {
             respond(conn, "200 OK", "", b"hello")
         }
-    }));
-    let c = client(port);
-    let mut got = Vec::new();
-    let r = c.download(None, EntityType::Trace, ENTITY, "a.bin", None, |b| {
-        got.extend_from_slice(b);
-        Ok(())
     });
-    let seen = seen.lock().unwrap().clone();
+    let (r, got, seen) = download_seen(port, &seen);
     let presigned = seen.last().unwrap();
     assert!(
         presigned.target().starts_with("/s3/bucket/a.bin?"),
         "{seen:#?}"
     );
-    assert_eq!(
-        presigned.header("authorization"),
-        None,
-        "{}",
-        presigned.head
-    );
-    assert_eq!(
-        presigned.header("comet-workspace"),
-        None,
-        "{}",
-        presigned.head
-    );
+    for name in ["authorization", "comet-workspace"] {
+        assert_eq!(presigned.header(name), None, "{}", presigned.head);
+    }
     r.unwrap_or_else(|e| panic!("{:?} {}", e.status, e.message));
     assert_eq!(got, b"hello");
 }
