@@ -169,6 +169,16 @@ fn data(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Writes `content` to `dir/name` and uploads it to a new trace with the tool (exit 0 asserted);
+/// the file and the trace id, for the test's own steps.
+fn uploaded(cli: &Cli, dir: &Path, name: &str, content: &[u8]) -> (PathBuf, String) {
+    let f = write(dir, name, content);
+    let trace = id();
+    let o = cli.run(&["upload", "--trace", &trace, f.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{o:?}");
+    (f, trace)
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
@@ -420,13 +430,7 @@ fn error_paths_have_their_exit_codes_and_messages() {
         let s = server(mode);
         let cli = Cli::new(Some(s.base_url()));
         let dir = tempfile::tempdir().unwrap();
-        let f = write(dir.path(), "f.txt", b"x");
-        let trace = id();
-        assert_eq!(
-            cli.run(&["upload", "--trace", &trace, f.to_str().unwrap()])
-                .code,
-            0
-        );
+        let (f, trace) = uploaded(&cli, dir.path(), "f.txt", b"x");
 
         // No URL anywhere: configuration error, naming every place a URL can come from.
         let o = Cli::new(None).run(&["list", "--trace", &trace]);
@@ -841,13 +845,7 @@ fn ctrl_c_during_a_download_leaves_no_partial_file() {
         let s = server(mode);
         let cli = Cli::new(Some(s.base_url()));
         let src = tempfile::tempdir().unwrap();
-        let f = write(src.path(), "video.bin", &data(2 * 1024 * 1024, 4));
-        let trace = id();
-        assert_eq!(
-            cli.run(&["upload", "--trace", &trace, f.to_str().unwrap()])
-                .code,
-            0
-        );
+        let (_, trace) = uploaded(&cli, src.path(), "video.bin", &data(2 * 1024 * 1024, 4));
         // A slow body (the sink sees chunks and stops), then a stalled one (nothing arrives; the
         // program must still stop, and clean up).
         for rule in [
@@ -1077,13 +1075,7 @@ fn download_writes_into_a_fifo_and_through_symlinks_replacing_neither() {
     let cli = Cli::new(Some(s.base_url()));
     let src = tempfile::tempdir().unwrap();
     let bytes = data(300_000, 7);
-    let f = write(src.path(), "a.bin", &bytes);
-    let trace = id();
-    assert_eq!(
-        cli.run(&["upload", "--trace", &trace, f.to_str().unwrap()])
-            .code,
-        0
-    );
+    let (_, trace) = uploaded(&cli, src.path(), "a.bin", &bytes);
     let dir = tempfile::tempdir().unwrap();
     let other = tempfile::tempdir().unwrap();
     let download = |dest: &Path| {
@@ -1186,13 +1178,7 @@ fn download_checks_its_destination_before_any_request() {
     let s = server(StorageMode::Direct);
     let cli = Cli::new(Some(s.base_url()));
     let src = tempfile::tempdir().unwrap();
-    let f = write(src.path(), "a.bin", b"abc");
-    let trace = id();
-    assert_eq!(
-        cli.run(&["upload", "--trace", &trace, f.to_str().unwrap()])
-            .code,
-        0
-    );
+    let (_, trace) = uploaded(&cli, src.path(), "a.bin", b"abc");
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("newdir");
     std::fs::create_dir_all(dir.path().join("full/a.bin")).unwrap();
@@ -1376,13 +1362,7 @@ fn with_json_the_forced_exit_after_ctrl_c_prints_the_interrupted_document() {
     let s = server(StorageMode::Direct);
     let cli = Cli::new(Some(s.base_url()));
     let src = tempfile::tempdir().unwrap();
-    let f = write(src.path(), "video.bin", &data(2 * 1024 * 1024, 4));
-    let trace = id();
-    assert_eq!(
-        cli.run(&["upload", "--trace", &trace, f.to_str().unwrap()])
-            .code,
-        0
-    );
+    let (_, trace) = uploaded(&cli, src.path(), "video.bin", &data(2 * 1024 * 1024, 4));
     // The body stalls: nothing reaches the sink, so only the forced exit ends the program.
     s.add_fault(FaultRule {
         target: Some("download".into()),

@@ -9,6 +9,8 @@ pub(crate) mod peer;
 mod pool;
 mod retry;
 pub(crate) mod stall;
+#[cfg(test)]
+pub(crate) mod test_wire;
 pub(crate) mod transport;
 mod unsent;
 

@@ -1056,37 +1056,14 @@ mod tests {
         listener: tokio::net::TcpListener,
         answer: fn(&str) -> (u16, String, String),
     ) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         loop {
             let (mut sock, _) = listener.accept().await.unwrap();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            let head_end = loop {
-                let k = sock.read(&mut chunk).await.unwrap();
-                if k == 0 {
-                    break None;
-                }
-                buf.extend_from_slice(&chunk[..k]);
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break Some(i + 4);
-                }
+            let Some((head, body)) = crate::http::test_wire::read_request(&mut sock).await else {
+                continue;
             };
-            let Some(head_end) = head_end else { continue };
-            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map(|v| v.trim().parse().unwrap())
-                .unwrap_or(0);
-            while buf.len() - head_end < len {
-                let k = sock.read(&mut chunk).await.unwrap();
-                if k == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..k]);
-            }
             let path = head.split(' ').nth(1).unwrap_or("").to_string();
-            let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+            let body = String::from_utf8_lossy(&body).into_owned();
             SEEN.lock().unwrap().push((head, body));
             let (status, headers, body) = answer(&path);
             let resp = format!(

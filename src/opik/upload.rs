@@ -501,33 +501,16 @@ mod tests {
 mod wire_tests {
     use super::*;
     use crate::settings::{Config, Options};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     /// Accepts `n` requests, answers each `200` with an ETag, returns their raw heads.
     async fn capture(listener: tokio::net::TcpListener, n: usize) -> Vec<String> {
         let mut heads = Vec::new();
         while heads.len() < n {
             let (mut sock, _) = listener.accept().await.unwrap();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 65536];
-            let head_end = loop {
-                let k = sock.read(&mut chunk).await.unwrap();
-                assert!(k > 0, "connection closed before the headers ended");
-                buf.extend_from_slice(&chunk[..k]);
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break i + 4;
-                }
-            };
-            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map(|v| v.trim().parse().unwrap())
-                .unwrap_or(0);
-            let mut got = buf.len() - head_end;
-            while got < len {
-                got += sock.read(&mut chunk).await.unwrap();
-            }
+            let (head, _) = crate::http::test_wire::read_request(&mut sock)
+                .await
+                .expect("connection closed before the headers ended");
             let etag = format!("\"etag-{}\"", heads.len());
             let resp = format!(
                 "HTTP/1.1 200 OK\r\nETag: {etag}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
