@@ -169,12 +169,13 @@ def weed(workdir):
             w.start()
             try:
                 _wait_for_port(w.s3_port, w.proc, "weed mini", w.log, time.monotonic() + 60)
+                w.check_writes(time.monotonic() + 60)
                 break
             except RuntimeError:
                 w.stop()
                 if attempt == 2 or w.proc.returncode is None:
                     raise
-        PEER_VERSIONS.append(f"SeaweedFS: {w.version()}")
+        PEER_VERSIONS.append(f"SeaweedFS: {w.version()}; {w.where()}")
         yield w
     finally:
         w.stop()

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -66,6 +67,21 @@ def _die_with_parent() -> None:
         pass
 
 
+def free_bytes(path: str) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.0f} MiB"
+
+
+# `weed mini` sizes its volumes from the free space of its data directory and has no volume to
+# write to below 64 MiB: every PUT then hangs in the filer until it answers 500. A build tree of
+# several GiB can leave a CI disk that full, so the data goes to memory (/dev/shm) below this.
+WEED_MIN_FREE = 512 << 20
+
+
 def _read(path: str) -> str:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -98,6 +114,10 @@ class Weed:
             json.dump(config, f)
         self.config_path = config_path
         self.data = os.path.join(workdir, "data")
+        self.data_in_memory = False
+        if free_bytes(workdir) < WEED_MIN_FREE and os.path.isdir("/dev/shm") and free_bytes("/dev/shm") >= WEED_MIN_FREE:
+            self.data = tempfile.mkdtemp(prefix="opik-interop-weed-", dir="/dev/shm")
+            self.data_in_memory = True
         os.makedirs(self.data, exist_ok=True)
         self.log_path = os.path.join(workdir, "weed.log")
         self.proc: Optional[subprocess.Popen] = None
@@ -107,8 +127,10 @@ class Weed:
         """Starts `weed mini` on fresh free ports (call again if it exited early: a port chosen
         here may have been taken by someone else before weed bound it)."""
         config_path, data, workdir = self.config_path, self.data, self.dir
+        os.makedirs(data, exist_ok=True)  # stop() removes an in-memory one
         p = free_ports(10)
         self.s3_port = p[0]
+        self.filer_port = p[4]
         args = [
             self.weed,
             "mini",
@@ -144,6 +166,44 @@ class Weed:
     def log(self) -> str:
         return _read(self.log_path)
 
+    def where(self) -> str:
+        """Where the data lives and how much room it has (for the summary and for errors)."""
+        kind = " (in memory: the disk had too little room)" if self.data_in_memory else ""
+        return f"data in {self.data}{kind}, {_mib(free_bytes(self.data))} free"
+
+    def check_writes(self, deadline: float) -> None:
+        """Stores and removes one small file through the filer, which is the path every S3 PUT
+        takes (filer, master's volume assignment, volume server). An open S3 port alone does not
+        show that SeaweedFS can store anything; without this, each S3 test would wait out its own
+        timeout instead of the suite saying once what is wrong."""
+        url = f"http://127.0.0.1:{self.filer_port}/opik-interop-probe/probe.bin"
+        boundary = "opik-interop-probe-boundary"
+        body = (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"probe.bin\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n"
+        ).encode() + os.urandom(4096) + f"\r\n--{boundary}--\r\n".encode()
+        last = "no attempt"
+        while True:
+            request = urllib.request.Request(
+                url, data=body, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as resp:
+                    resp.read()
+                with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10) as resp:
+                    resp.read()
+                return
+            except (OSError, urllib.error.URLError) as e:
+                last = str(e)
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        # The admin component's reconnection chatter would push the filer's own errors out of view.
+        log = "\n".join(l for l in self.log().splitlines() if "worker" not in l and "admin server" not in l)
+        raise RuntimeError(f"SeaweedFS cannot store a 4 KiB file ({self.where()}): {last}\n{log}")
+
     def version(self) -> str:
         out = subprocess.run([self.weed, "version"], capture_output=True, text=True, timeout=30).stdout
         return out.splitlines()[0].strip() if out else "?"
@@ -151,6 +211,8 @@ class Weed:
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc)
+        if self.data_in_memory:
+            shutil.rmtree(self.data, ignore_errors=True)
 
 
 class TestServer:
