@@ -141,7 +141,7 @@ impl Pool {
                 .insert(http::header::HOST, host_header(&uri)?);
         }
         loop {
-            let mut conn = match self.take(&origin).await {
+            let mut conn = match self.take(&origin) {
                 Some(conn) => conn,
                 None => self.open(origin.clone(), &uri).await?,
             };
@@ -154,10 +154,17 @@ impl Pool {
             let sent = poll_fn(|cx| {
                 conn.drive(cx);
                 match sending.as_mut().poll(&mut quiet()) {
+                    Poll::Ready(answer) => {
+                        // The state machine now waits for the body's reader to ask for the body,
+                        // with the task's waker: asking would wake the task that asks. Once more
+                        // without it (see `Response::chunk`).
+                        conn.drive(&mut quiet());
+                        Poll::Ready(Some(answer))
+                    }
                     // hyper hands the request an error before its state machine ends; should it
                     // ever not, the request must not wait for a wake-up that cannot come.
                     Poll::Pending if conn.closed => Poll::Ready(None),
-                    answer => answer.map(Some),
+                    Poll::Pending => Poll::Pending,
                 }
             })
             .await;
@@ -184,7 +191,7 @@ impl Pool {
     }
 
     /// The most recently used idle connection to `origin` that is still open, if any.
-    async fn take(&self, origin: &Origin) -> Option<Conn> {
+    fn take(&self, origin: &Origin) -> Option<Conn> {
         loop {
             let mut conn = {
                 let mut idle = self.idle();
@@ -193,13 +200,13 @@ impl Pool {
                 idle.swap_remove(at)
             };
             // One poll: the state machine reads what arrived while it was idle (a close) and,
-            // after a finished answer, becomes ready for the next request.
-            let ready = poll_fn(|cx| {
-                conn.drive(cx);
-                let ready = conn.sender.poll_ready(&mut quiet());
-                Poll::Ready(!conn.closed && matches!(ready, Poll::Ready(Ok(()))))
-            })
-            .await;
+            // after a finished answer, becomes ready for the next request. Without the task's
+            // waker: the state machine would register it for its next request, and handing it
+            // the request would then wake the task that hands it over (an `epoll_wait` and a
+            // second poll of the whole call). The request's own poll registers the waker.
+            conn.drive(&mut quiet());
+            let ready = conn.sender.poll_ready(&mut quiet());
+            let ready = !conn.closed && matches!(ready, Poll::Ready(Ok(())));
             if ready {
                 conn.reused = true;
                 return Some(conn);
@@ -231,7 +238,7 @@ impl Pool {
     fn give_back(&self, mut conn: Conn) {
         // One poll lets the state machine finish the answer and wait for the next request. No
         // waker is needed: whoever takes the connection polls it again, with its own.
-        conn.drive(&mut Context::from_waker(Waker::noop()));
+        conn.drive(&mut quiet());
         if conn.closed || !conn.sender.is_ready() {
             return;
         }
@@ -310,6 +317,14 @@ impl Response {
             let body = self.inner.body_mut();
             let frame = poll_fn(|cx| {
                 if let Some(lease) = &mut self.lease {
+                    // hyper reads a body only once its reader has asked for it, and the first
+                    // poll asks. Asking before the state machine runs lets it read in this same
+                    // poll, and wakes no task (the state machine's last waker was `quiet`).
+                    if let Poll::Ready(frame) =
+                        http_body::Body::poll_frame(Pin::new(&mut *body), &mut quiet())
+                    {
+                        return Poll::Ready(frame);
+                    }
                     lease.conn.drive(cx);
                     if !lease.conn.closed {
                         return http_body::Body::poll_frame(Pin::new(&mut *body), &mut quiet());
