@@ -8,11 +8,12 @@ use crate::media::attachment::{Attachment, Source};
 use crate::opik::protocol::{
     self, CompleteUploadRequest, StartUploadRequest, StartUploadResponse, Target, UploadedPart,
 };
-use crate::sys::file_reads::{read_at, READ_CHUNK};
+use crate::sys::file_reads::{open_regular, read_at, READ_CHUNK};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::header::{CONTENT_LENGTH, ETAG};
 use http::Method;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -86,7 +87,7 @@ pub async fn upload(
 ) -> Result<()> {
     let mut restarts = 0;
     loop {
-        let size = current_size(attachment)?;
+        let (content, size) = Content::open(attachment)?;
         let plan = PartPlan::for_size(size)?;
         if let Some(p) = progress {
             p.total.store(size, Ordering::Relaxed);
@@ -113,7 +114,7 @@ pub async fn upload(
             ));
         };
         if start.upload_id == protocol::DIRECT_UPLOAD_ID {
-            return put_whole(transport, first_url, attachment, size, progress).await;
+            return put_whole(transport, first_url, &content, size, progress).await;
         }
         if start.pre_sign_urls.len() != plan.count as usize {
             return Err(Error::protocol(format!(
@@ -126,7 +127,7 @@ pub async fn upload(
             transport,
             concurrency,
             &start.pre_sign_urls,
-            attachment,
+            &content,
             plan,
             progress,
         )
@@ -188,19 +189,42 @@ pub fn is_small(attachment: &Attachment) -> bool {
     attachment.size() <= INLINE_READ_MAX as u64
 }
 
-fn current_size(attachment: &Attachment) -> Result<u64> {
-    match attachment.source() {
-        Source::Memory(b) => Ok(b.len() as u64),
-        Source::File(path) => {
-            let meta = std::fs::metadata(path)
-                .map_err(|e| Error::io(format!("cannot read {}", path.display()), &e))?;
-            if !meta.is_file() {
-                return Err(Error::new(
-                    Status::Io,
-                    format!("{} is no longer a regular file", path.display()),
-                ));
+/// What one upload attempt reads: the attachment's bytes, or its file opened once for the
+/// attempt. The size is measured on that open file, so every part is read from the file that was
+/// measured, and a file is opened and measured once per attempt, not again per part.
+#[derive(Clone)]
+enum Content {
+    Memory(Bytes),
+    File(Arc<OpenFile>),
+}
+
+struct OpenFile {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Content {
+    /// The content and its current size.
+    fn open(attachment: &Attachment) -> Result<(Content, u64)> {
+        match attachment.source() {
+            Source::Memory(b) => Ok((Content::Memory(b.clone()), b.len() as u64)),
+            Source::File(path) => {
+                let (file, meta) = open_regular(path).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::InvalidInput {
+                        Error::new(
+                            Status::Io,
+                            format!("{} is no longer a regular file", path.display()),
+                        )
+                    } else {
+                        Error::io(format!("cannot open {}", path.display()), &e)
+                    }
+                })?;
+                let file = OpenFile {
+                    file,
+                    path: path.clone(),
+                };
+                Ok((Content::File(Arc::new(file)), meta.len()))
             }
-            Ok(meta.len())
         }
     }
 }
@@ -209,19 +233,16 @@ fn current_size(attachment: &Attachment) -> Result<u64> {
 async fn put_whole(
     transport: &Transport,
     url: &str,
-    attachment: &Attachment,
+    content: &Content,
     size: u64,
     progress: Option<&Arc<Progress>>,
 ) -> Result<()> {
     transport
         .send("direct upload PUT", Method::PUT, url, |rb| {
             reset_progress(progress, 0);
-            Ok(rb.header(CONTENT_LENGTH, size).body(body_for(
-                attachment.source(),
-                0,
-                size,
-                progress.cloned(),
-            )?))
+            Ok(rb
+                .header(CONTENT_LENGTH, size)
+                .body(body_for(content, 0, size, progress.cloned())?))
         })
         .await
         .map(drop)
@@ -239,7 +260,7 @@ async fn put_parts(
     transport: &Arc<Transport>,
     concurrency: u32,
     urls: &[String],
-    attachment: &Attachment,
+    content: &Content,
     plan: PartPlan,
     progress: Option<&Arc<Progress>>,
 ) -> Result<Vec<UploadedPart>> {
@@ -247,7 +268,7 @@ async fn put_parts(
     if total == 1 {
         // One part needs no task of its own: as a task, its answer would wake this one through
         // the scheduler (on a lane, one more turn of the event loop per attachment).
-        let part = put_part(transport, &urls[0], attachment.source(), plan, 1, progress).await?;
+        let part = put_part(transport, &urls[0], content, plan, 1, progress).await?;
         return Ok(vec![part]);
     }
     let mut tasks = tokio::task::JoinSet::new();
@@ -255,15 +276,15 @@ async fn put_parts(
     let mut next = 1u32;
     while parts.len() < total as usize {
         while next <= total && tasks.len() < concurrency.max(1) as usize {
-            let (transport, url, source, progress) = (
+            let (transport, url, content, progress) = (
                 transport.clone(),
                 urls[next as usize - 1].clone(),
-                attachment.source().clone(),
+                content.clone(),
                 progress.cloned(),
             );
             let number = next;
             tasks.spawn(async move {
-                put_part(&transport, &url, &source, plan, number, progress.as_ref()).await
+                put_part(&transport, &url, &content, plan, number, progress.as_ref()).await
             });
             next += 1;
         }
@@ -283,7 +304,7 @@ async fn put_parts(
 async fn put_part(
     transport: &Transport,
     url: &str,
-    source: &Source,
+    content: &Content,
     plan: PartPlan,
     number: u32,
     progress: Option<&Arc<Progress>>,
@@ -301,7 +322,7 @@ async fn put_part(
             let counter = progress.map(|p| (p.clone(), sent_before.clone()));
             Ok(rb
                 .header(CONTENT_LENGTH, len)
-                .body(body_for_counted(source, offset, len, counter)?))
+                .body(body_for_counted(content, offset, len, counter)?))
         })
         .await?;
     let e_tag = resp
@@ -323,13 +344,13 @@ async fn put_part(
 }
 
 fn body_for(
-    source: &Source,
+    content: &Content,
     offset: u64,
     len: u64,
     progress: Option<Arc<Progress>>,
 ) -> Result<Body> {
     body_for_counted(
-        source,
+        content,
         offset,
         len,
         progress.map(|p| (p, Arc::new(AtomicU64::new(0)))),
@@ -341,7 +362,7 @@ fn body_for(
 /// Content-Length. `counter` adds the bytes handed to HTTP to a progress total and to a
 /// per-attempt tally.
 fn body_for_counted(
-    source: &Source,
+    content: &Content,
     offset: u64,
     len: u64,
     counter: Option<(Arc<Progress>, Arc<AtomicU64>)>,
@@ -352,8 +373,8 @@ fn body_for_counted(
             attempt.fetch_add(n as u64, Ordering::Relaxed);
         }
     };
-    match source {
-        Source::Memory(bytes) => {
+    match content {
+        Content::Memory(bytes) => {
             let slice = bytes.slice(offset as usize..(offset + len) as usize);
             // Hand memory over in chunks so progress moves while a large part is sent.
             let chunks: Vec<Bytes> = (0..slice.len())
@@ -366,13 +387,12 @@ fn body_for_counted(
             }));
             Ok(Body::wrap_stream(stream))
         }
-        Source::File(path) => {
-            let (file, _) = crate::sys::file_reads::open_regular(path)
-                .map_err(|e| Error::io(format!("cannot open {}", path.display()), &e))?;
+        Content::File(open) => {
+            let path = &open.path;
             if len <= INLINE_READ_MAX as u64 {
                 // A small body is read right here: a few microseconds from the page cache, less
                 // than handing the read to the blocking pool and back.
-                let chunk = read_at(&file, offset, len as usize)
+                let chunk = read_at(&open.file, offset, len as usize)
                     .map_err(|e| Error::io(format!("cannot read {}", path.display()), &e))?;
                 if chunk.len() as u64 != len {
                     return Err(Error::new(
@@ -383,16 +403,19 @@ fn body_for_counted(
                 count(chunk.len());
                 return Ok(Body::from(chunk));
             }
-            let file = Arc::new(file);
-            let path = Arc::new(path.clone());
+            let open = open.clone();
             let offsets = (offset..offset + len).step_by(READ_CHUNK);
             let end = offset + len;
             // Reads run on the blocking pool, one chunk ahead of the socket, so disk and network overlap.
             let reads = futures_util::stream::iter(offsets).map(move |pos| {
-                let (file, path) = (file.clone(), path.clone());
+                let open = open.clone();
                 let want = (end - pos).min(READ_CHUNK as u64) as usize;
                 async move {
-                    let read = tokio::task::spawn_blocking(move || read_at(&file, pos, want)).await;
+                    let reading = open.clone();
+                    let read =
+                        tokio::task::spawn_blocking(move || read_at(&reading.file, pos, want))
+                            .await;
+                    let path = &open.path;
                     let message = match read {
                         Ok(Ok(chunk)) if chunk.len() == want => return Ok(chunk),
                         Ok(Ok(_)) => {
@@ -563,7 +586,9 @@ mod wire_tests {
                     })
                     .collect();
                 let plan = PartPlan::for_size(size).unwrap();
-                let parts = put_parts(&transport(), 2, &urls, &attachment, plan, None)
+                let (content, measured) = Content::open(&attachment).unwrap();
+                assert_eq!(measured, size);
+                let parts = put_parts(&transport(), 2, &urls, &content, plan, None)
                     .await
                     .unwrap();
                 let numbers: Vec<u32> = parts.iter().map(|p| p.part_number).collect();
