@@ -31,7 +31,7 @@ pub struct Client {
     queue: Arc<Queue>,
     sender: Arc<Sender>,
     lanes: Lanes,
-    pid: u32,
+    born: crate::sys::fork::Birthplace,
     /// Set by [`Client::close_soon`]: blocking calls still running stop at their next step.
     closing: AtomicBool,
 }
@@ -87,7 +87,7 @@ impl Client {
             queue,
             sender,
             lanes: Lanes::default(),
-            pid: std::process::id(),
+            born: crate::sys::fork::Birthplace::here(),
             closing: AtomicBool::new(false),
         })
     }
@@ -113,7 +113,7 @@ impl Client {
         if self.closing.load(Ordering::Acquire) {
             return Err(Client::closing_error());
         }
-        if std::process::id() != self.pid {
+        if !self.born.is_here() {
             return Err(Error::forked());
         }
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -224,7 +224,7 @@ impl Client {
     /// Starts a trace in `project_name` (`None`: the client's project). Nothing is sent until it
     /// ends; see [`Trace`].
     pub fn trace(&self, project_name: Option<&str>, name: Option<&str>) -> Result<Trace> {
-        if std::process::id() != self.pid {
+        if !self.born.is_here() {
             return Err(Error::forked());
         }
         if self.runtime.is_none() || self.closing.load(Ordering::Acquire) {
@@ -357,7 +357,7 @@ impl Drop for Client {
         let Some(runtime) = self.runtime.take() else {
             return;
         };
-        if std::process::id() != self.pid {
+        if !self.born.is_here() {
             // The threads do not exist in a forked child and their locks may be held forever:
             // touch nothing, join nothing.
             std::mem::forget(runtime);

@@ -39,7 +39,7 @@ thread_local! {
 pub struct Operation {
     id: u64,
     queue_id: u64,
-    pid: u32,
+    born: crate::sys::fork::Birthplace,
     state: Mutex<OpState>,
     changed: Condvar,
     cancel: CancellationToken,
@@ -66,7 +66,7 @@ impl Operation {
     /// Waits until the operation finished and its completion returned (from inside a completion:
     /// until it finished). `Ok(true)` when finished, `Ok(false)` on timeout.
     pub fn wait(&self, timeout: Duration) -> Result<bool> {
-        if std::process::id() != self.pid {
+        if !self.born.is_here() {
             return Err(Error::forked());
         }
         let on_callback_thread = match IN_CALLBACK.get() {
@@ -131,7 +131,7 @@ struct Job {
 /// The background queue of one client.
 pub struct Queue {
     id: u64,
-    pid: u32,
+    born: crate::sys::fork::Birthplace,
     handle: tokio::runtime::Handle,
     transport: Arc<Transport>,
     part_concurrency: u32,
@@ -158,7 +158,7 @@ impl Queue {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(Queue {
             id: QUEUE_IDS.fetch_add(1, Ordering::Relaxed),
-            pid: std::process::id(),
+            born: crate::sys::fork::Birthplace::here(),
             handle,
             transport,
             part_concurrency,
@@ -226,7 +226,7 @@ impl Queue {
         attachment: Attachment,
         completion: Option<Completion>,
     ) -> Result<Arc<Operation>> {
-        if std::process::id() != self.pid {
+        if !self.born.is_here() {
             return Err(Error::forked());
         }
         let memory = match attachment.source() {
@@ -317,7 +317,7 @@ impl Queue {
         let op = Arc::new(Operation {
             id: self.next_op.fetch_add(1, Ordering::Relaxed),
             queue_id: self.id,
-            pid: self.pid,
+            born: self.born,
             state: Mutex::new(OpState::default()),
             changed: Condvar::new(),
             cancel: CancellationToken::new(),
@@ -436,7 +436,7 @@ impl Queue {
     /// Blocks until every accepted operation completed (and, unless called from a completion,
     /// its completion returned), or `timeout` passed.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
-        if std::process::id() != self.pid {
+        if !self.born.is_here() {
             return Err(Error::forked());
         }
         let from_callback = IN_CALLBACK.get().is_some_and(|(q, _)| q == self.id);

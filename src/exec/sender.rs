@@ -82,7 +82,7 @@ struct State {
 }
 
 pub struct Sender {
-    pid: u32,
+    born: crate::sys::fork::Birthplace,
     state: Mutex<State>,
     settled: Condvar,
     wake: tokio::sync::Notify,
@@ -109,7 +109,7 @@ impl Sender {
         embedded: EmbeddedMedia,
     ) -> Arc<Sender> {
         let sender = Arc::new(Sender {
-            pid: std::process::id(),
+            born: crate::sys::fork::Birthplace::here(),
             state: Mutex::default(),
             settled: Condvar::new(),
             wake: tokio::sync::Notify::new(),
@@ -166,7 +166,7 @@ impl Sender {
     /// Hands an ended entity and its attachments over. Only checks and copies: no I/O, no
     /// encoding. Over the queue limits the entity is refused (`OPIK_ERR_TOO_LARGE`).
     pub fn submit(&self, entity: Entity, attachments: Vec<Attachment>) -> Result<()> {
-        if std::process::id() != self.pid {
+        if !self.born.is_here() {
             return Err(Error::forked());
         }
         let weight = entity.common().weight();
@@ -250,7 +250,7 @@ impl Sender {
     /// Sends what is queued at once and waits until every entity handed over before this call
     /// was sent or finally failed (its attachments are then on the upload queue), or `timeout`.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
-        if std::process::id() != self.pid {
+        if !self.born.is_here() {
             return Err(Error::forked());
         }
         let deadline = Instant::now().checked_add(timeout);
