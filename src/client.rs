@@ -125,7 +125,6 @@ impl Client {
     /// Runs a blocking call's HTTP on the calling thread, in a lane (see [`crate::exec::lanes`]).
     fn run<T>(&self, call: impl AsyncFnOnce(&Arc<Transport>) -> Result<T>) -> Result<T> {
         self.check_usable()?;
-        let _sigpipe = crate::sys::sigpipe::CallerGuard::new();
         let lane = self.lanes.take(&self.transport)?;
         let outcome = lane.block_on(call(&lane.transport));
         self.lanes.give_back(lane);
@@ -139,7 +138,6 @@ impl Client {
         fut: impl Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
         let runtime = self.check_usable()?;
-        let _sigpipe = crate::sys::sigpipe::CallerGuard::new();
         let task = runtime.spawn(fut);
         runtime
             .block_on(task)
@@ -292,6 +290,11 @@ impl Client {
             }
             Ok(())
         };
+        // The library's own writes never raise SIGPIPE (`crate::http`'s connections), but `sink`
+        // runs the caller's code, which may write to a pipe (`opik_download`'s `on_data` writing
+        // to stdout piped into `head`): such a write fails with EPIPE instead of killing the
+        // program, as it always has.
+        let _sigpipe = crate::sys::sigpipe::CallerGuard::new();
         self.run(async |t| crate::opik::download::download(t, &wanted, &mut sink).await)
     }
 

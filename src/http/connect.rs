@@ -6,11 +6,11 @@
 //! setup ([`Timed`]).
 
 use super::body::BoxError;
+use super::tcp::{Tcp, TcpDial};
 use crate::error::{Error, Result};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
-use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -42,8 +42,9 @@ pub(crate) fn connector(
             .with_tls_config(tls.clone())
             .https_only()
             .enable_http1()
-            .wrap_connector(tcp.clone())
+            .wrap_connector(TcpDial(tcp.clone()))
     });
+    let tcp = TcpDial(tcp);
     let dial = Dial {
         tcp,
         proxies,
@@ -200,17 +201,17 @@ fn proxies_from(var: impl Fn(&str) -> Option<String>) -> Option<Arc<Matcher>> {
 /// Opens TCP connections, through a proxy when the environment names one for the target.
 #[derive(Clone)]
 pub(crate) struct Dial {
-    tcp: HttpConnector,
+    tcp: TcpDial,
     proxies: Option<Arc<Matcher>>,
     /// TLS to an https:// proxy (the client's TLS settings), when there are proxies.
     proxy_tls: Option<ProxyTls>,
 }
 
 /// Opens TLS connections to an https:// proxy.
-type ProxyTls = hyper_rustls::HttpsConnector<HttpConnector>;
+type ProxyTls = hyper_rustls::HttpsConnector<TcpDial>;
 
 /// A TLS connection to an https:// proxy.
-type ProxyTlsStream = hyper_rustls::MaybeHttpsStream<TokioIo<TcpStream>>;
+type ProxyTlsStream = hyper_rustls::MaybeHttpsStream<Tcp>;
 
 impl Service<http::Uri> for Dial {
     type Response = Stream;
@@ -229,7 +230,7 @@ impl Service<http::Uri> for Dial {
         Box::pin(async move {
             let Some(proxy) = proxy else {
                 let io = tcp.call(dst).await?;
-                super::unsent::limit(io.inner());
+                super::unsent::limit(io.socket());
                 return Ok(Stream {
                     io: Io::Tcp(io),
                     proxied: false,
@@ -298,7 +299,7 @@ pub(crate) struct Stream {
 /// The bytes' way: plain TCP (to the target, an http:// proxy or through either's tunnel), or
 /// TLS to an https:// proxy (boxed: rare, and the TLS state would make every connection larger).
 enum Io {
-    Tcp(TokioIo<TcpStream>),
+    Tcp(Tcp),
     ProxyTls(Box<ProxyTlsStream>),
 }
 
@@ -306,11 +307,11 @@ impl Io {
     /// The TCP socket underneath.
     fn socket(&self) -> &TcpStream {
         match self {
-            Io::Tcp(io) => io.inner(),
+            Io::Tcp(io) => io.socket(),
             Io::ProxyTls(io) => match &**io {
-                hyper_rustls::MaybeHttpsStream::Http(io) => io.inner(),
+                hyper_rustls::MaybeHttpsStream::Http(io) => io.socket(),
                 hyper_rustls::MaybeHttpsStream::Https(tls) => {
-                    tls.inner().get_ref().0.inner().inner()
+                    tls.inner().get_ref().0.inner().socket()
                 }
             },
         }

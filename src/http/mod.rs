@@ -9,6 +9,7 @@ pub(crate) mod peer;
 mod pool;
 mod retry;
 pub(crate) mod stall;
+mod tcp;
 #[cfg(test)]
 pub(crate) mod test_wire;
 pub(crate) mod transport;

@@ -1,8 +1,11 @@
-//! SIGPIPE: writing to a socket the peer closed raises it, and its default action kills the
-//! process. A Rust program ignores it from `main`, but this library lives in C programs that may
-//! not. The library's own threads block it for good; a caller's thread blocks it only while a
-//! blocking call runs, and a SIGPIPE raised meanwhile is consumed before the mask is restored
-//! (the way curl handles it), so the host's own SIGPIPE handling is untouched.
+//! SIGPIPE: writing to a pipe or socket whose reader has gone away raises it, and its default
+//! action kills the process. A Rust program ignores it from `main`, but this library lives in C
+//! programs that may not. The library's own socket writes never raise it (`crate::http`'s
+//! connections write with `MSG_NOSIGNAL`); what is left is the caller's code that runs inside
+//! the library. The library's threads, where completions and log callbacks run, block it for
+//! good; a blocking download blocks it on the caller's thread while its `on_data` may run, and a
+//! SIGPIPE raised meanwhile is consumed before the mask is restored (the way curl handles it), so
+//! the host's own SIGPIPE handling is untouched.
 
 /// Blocks SIGPIPE on the current thread for its whole life (the library's worker threads).
 pub fn block_on_this_thread() {
@@ -16,7 +19,7 @@ pub fn block_on_this_thread() {
     }
 }
 
-/// Blocks SIGPIPE on the calling thread until dropped.
+/// Blocks SIGPIPE on the calling thread until dropped (then consumes one raised meanwhile).
 pub struct CallerGuard {
     #[cfg(unix)]
     restore: Option<libc::sigset_t>,

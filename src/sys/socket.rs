@@ -1,4 +1,7 @@
-//! Socket options on connections the HTTP stack made.
+//! Socket options on connections the HTTP stack made, and writes to them that never raise
+//! SIGPIPE.
+
+use std::io;
 
 /// Sets `TCP_NOTSENT_LOWAT` to `bytes` on `socket`. Best effort: a socket that cannot be set
 /// keeps the kernel's default (the stall timer then sees progress in larger steps). Linux only;
@@ -23,10 +26,143 @@ pub(crate) fn limit_unsent<S: std::os::fd::AsRawFd>(socket: &S, bytes: u32) {
     let _ = (socket, bytes);
 }
 
+/// Writes `bufs` to `socket` in one `sendmsg` with `MSG_NOSIGNAL`: a peer that has gone away
+/// makes it fail with `EPIPE` instead of raising SIGPIPE, whose default action kills the host
+/// program. (A single buffer goes out with `send`, which Rust's standard library already flags
+/// the same way.) Elsewhere than Linux, a plain vectored write.
+pub(crate) fn send_vectored<S: std::os::fd::AsRawFd>(
+    socket: &S,
+    bufs: &[io::IoSlice<'_>],
+) -> io::Result<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: a zeroed msghdr is valid (no address, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // IoSlice is ABI-compatible with iovec on Unix; sendmsg only reads the buffers.
+        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+        // SAFETY: `socket` is an open socket borrowed for the call, and `msg` points at `bufs`,
+        // which outlive it.
+        let sent = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        if sent < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(sent as usize)
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        use std::io::Write;
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        // SAFETY: borrows the descriptor for one write; `into_raw_fd` gives it back unclosed.
+        let mut stream = unsafe { std::net::TcpStream::from_raw_fd(socket.as_raw_fd()) };
+        let written = stream.write_vectored(bufs);
+        let _ = stream.into_raw_fd();
+        written
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
+
+    /// A connection whose peer reset it, with the reset already reported to a read: the next
+    /// write on it fails with `EPIPE`, the case that raises SIGPIPE.
+    fn reset_connection() -> std::net::TcpStream {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut ours = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (theirs, _) = listener.accept().unwrap();
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a live socket and a linger value that outlives the call.
+        unsafe {
+            libc::setsockopt(
+                theirs.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        drop(theirs); // closing with a zero linger sends a reset
+        let mut buf = [0u8; 16];
+        let read = ours.read(&mut buf);
+        assert!(read.is_err(), "the reset reaches the read: {read:?}");
+        ours
+    }
+
+    /// Runs `write` with SIGPIPE blocked on this thread and says whether it raised one (a raised
+    /// SIGPIPE stays pending, then is taken off again).
+    fn raises_sigpipe(write: impl FnOnce() -> io::Result<usize>) -> (io::Result<usize>, bool) {
+        // SAFETY: signal-mask calls on this thread with valid local sets; sigtimedwait with a
+        // zero timeout only takes a SIGPIPE that is already pending.
+        unsafe {
+            let mut pipe: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut pipe);
+            libc::sigaddset(&mut pipe, libc::SIGPIPE);
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+            let result = write();
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&mut pending);
+            let raised = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+            if raised {
+                let zero = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero);
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            (result, raised)
+        }
+    }
+
+    #[test]
+    fn a_vectored_write_to_a_reset_connection_fails_without_sigpipe() {
+        let bufs = [
+            io::IoSlice::new(b"PUT / HTTP/1.1\r\n"),
+            io::IoSlice::new(b"body"),
+        ];
+        // The control: the same write as a plain writev does raise SIGPIPE here.
+        let plain = reset_connection();
+        let (result, raised) = raises_sigpipe(|| {
+            use std::io::Write;
+            (&plain).write_vectored(&bufs)
+        });
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        assert!(
+            raised,
+            "the control write raised no SIGPIPE: the test proves nothing"
+        );
+
+        let ours = reset_connection();
+        let (result, raised) = raises_sigpipe(|| send_vectored(&ours, &bufs));
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        assert!(!raised, "send_vectored raised SIGPIPE");
+    }
+
+    #[test]
+    fn a_vectored_write_sends_every_buffer_in_order() {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut theirs, _) = listener.accept().unwrap();
+        let bufs = [
+            io::IoSlice::new(b"head "),
+            io::IoSlice::new(b""),
+            io::IoSlice::new(b"body"),
+        ];
+        assert_eq!(send_vectored(&ours, &bufs).unwrap(), 9);
+        drop(ours);
+        let mut got = Vec::new();
+        theirs.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"head body");
+    }
 
     #[test]
     fn the_low_water_mark_lands_on_the_socket() {
