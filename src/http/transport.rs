@@ -610,6 +610,19 @@ impl Transport {
         self.post_json_bytes(step, &url, json).await.map(drop)
     }
 
+    /// POSTs JSON already encoded (gzipped when large) to a backend endpoint and parses a JSON
+    /// answer.
+    pub async fn post_encoded_json_for<R: DeserializeOwned>(
+        &self,
+        step: &str,
+        path: &str,
+        json: Vec<u8>,
+    ) -> Result<R> {
+        let url = self.endpoint(path);
+        let resp = self.post_json_bytes(step, &url, json).await?;
+        self.read_json(step, &url, resp).await
+    }
+
     async fn post_json_bytes(&self, step: &str, url: &str, json: Vec<u8>) -> Result<Response> {
         let (payload, gzipped) = if json.len() >= GZIP_MIN_BYTES {
             let mut enc = flate2::write::GzEncoder::new(

@@ -93,20 +93,17 @@ pub async fn upload(
             p.total.store(size, Ordering::Relaxed);
             p.sent.store(0, Ordering::Relaxed);
         }
+        let body = StartUploadRequest {
+            file_name: attachment.file_name(),
+            num_of_file_parts: plan.count,
+            mime_type: Some(attachment.content_type()),
+            project_name: Some(&target.project_name),
+            entity_type: target.entity_type,
+            entity_id: &target.entity_id,
+            path: &protocol::encode_path(transport.base_url()),
+        };
         let start: StartUploadResponse = transport
-            .post_json(
-                "upload-start",
-                protocol::UPLOAD_START,
-                &StartUploadRequest {
-                    file_name: attachment.file_name(),
-                    num_of_file_parts: plan.count,
-                    mime_type: Some(attachment.content_type()),
-                    project_name: Some(&target.project_name),
-                    entity_type: target.entity_type,
-                    entity_id: &target.entity_id,
-                    path: &protocol::encode_path(transport.base_url()),
-                },
-            )
+            .post_encoded_json_for("upload-start", protocol::UPLOAD_START, body.to_json())
             .await?;
         let Some(first_url) = start.pre_sign_urls.first() else {
             return Err(Error::protocol(
@@ -134,21 +131,18 @@ pub async fn upload(
         .await
         {
             Ok(parts) => {
+                let body = CompleteUploadRequest {
+                    file_name: attachment.file_name(),
+                    project_name: Some(&target.project_name),
+                    entity_type: target.entity_type,
+                    entity_id: &target.entity_id,
+                    file_size: size,
+                    mime_type: Some(attachment.content_type()),
+                    upload_id: &start.upload_id,
+                    uploaded_file_parts: parts,
+                };
                 return transport
-                    .post_json_no_content(
-                        "upload-complete",
-                        protocol::UPLOAD_COMPLETE,
-                        &CompleteUploadRequest {
-                            file_name: attachment.file_name(),
-                            project_name: Some(&target.project_name),
-                            entity_type: target.entity_type,
-                            entity_id: &target.entity_id,
-                            file_size: size,
-                            mime_type: Some(attachment.content_type()),
-                            upload_id: &start.upload_id,
-                            uploaded_file_parts: parts,
-                        },
-                    )
+                    .post_encoded_json("upload-complete", protocol::UPLOAD_COMPLETE, body.to_json())
                     .await;
             }
             // Presigned URLs expire (and cannot be re-signed): start over with fresh ones. A
