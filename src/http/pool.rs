@@ -259,7 +259,14 @@ fn host_header(uri: &Uri) -> Result<HeaderValue, BoxError> {
         _ => None,
     };
     let value = match uri.port_u16() {
-        Some(port) if Some(port) != default => HeaderValue::try_from(format!("{host}:{port}")),
+        Some(port) if Some(port) != default => {
+            // Per request: pushes cost a tenth of `format!`'s machinery.
+            let mut value = String::with_capacity(host.len() + 6);
+            value.push_str(host);
+            value.push(':');
+            value.push_str(itoa::Buffer::new().format(port));
+            HeaderValue::try_from(value)
+        }
         _ => HeaderValue::try_from(host),
     };
     Ok(value?)

@@ -304,7 +304,12 @@ async fn put_part(
     progress: Option<&Arc<Progress>>,
 ) -> Result<UploadedPart> {
     let (offset, len) = plan.range(number);
-    let step = format!("part {number}/{} PUT", plan.count);
+    // Named in error messages; most uploads are one part.
+    let step: std::borrow::Cow<str> = if plan.count == 1 {
+        "part 1/1 PUT".into()
+    } else {
+        format!("part {number}/{} PUT", plan.count).into()
+    };
     let sent_before = Arc::new(AtomicU64::new(0));
     let resp = transport
         .send(&step, Method::PUT, url, |rb| {
