@@ -203,16 +203,9 @@ impl Content {
         match attachment.source() {
             Source::Memory(b) => Ok((Content::Memory(b.clone()), b.len() as u64)),
             Source::File(path) => {
-                let (file, meta) = open_regular(path).map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::InvalidInput {
-                        Error::new(
-                            Status::Io,
-                            format!("{} is no longer a regular file", path.display()),
-                        )
-                    } else {
-                        Error::io(format!("cannot open {}", path.display()), &e)
-                    }
-                })?;
+                // "cannot open …: not a regular file" when something else took the file's place.
+                let (file, meta) = open_regular(path)
+                    .map_err(|e| Error::io(format!("cannot open {}", path.display()), &e))?;
                 let file = OpenFile {
                     file,
                     path: path.clone(),
