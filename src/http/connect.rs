@@ -36,15 +36,15 @@ pub(crate) fn connector(
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
+    let tcp = TcpDial(tcp);
     // Only made when the environment names proxies: any of them may be an https:// one.
     let proxy_tls = proxies.as_ref().map(|_| {
         hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls.clone())
             .https_only()
             .enable_http1()
-            .wrap_connector(TcpDial(tcp.clone()))
+            .wrap_connector(tcp.clone())
     });
-    let tcp = TcpDial(tcp);
     let dial = Dial {
         tcp,
         proxies,
