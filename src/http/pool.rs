@@ -2,10 +2,12 @@
 //!
 //! A connection is hyper's HTTP/1 pair: the handle that sends a request on it and the state
 //! machine that does its I/O. No task is spawned for the state machine: whoever is using the
-//! connection polls it, inside the same `poll` as its own request or body read. A request's
-//! response therefore reaches its caller within one poll of the caller's own future: no task is
-//! woken, no other task scheduled, and a current-thread runtime makes no extra non-blocking turn
-//! of its event loop (one `epoll_wait` per answer) before coming back to the caller.
+//! connection polls it, inside the same `poll` as its own request or body read, and without the
+//! task's waker unless it must wait for the socket ([`Conn::hand_over`]). A request's response
+//! therefore reaches its caller within one poll of the caller's own future: no task is woken, no
+//! other task scheduled, and a current-thread runtime makes no extra non-blocking turn of its
+//! event loop (one `epoll_wait` per answer) before coming back to the caller. A unit test counts
+//! the task's wake-ups inside its own polls: none, for an answer with a body and one without.
 //!
 //! A connection goes back to its pool when its answer was read to the end; an answer dropped
 //! before its end closes it (HTTP/1 cannot skip the rest). Idle connections are not polled: the
@@ -81,13 +83,38 @@ impl Conn {
             self.closed = true;
         }
     }
+
+    /// Takes what the state machine hands over (a request's answer, a body's next piece) with
+    /// `take`, running the state machine for it as needed: first without the task's waker, and
+    /// with it only when nothing came, so that the task is woken when the socket has more.
+    /// Taking a handed-over item wakes the waker the state machine registered while it read that
+    /// item; were that the task's, every answer and body piece would wake the task taking it:
+    /// one more turn of a current-thread runtime's event loop and one more poll of the whole
+    /// call for nothing.
+    fn hand_over<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut take: impl FnMut(&mut Conn) -> Poll<T>,
+    ) -> Poll<T> {
+        if let Poll::Ready(item) = take(self) {
+            return Poll::Ready(item);
+        }
+        self.drive(&mut quiet());
+        if let Poll::Ready(item) = take(self) {
+            return Poll::Ready(item);
+        }
+        self.drive(cx);
+        take(self)
+    }
 }
 
-/// The context to poll what only the connection's state machine completes: a request's answer,
-/// a body's next piece, the handle's readiness. Each is polled right after the state machine, in
-/// the same poll of the same task, so it needs no waker of its own; with the task's, the state
-/// machine handing over what it just read would wake the task it runs in, and the runtime would
-/// turn its event loop once more (an `epoll_wait`) and poll the whole call again for nothing.
+/// The context to poll what only the connection's state machine completes (a request's answer,
+/// a body's next piece, the handle's readiness), and to run the state machine when no wake-up is
+/// wanted from it (see [`Conn::hand_over`]). What it completes is polled right after the state
+/// machine, in the same poll of the same task, so it needs no waker of its own; with the task's,
+/// the state machine handing over what it just read would wake the task it runs in, and the
+/// runtime would turn its event loop once more (an `epoll_wait`) and poll the whole call again
+/// for nothing.
 fn quiet() -> Context<'static> {
     Context::from_waker(Waker::noop())
 }
@@ -152,20 +179,12 @@ impl Pool {
             };
             let mut sending = std::pin::pin!(conn.sender.try_send_request(req));
             let sent = poll_fn(|cx| {
-                conn.drive(cx);
-                match sending.as_mut().poll(&mut quiet()) {
-                    Poll::Ready(answer) => {
-                        // The state machine now waits for the body's reader to ask for the body,
-                        // with the task's waker: asking would wake the task that asks. Once more
-                        // without it (see `Response::chunk`).
-                        conn.drive(&mut quiet());
-                        Poll::Ready(Some(answer))
-                    }
+                conn.hand_over(cx, |conn| match sending.as_mut().poll(&mut quiet()) {
                     // hyper hands the request an error before its state machine ends; should it
                     // ever not, the request must not wait for a wake-up that cannot come.
                     Poll::Pending if conn.closed => Poll::Ready(None),
-                    Poll::Pending => Poll::Pending,
-                }
+                    answer => answer.map(Some),
+                })
             })
             .await;
             let Some(sent) = sent else {
@@ -324,17 +343,19 @@ impl Response {
             let body = self.inner.body_mut();
             let frame = poll_fn(|cx| {
                 if let Some(lease) = &mut self.lease {
-                    // hyper reads a body only once its reader has asked for it, and the first
-                    // poll asks. Asking before the state machine runs lets it read in this same
-                    // poll, and wakes no task (the state machine's last waker was `quiet`).
-                    if let Poll::Ready(frame) =
-                        http_body::Body::poll_frame(Pin::new(&mut *body), &mut quiet())
-                    {
-                        return Poll::Ready(frame);
-                    }
-                    lease.conn.drive(cx);
-                    if !lease.conn.closed {
-                        return http_body::Body::poll_frame(Pin::new(&mut *body), &mut quiet());
+                    // hyper reads a body only once its reader has asked for it: the first take
+                    // asks, before the state machine runs.
+                    let piece =
+                        lease.conn.hand_over(cx, |conn| {
+                            match http_body::Body::poll_frame(Pin::new(&mut *body), &mut quiet()) {
+                                Poll::Pending if conn.closed => Poll::Ready(None),
+                                frame => frame.map(Some),
+                            }
+                        });
+                    match piece {
+                        Poll::Ready(Some(frame)) => return Poll::Ready(frame),
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(None) => {}
                     }
                     // Closed: what is left of the body is in its channel, or the channel ends
                     // once the state machine is gone.
@@ -379,6 +400,154 @@ impl Drop for Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// Runs `fut` and counts the wake-ups of its task that happen inside its own `poll`: each
+    /// makes a current-thread runtime turn its event loop once more and poll the whole call again.
+    struct SelfWakes<F> {
+        fut: Pin<Box<F>>,
+        in_poll: Arc<AtomicBool>,
+        count: Arc<AtomicUsize>,
+    }
+
+    struct Counting {
+        inner: Waker,
+        in_poll: Arc<AtomicBool>,
+        count: Arc<AtomicUsize>,
+    }
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            if self.in_poll.load(Ordering::SeqCst) {
+                self.count.fetch_add(1, Ordering::SeqCst);
+            }
+            self.inner.wake_by_ref();
+        }
+    }
+
+    impl<F: Future> Future for SelfWakes<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            let waker = Waker::from(Arc::new(Counting {
+                inner: cx.waker().clone(),
+                in_poll: self.in_poll.clone(),
+                count: self.count.clone(),
+            }));
+            self.in_poll.store(true, Ordering::SeqCst);
+            let out = self.fut.as_mut().poll(&mut Context::from_waker(&waker));
+            self.in_poll.store(false, Ordering::SeqCst);
+            out
+        }
+    }
+
+    /// A server that answers every request on a connection, after reading it whole, with
+    /// `answer` (a blocking thread: nothing of it runs on the client's runtime).
+    fn server(answer: &'static [u8]) -> u16 {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            match conn.read(&mut chunk) {
+                                Ok(0) | Err(_) => return,
+                                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                            }
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        while buf.len() < end + 4 + len {
+                            match conn.read(&mut chunk) {
+                                Ok(0) | Err(_) => return,
+                                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                            }
+                        }
+                        buf.drain(..end + 4 + len);
+                        if conn.write_all(answer).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_request_on_a_kept_connection_never_wakes_its_own_task() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let tls = super::super::connect::tls_config(true, &[]).unwrap();
+        let pool = Pool::new(
+            super::super::connect::connector(tls, Duration::from_secs(5), None),
+            4,
+        );
+        for (answer, method, body) in [
+            // A JSON answer read to its end (upload-start), then an empty one (a part PUT).
+            (
+                &b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\n\r\n{\"a\":\"bcdef\"}"[..],
+                "POST",
+                &b"{}"[..],
+            ),
+            (
+                &b"HTTP/1.1 200 OK\r\netag: \"x\"\r\ncontent-length: 0\r\n\r\n"[..],
+                "PUT",
+                &[7u8; 1024][..],
+            ),
+        ] {
+            let port = server(answer);
+            let url = format!("http://127.0.0.1:{port}/x");
+            let request = |pool: Arc<Pool>| {
+                let req = http::Request::builder()
+                    .method(method)
+                    .uri(&url)
+                    .header(http::header::CONTENT_LENGTH, body.len())
+                    .body(Watched::wrap(
+                        Bytes::from_static(body).into(),
+                        super::super::stall::Clock::new(),
+                    ))
+                    .unwrap();
+                async move {
+                    let mut resp = pool.send(req).await.unwrap();
+                    let mut got = Vec::new();
+                    while let Some(chunk) = resp.chunk().await.unwrap() {
+                        got.extend_from_slice(&chunk);
+                    }
+                    got
+                }
+            };
+            // The first request opens the connection; the next ones take it from the pool.
+            runtime.block_on(request(pool.clone()));
+            for round in 0..3 {
+                let count = Arc::new(AtomicUsize::new(0));
+                let got = runtime.block_on(SelfWakes {
+                    fut: Box::pin(request(pool.clone())),
+                    in_poll: Arc::new(AtomicBool::new(false)),
+                    count: count.clone(),
+                });
+                assert_eq!(got.len(), if method == "POST" { 13 } else { 0 });
+                assert_eq!(
+                    count.load(Ordering::SeqCst),
+                    0,
+                    "{method} round {round}: the task woke itself"
+                );
+            }
+        }
+    }
 
     #[test]
     fn host_header_has_the_port_only_when_not_the_default() {
