@@ -444,43 +444,32 @@ mod tests {
     }
 
     /// A server that answers every request on a connection, after reading it whole, with
-    /// `answer` (a blocking thread: nothing of it runs on the client's runtime).
+    /// `answer`, on a runtime of its own: nothing of it runs on the client's.
     fn server(answer: &'static [u8]) -> u16 {
-        use std::io::{Read, Write};
+        use tokio::io::AsyncWriteExt;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { return };
-                std::thread::spawn(move || {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    loop {
-                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                            match conn.read(&mut chunk) {
-                                Ok(0) | Err(_) => return,
-                                Ok(k) => buf.extend_from_slice(&chunk[..k]),
-                            }
-                            continue;
-                        };
-                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .map_or(0, |v| v.trim().parse().unwrap());
-                        while buf.len() < end + 4 + len {
-                            match conn.read(&mut chunk) {
-                                Ok(0) | Err(_) => return,
-                                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((mut sock, _)) = listener.accept().await {
+                    tokio::spawn(async move {
+                        while super::super::test_wire::read_request(&mut sock)
+                            .await
+                            .is_some()
+                        {
+                            if sock.write_all(answer).await.is_err() {
+                                return;
                             }
                         }
-                        buf.drain(..end + 4 + len);
-                        if conn.write_all(answer).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
+                    });
+                }
+            });
         });
         port
     }
