@@ -106,6 +106,23 @@ impl Conn {
         self.drive(cx);
         take(self)
     }
+
+    /// [`Conn::hand_over`] for the poll that hands a request to the state machine: its answer
+    /// cannot have been read yet, so the state machine runs once, with the task's waker, to
+    /// write the request and wait for the answer. (Run without it first, it would write the
+    /// request and then run again only to register the waker: one more pass through hyper's
+    /// dispatcher per request.)
+    fn hand_over_request<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut take: impl FnMut(&mut Conn) -> Poll<T>,
+    ) -> Poll<T> {
+        if let Poll::Ready(item) = take(self) {
+            return Poll::Ready(item);
+        }
+        self.drive(cx);
+        take(self)
+    }
 }
 
 /// The context to poll what only the connection's state machine completes (a request's answer,
@@ -178,13 +195,19 @@ impl Pool {
                 origin_form(&uri)
             };
             let mut sending = std::pin::pin!(conn.sender.try_send_request(req));
+            let mut handed = false;
             let sent = poll_fn(|cx| {
-                conn.hand_over(cx, |conn| match sending.as_mut().poll(&mut quiet()) {
+                let take = |conn: &mut Conn| match sending.as_mut().poll(&mut quiet()) {
                     // hyper hands the request an error before its state machine ends; should it
                     // ever not, the request must not wait for a wake-up that cannot come.
                     Poll::Pending if conn.closed => Poll::Ready(None),
                     answer => answer.map(Some),
-                })
+                };
+                if std::mem::replace(&mut handed, true) {
+                    conn.hand_over(cx, take)
+                } else {
+                    conn.hand_over_request(cx, take)
+                }
             })
             .await;
             let Some(sent) = sent else {
