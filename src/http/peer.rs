@@ -141,7 +141,9 @@ fn with_ascii_host(url: &str) -> Result<std::borrow::Cow<'_, str>, BadUrl> {
 pub(crate) fn take_userinfo(uri: &http::Uri) -> Option<(http::Uri, http::HeaderValue)> {
     use base64::Engine as _;
     let authority = uri.authority()?.as_str();
-    let (userinfo, host_port) = authority.rsplit_once('@')?;
+    // A byte scan: `rsplit_once`'s searcher costs more than the short authority (every request).
+    let at = authority.bytes().rposition(|b| b == b'@')?;
+    let (userinfo, host_port) = (&authority[..at], &authority[at + 1..]);
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let mut credentials = percent_decoded(user);
     credentials.push(b':');

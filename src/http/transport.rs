@@ -404,7 +404,8 @@ impl Transport {
         if peer == Peer::Storage {
             return self.storage.send(watched(parts, body)).await;
         }
-        let mut visited = vec![parts.uri.clone()];
+        // Filled on the first redirect: most requests have none.
+        let mut visited: Vec<Uri> = Vec::new();
         let mut resend = Resend {
             method: parts.method.clone(),
             headers: parts.headers.clone(),
@@ -455,6 +456,9 @@ impl Transport {
                     None
                 }
             };
+            if visited.is_empty() {
+                visited.push(current.clone());
+            }
             if visited.contains(&next) {
                 return Err(RedirectRefused("the server redirected in a loop").into());
             }
