@@ -36,7 +36,8 @@ pub(crate) fn check_requestable(step: &str, url: &str) -> Result<http::Uri> {
     let why = match super::peer::parse_url(url) {
         Ok(u)
             if matches!(u.scheme_str(), Some("http" | "https"))
-                && u.host().is_some_and(|h| !h.is_empty()) =>
+                && u.authority()
+                    .is_some_and(|a| !super::peer::host_and_port(a.as_str()).0.is_empty()) =>
         {
             return Ok(u);
         }

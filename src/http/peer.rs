@@ -20,34 +20,54 @@ pub(crate) struct Origin {
 impl Origin {
     pub fn of(url: &http::Uri) -> Option<Origin> {
         let scheme = url.scheme_str()?.to_ascii_lowercase();
-        let port = url.port_u16().or(match scheme.as_str() {
-            "http" => Some(80),
-            "https" => Some(443),
-            _ => None,
-        });
+        let (host, port) = host_and_port(url.authority()?.as_str());
+        if host.is_empty() {
+            return None;
+        }
         Some(Origin {
-            host: url.host()?.to_ascii_lowercase(),
+            host: host.to_ascii_lowercase(),
+            port: port_or_default(port, &scheme),
             scheme,
-            port,
         })
     }
 
     /// Whether `url` is on this origin, without allocating (run for every request).
     pub fn holds(&self, url: &http::Uri) -> bool {
-        let Some(scheme) = url.scheme_str() else {
+        let (Some(scheme), Some(authority)) = (url.scheme_str(), url.authority()) else {
             return false;
         };
-        let port = url.port_u16().or(match scheme {
-            s if s.eq_ignore_ascii_case("http") => Some(80),
-            s if s.eq_ignore_ascii_case("https") => Some(443),
-            _ => None,
-        });
+        let (host, port) = host_and_port(authority.as_str());
         scheme.eq_ignore_ascii_case(&self.scheme)
-            && url
-                .host()
-                .is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
-            && port == self.port
+            && host.eq_ignore_ascii_case(&self.host)
+            && port_or_default(port, scheme) == self.port
     }
+}
+
+/// An authority's host (an IPv6 literal with its brackets) and the text after its port's colon,
+/// without user information, as `http`'s `host()` and `port()` read them, by byte scans: on the
+/// short authority these cost less than their searchers (run for every request).
+pub(crate) fn host_and_port(authority: &str) -> (&str, Option<&str>) {
+    let host_port = match authority.bytes().rposition(|b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
+    // The port follows the last colon, unless that is inside an IPv6 literal's brackets.
+    match host_port.bytes().rposition(|b| b == b':' || b == b']') {
+        Some(i) if host_port.as_bytes()[i] == b':' => (&host_port[..i], Some(&host_port[i + 1..])),
+        _ => (host_port, None),
+    }
+}
+
+/// The port a URL's authority names, or its scheme's (80, 443) when it names none.
+pub(crate) fn port_or_default(port: Option<&str>, scheme: &str) -> Option<u16> {
+    port.and_then(|p| p.parse().ok())
+        .or(if scheme.eq_ignore_ascii_case("http") {
+            Some(80)
+        } else if scheme.eq_ignore_ascii_case("https") {
+            Some(443)
+        } else {
+            None
+        })
 }
 
 /// Why a URL cannot be requested.
@@ -92,9 +112,8 @@ pub(crate) fn parse_url(url: &str) -> Result<http::Uri, BadUrl> {
     // `http` drops a port it cannot read (`port()` is then `None`), which would make the URL's
     // origin the scheme's default port.
     let authority = uri.authority().ok_or(BadUrl::Syntax)?.as_str();
-    let host_port = authority.rsplit('@').next().unwrap_or(authority);
-    if let Some((_, port)) = host_port.rsplit_once(':') {
-        if !port.contains(']') && !port.is_empty() && port.parse::<u16>().is_err() {
+    if let (_, Some(port)) = host_and_port(authority) {
+        if !port.is_empty() && port.parse::<u16>().is_err() {
             return Err(BadUrl::Syntax);
         }
     }
@@ -215,4 +234,49 @@ pub fn display_url(url: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     bare.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_and_port_reads_as_http_does() {
+        for url in [
+            "http://example.com/x",
+            "http://example.com:8080/x",
+            "http://user:pw@example.com:81/x",
+            "http://u@h/",
+            "http://[::1]/x",
+            "http://[::1]:9000/x",
+            "http://u:p@[::1]:9000/x",
+            "https://h:/x",
+            "http://h:080/",
+        ] {
+            let uri: http::Uri = url.parse().unwrap();
+            let (host, port) = host_and_port(uri.authority().unwrap().as_str());
+            assert_eq!(Some(host), uri.host(), "{url}");
+            assert_eq!(
+                port.and_then(|p| p.parse::<u16>().ok()),
+                uri.port_u16(),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port_as_urls_mean_them() {
+        let o = Origin::of(&"http://Example.com/base/".parse().unwrap()).unwrap();
+        for (url, same) in [
+            ("http://example.com:80/x", true),
+            ("HTTP://EXAMPLE.COM/y", true),
+            ("http://u:p@example.com/z", true),
+            ("https://example.com/x", false),
+            ("http://example.com:8080/x", false),
+            ("http://example.org/x", false),
+        ] {
+            assert_eq!(o.holds(&url.parse().unwrap()), same, "{url}");
+        }
+        assert!(Origin::of(&"/relative".parse().unwrap()).is_none());
+    }
 }

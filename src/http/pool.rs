@@ -18,7 +18,7 @@
 
 use super::body::BoxError;
 use super::connect::Connector;
-use super::peer::take_userinfo;
+use super::peer::{host_and_port, port_or_default, take_userinfo};
 use super::stall::Watched;
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
@@ -293,29 +293,18 @@ impl Pool {
 }
 
 /// `Host` as hyper-util's client set it: the host, and the port when it is not the scheme's.
-/// Cut from the authority with byte scans: `http`'s `host()` and `port_u16()` each search it
-/// again (every request).
 fn host_header(uri: &Uri) -> Result<HeaderValue, BoxError> {
     let authority = uri.authority().ok_or("the URL names no host")?.as_str();
-    let host_port = match authority.bytes().rposition(|b| b == b'@') {
-        Some(at) => &authority[at + 1..],
-        None => authority,
-    };
-    // The port follows the last colon, unless that is inside an IPv6 literal's brackets.
-    let (host, port) = match host_port.bytes().rposition(|b| b == b':' || b == b']') {
-        Some(i) if host_port.as_bytes()[i] == b':' => (&host_port[..i], &host_port[i + 1..]),
-        _ => (host_port, ""),
-    };
+    let (host, port) = host_and_port(authority);
     if host.is_empty() {
         return Err("the URL names no host".into());
     }
-    let default = match uri.scheme_str() {
-        Some("https") => Some(443),
-        Some("http") => Some(80),
-        _ => None,
-    };
-    let value = match port.parse::<u16>() {
-        Ok(port) if Some(port) != default => host_port,
+    let value = match port.and_then(|p| p.parse::<u16>().ok()) {
+        Some(p) if Some(p) != port_or_default(None, uri.scheme_str().unwrap_or("")) => {
+            // `host:port`, the end of the authority.
+            let host_port = host.len() + 1 + port.map_or(0, str::len);
+            &authority[authority.len() - host_port..]
+        }
         _ => host,
     };
     Ok(HeaderValue::from_str(value)?)
