@@ -187,7 +187,10 @@ impl Pool {
         loop {
             let mut conn = match self.take(&origin) {
                 Some(conn) => conn,
-                None => self.open(origin.clone(), &uri).await?,
+                // Boxed: opening (TCP, a proxy's CONNECT, TLS) is a large future that most
+                // requests never run; inline, it made every request's future that much larger,
+                // and futures are moved (copied) as they are built and boxed.
+                None => Box::pin(self.open(origin.clone(), &uri)).await?,
             };
             *req.uri_mut() = if conn.proxied {
                 uri.clone()
