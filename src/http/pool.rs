@@ -530,6 +530,7 @@ mod tests {
                     .body(Watched::wrap(
                         Bytes::from_static(body).into(),
                         super::super::stall::Clock::new(),
+                        None,
                     ))
                     .unwrap();
                 async move {

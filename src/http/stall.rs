@@ -9,6 +9,9 @@
 //! after the last piece was taken. On a slow link they need time to drain before the peer can
 //! answer, so the wait for the response after the whole body was taken is granted the time such
 //! a backlog needs at the rate the body went out (at most as long as the body itself took).
+//! That wait begins when the body's last byte was taken, which is known from the body's length,
+//! or from the request's `Content-Length` for a body that does not know its own (a streamed
+//! file): HTTP never polls such a body for its end.
 
 use super::body::{Body, BoxError};
 use bytes::Bytes;
@@ -133,8 +136,11 @@ pub(crate) struct Watched {
 }
 
 impl Watched {
-    pub fn wrap(inner: Body, clock: Arc<Clock>) -> Watched {
-        clock.state().expected = inner.size_hint().exact();
+    /// `inner` watched by `clock`. `length` is the request's `Content-Length`: HTTP stops
+    /// polling a body after that many bytes, so a body that does not know its own size (a
+    /// streamed file) would never be seen to end, and its buffered tail would get no time.
+    pub fn wrap(inner: Body, clock: Arc<Clock>, length: Option<u64>) -> Watched {
+        clock.state().expected = inner.size_hint().exact().or(length);
         Watched {
             inner,
             pending: Bytes::new(),
@@ -255,6 +261,23 @@ mod tests {
             None
         );
         assert_eq!(t0.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_ends_at_its_declared_length() {
+        let data = Bytes::from(vec![7u8; 100 * 1024]);
+        for (length, done) in [(None, false), (Some(data.len() as u64), true)] {
+            let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(data.clone())]);
+            let clock = Clock::new();
+            let mut body = Watched::wrap(Body::wrap_stream(chunks), clock.clone(), length);
+            // Taken to its last byte, as HTTP takes it, without the end-of-stream poll.
+            let mut taken = 0;
+            while taken < data.len() {
+                let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+                taken += frame.unwrap().unwrap().into_data().unwrap().len();
+            }
+            assert_eq!(clock.state().done, done, "length {length:?}");
+        }
     }
 
     #[tokio::test]

@@ -399,7 +399,8 @@ impl Transport {
     ) -> std::result::Result<Response, super::body::BoxError> {
         let (parts, body) = request.into_parts();
         let watched = |parts: http::request::Parts, body: Body| {
-            http::Request::from_parts(parts, stall::Watched::wrap(body, clock.clone()))
+            let length = declared_length(&parts.headers);
+            http::Request::from_parts(parts, stall::Watched::wrap(body, clock.clone(), length))
         };
         if peer == Peer::Storage {
             return self.storage.send(watched(parts, body)).await;
@@ -473,6 +474,7 @@ impl Transport {
             let mut req = http::Request::new(stall::Watched::wrap(
                 body.unwrap_or_else(Body::empty),
                 clock.clone(),
+                declared_length(&resend.headers),
             ));
             *req.method_mut() = resend.method.clone();
             *req.headers_mut() = resend.headers.clone();
@@ -713,6 +715,12 @@ impl Transport {
 /// Where a `Location` points, taken relative to `base` as RFC 3986 §5.2 resolves a reference
 /// (absolute URL, `//host/...`, `/path`, `?query`, or a path relative to the base's directory),
 /// without `.` and `..` segments, as `url::Url::join` (what reqwest followed) gave it.
+/// A request's `Content-Length`: a streamed body (a file) does not know its own length, and the
+/// stall timer needs it to see the body's end.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
 fn resolve(base: &Uri, location: &str) -> Option<Uri> {
     let location = location.trim();
     // A fragment is not sent; `#s` alone (or nothing) is the base itself.
