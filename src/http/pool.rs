@@ -90,35 +90,23 @@ impl Conn {
     /// Taking a handed-over item wakes the waker the state machine registered while it read that
     /// item; were that the task's, every answer and body piece would wake the task taking it:
     /// one more turn of a current-thread runtime's event loop and one more poll of the whole
-    /// call for nothing.
+    /// call for nothing. On the poll that hands a request over (`request_poll`), its answer
+    /// cannot have been read yet: the state machine runs once, with the task's waker, to write
+    /// the request and wait (run without it first, it would run again only to register it).
     fn hand_over<T>(
         &mut self,
         cx: &mut Context<'_>,
+        request_poll: bool,
         mut take: impl FnMut(&mut Conn) -> Poll<T>,
     ) -> Poll<T> {
         if let Poll::Ready(item) = take(self) {
             return Poll::Ready(item);
         }
-        self.drive(&mut quiet());
-        if let Poll::Ready(item) = take(self) {
-            return Poll::Ready(item);
-        }
-        self.drive(cx);
-        take(self)
-    }
-
-    /// [`Conn::hand_over`] for the poll that hands a request to the state machine: its answer
-    /// cannot have been read yet, so the state machine runs once, with the task's waker, to
-    /// write the request and wait for the answer. (Run without it first, it would write the
-    /// request and then run again only to register the waker: one more pass through hyper's
-    /// dispatcher per request.)
-    fn hand_over_request<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut take: impl FnMut(&mut Conn) -> Poll<T>,
-    ) -> Poll<T> {
-        if let Poll::Ready(item) = take(self) {
-            return Poll::Ready(item);
+        if !request_poll {
+            self.drive(&mut quiet());
+            if let Poll::Ready(item) = take(self) {
+                return Poll::Ready(item);
+            }
         }
         self.drive(cx);
         take(self)
@@ -200,17 +188,15 @@ impl Pool {
             let mut sending = std::pin::pin!(conn.sender.try_send_request(req));
             let mut handed = false;
             let sent = poll_fn(|cx| {
-                let take = |conn: &mut Conn| match sending.as_mut().poll(&mut quiet()) {
-                    // hyper hands the request an error before its state machine ends; should it
-                    // ever not, the request must not wait for a wake-up that cannot come.
-                    Poll::Pending if conn.closed => Poll::Ready(None),
-                    answer => answer.map(Some),
-                };
-                if std::mem::replace(&mut handed, true) {
-                    conn.hand_over(cx, take)
-                } else {
-                    conn.hand_over_request(cx, take)
-                }
+                let request_poll = !std::mem::replace(&mut handed, true);
+                conn.hand_over(cx, request_poll, |conn| {
+                    match sending.as_mut().poll(&mut quiet()) {
+                        // hyper hands the request an error before its state machine ends; should
+                        // it ever not, the request must not wait for a wake-up that cannot come.
+                        Poll::Pending if conn.closed => Poll::Ready(None),
+                        answer => answer.map(Some),
+                    }
+                })
             })
             .await;
             let Some(sent) = sent else {
@@ -367,13 +353,12 @@ impl Response {
                 if let Some(lease) = &mut self.lease {
                     // hyper reads a body only once its reader has asked for it: the first take
                     // asks, before the state machine runs.
-                    let piece =
-                        lease.conn.hand_over(cx, |conn| {
-                            match http_body::Body::poll_frame(Pin::new(&mut *body), &mut quiet()) {
-                                Poll::Pending if conn.closed => Poll::Ready(None),
-                                frame => frame.map(Some),
-                            }
-                        });
+                    let piece = lease.conn.hand_over(cx, false, |conn| {
+                        match http_body::Body::poll_frame(Pin::new(&mut *body), &mut quiet()) {
+                            Poll::Pending if conn.closed => Poll::Ready(None),
+                            frame => frame.map(Some),
+                        }
+                    });
                     match piece {
                         Poll::Ready(Some(frame)) => return Poll::Ready(frame),
                         Poll::Pending => return Poll::Pending,
