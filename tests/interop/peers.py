@@ -67,19 +67,27 @@ def _die_with_parent() -> None:
         pass
 
 
-def free_bytes(path: str) -> int:
+def weed_room(path: str) -> int:
+    """What SeaweedFS's volume server may write under `path`: it takes no new volume once the free
+    space is below 1% of the file system's size."""
     st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
+    return (st.f_bavail - st.f_blocks // 100) * st.f_frsize
 
 
 def _mib(n: int) -> str:
     return f"{n / (1 << 20):.0f} MiB"
 
 
-# `weed mini` sizes its volumes from the free space of its data directory and has no volume to
-# write to below 64 MiB: every PUT then hangs in the filer until it answers 500. A build tree of
-# several GiB can leave a CI disk that full, so the data goes to memory (/dev/shm) below this.
-WEED_MIN_FREE = 512 << 20
+# Left to itself, `weed mini` makes 1 GiB volumes, as many as fit in the free space, and its volume
+# server takes no new volume once the free space is below 1% of the disk's size. On CI's disk after
+# the build (2.4 GiB free of 295 GB, reproduced on a loop device) it had no volume, and every PUT hung
+# in the filer ("no volume server capacity registered yet") until it answered 500. So the suite fixes
+# the count and keeps volumes small, and puts the data in memory (/dev/shm) when the disk has less
+# room than WEED_MIN_ROOM past that 1%.
+WEED_MIN_ROOM = 512 << 20
+# 16 volumes of at most 64 MiB, created only as they fill (no preallocation): room for the suite's
+# ~200 MiB of objects whatever the disk's size.
+WEED_VOLUMES = ["-volume.max=16", "-master.volumeSizeLimitMB=64"]
 
 
 def _read(path: str) -> str:
@@ -115,7 +123,7 @@ class Weed:
         self.config_path = config_path
         self.data = os.path.join(workdir, "data")
         self.data_in_memory = False
-        if free_bytes(workdir) < WEED_MIN_FREE and os.path.isdir("/dev/shm") and free_bytes("/dev/shm") >= WEED_MIN_FREE:
+        if weed_room(workdir) < WEED_MIN_ROOM and os.path.isdir("/dev/shm") and weed_room("/dev/shm") >= WEED_MIN_ROOM:
             self.data = tempfile.mkdtemp(prefix="opik-interop-weed-", dir="/dev/shm")
             self.data_in_memory = True
         os.makedirs(self.data, exist_ok=True)
@@ -153,6 +161,7 @@ class Weed:
             f"-volume.port.grpc={p[7]}",
             f"-admin.port={p[8]}",
             f"-admin.port.grpc={p[9]}",
+            *WEED_VOLUMES,
         ]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
@@ -169,7 +178,7 @@ class Weed:
     def where(self) -> str:
         """Where the data lives and how much room it has (for the summary and for errors)."""
         kind = " (in memory: the disk had too little room)" if self.data_in_memory else ""
-        return f"data in {self.data}{kind}, {_mib(free_bytes(self.data))} free"
+        return f"data in {self.data}{kind}, {_mib(weed_room(self.data))} free past the 1% SeaweedFS keeps"
 
     def check_writes(self, deadline: float) -> None:
         """Stores and removes one small file through the filer, which is the path every S3 PUT
