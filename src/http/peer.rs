@@ -217,10 +217,18 @@ fn encoded(url: &str) -> String {
     out
 }
 
-/// Presigned S3 URLs carry their own signature (the test the Python SDK uses too).
+/// Presigned S3 URLs carry their own signature in their query (the test the Python SDK uses
+/// too). Only the query is searched: the backend's own URLs have none, and each search of a whole
+/// URL cost more than the rest of the check of where a request goes.
 pub fn is_presigned(url: &str) -> bool {
-    url.contains("X-Amz-Signature=")
-        || (url.contains("Signature=") && url.contains("AWSAccessKeyId="))
+    url.split_once('?')
+        .is_some_and(|(_, query)| is_presigned_query(query))
+}
+
+/// [`is_presigned`] for a URL already parsed: `http` keeps where its query starts.
+pub(crate) fn is_presigned_query(query: &str) -> bool {
+    query.contains("X-Amz-Signature=")
+        || (query.contains("Signature=") && query.contains("AWSAccessKeyId="))
 }
 
 /// A URL fit for a message: presigned queries are credentials for storage, so the query is cut,
@@ -239,6 +247,22 @@ pub fn display_url(url: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presigned_urls_are_told_by_their_query() {
+        assert!(is_presigned(
+            "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4&X-Amz-Signature=ab"
+        ));
+        assert!(is_presigned(
+            "https://b.s3.amazonaws.com/k?AWSAccessKeyId=A&Expires=1&Signature=x"
+        ));
+        assert!(!is_presigned("https://b.s3.amazonaws.com/k?Signature=x"));
+        assert!(!is_presigned(
+            "https://opik.example/api/v1/private/attachment/upload-start"
+        ));
+        assert!(!is_presigned("https://h/X-Amz-Signature=ab/k"));
+        assert!(!is_presigned("https://h/k?x=1"));
+    }
 
     #[test]
     fn host_and_port_reads_as_http_does() {

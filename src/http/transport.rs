@@ -7,7 +7,9 @@ use super::connect;
 use super::errors::{
     check_requestable, error_for_status, error_from_transport, redirect_refused, RedirectRefused,
 };
-use super::peer::{display_url, is_presigned, parse_uri, parse_url, take_userinfo, Origin, Peer};
+use super::peer::{
+    display_url, is_presigned_query, parse_uri, parse_url, take_userinfo, Origin, Peer,
+};
 use super::pool::{Pool, Response};
 use super::retry::{is_retryable_status, retry_after};
 use super::stall;
@@ -134,6 +136,29 @@ impl RequestBuilder {
         self
     }
 
+    /// Adds `Content-Length: n`. `HeaderValue::from(u64)` allocates twice (a buffer, then its
+    /// frozen form); the digits written on the stack and copied once allocate once.
+    pub fn content_length(mut self, n: u64) -> Self {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = n;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        match HeaderValue::from_bytes(&digits[at..]) {
+            Ok(v) => {
+                self.headers.insert(CONTENT_LENGTH, v);
+            }
+            Err(_) => self.invalid = true,
+        }
+        self
+    }
+
     pub fn body(mut self, body: impl Into<Body>) -> Self {
         self.body = Some(body.into());
         self
@@ -243,13 +268,13 @@ impl Transport {
     /// presigned URL nor to any other host.
     pub fn peer_of(&self, url: &str) -> Peer {
         match parse_uri(url) {
-            Some(parsed) => self.peer_of_parsed(url, &parsed),
+            Some(parsed) => self.peer_of_parsed(&parsed),
             None => Peer::Storage,
         }
     }
 
-    fn peer_of_parsed(&self, url: &str, parsed: &Uri) -> Peer {
-        if is_presigned(url) {
+    fn peer_of_parsed(&self, parsed: &Uri) -> Peer {
+        if parsed.query().is_some_and(is_presigned_query) {
             return Peer::Storage;
         }
         if self.origin.holds(parsed) {
@@ -263,7 +288,7 @@ impl Transport {
     /// goes out with no Opik header and cannot be built.
     pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
         match parse_uri(url) {
-            Some(parsed) => self.request_to(method, url, parsed),
+            Some(parsed) => self.request_to(method, parsed),
             None => RequestBuilder {
                 method,
                 uri: None,
@@ -277,8 +302,8 @@ impl Transport {
 
     /// [`Transport::request`] for a URL already parsed: [`Transport::send`] parses each URL once
     /// for all its attempts.
-    fn request_to(&self, method: Method, url: &str, parsed: Uri) -> RequestBuilder {
-        let peer = self.peer_of_parsed(url, &parsed);
+    fn request_to(&self, method: Method, parsed: Uri) -> RequestBuilder {
+        let peer = self.peer_of_parsed(&parsed);
         let mut headers = HeaderMap::with_capacity(8);
         headers.insert(UA, HeaderValue::from_static(USER_AGENT));
         headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
@@ -340,7 +365,7 @@ impl Transport {
         let mut retry = 0;
         loop {
             let last = retry + 1 >= self.retry.attempts;
-            let fresh = self.request_to(method.clone(), url, parsed.clone());
+            let fresh = self.request_to(method.clone(), parsed.clone());
             let peer = fresh.peer;
             let request = build(fresh)?.build().ok_or_else(|| {
                 Error::protocol(format!(
@@ -361,7 +386,7 @@ impl Transport {
                 Some(Ok(resp)) => {
                     let status = resp.status();
                     if last || !is_retryable_status(status) {
-                        let peer = self.peer_of_parsed(url, &parsed);
+                        let peer = self.peer_of_parsed(&parsed);
                         return Err(self.error_from_response(step, url, peer, resp).await);
                     }
                     let after = retry_after(&resp).map(|d| d.min(self.retry.max_retry_after));
@@ -480,7 +505,7 @@ impl Transport {
             *req.headers_mut() = resend.headers.clone();
             // The rule of `peer_of` holds on every hop: a presigned URL on the backend's own
             // origin gets no Opik header either.
-            if self.peer_of_parsed(&next.to_string(), &next) == Peer::Storage {
+            if self.peer_of_parsed(&next) == Peer::Storage {
                 req.headers_mut().remove(AUTHORIZATION);
                 req.headers_mut().remove(WORKSPACE_HEADER);
             }
@@ -650,7 +675,7 @@ impl Transport {
         self.send(step, Method::POST, url, |rb| {
             let mut rb = rb
                 .header(CONTENT_TYPE, "application/json")
-                .header(CONTENT_LENGTH, payload.len())
+                .content_length(payload.len() as u64)
                 .body(payload.clone());
             if gzipped {
                 rb = rb.header(CONTENT_ENCODING, "gzip");
@@ -847,6 +872,20 @@ mod tests {
             Observer::quiet(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn content_length_is_written_in_decimal() {
+        let t = transport("http://127.0.0.1:8080/api");
+        for n in [0u64, 7, 10, 1024, 5 * 1024 * 1024 + 1, u64::MAX] {
+            let req = t
+                .request(Method::PUT, "http://127.0.0.1:8080/api/x")
+                .content_length(n)
+                .build()
+                .unwrap();
+            assert_eq!(req.headers()[CONTENT_LENGTH], n.to_string().as_str());
+            assert_eq!(declared_length(req.headers()), Some(n));
+        }
     }
 
     #[test]

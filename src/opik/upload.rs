@@ -11,7 +11,7 @@ use crate::opik::protocol::{
 use crate::sys::file_reads::{open_regular, read_at, READ_CHUNK};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::header::{CONTENT_LENGTH, ETAG};
+use http::header::ETAG;
 use http::Method;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -228,7 +228,7 @@ async fn put_whole(
         .send("direct upload PUT", Method::PUT, url, |rb| {
             reset_progress(progress, 0);
             Ok(rb
-                .header(CONTENT_LENGTH, size)
+                .content_length(size)
                 .body(body_for(content, 0, size, progress.cloned())?))
         })
         .await
@@ -313,7 +313,7 @@ async fn put_part(
             }
             let counter = progress.map(|p| (p.clone(), sent_before.clone()));
             Ok(rb
-                .header(CONTENT_LENGTH, len)
+                .content_length(len)
                 .body(body_for_counted(content, offset, len, counter)?))
         })
         .await?;
