@@ -158,21 +158,24 @@ impl JsonObject {
         JsonObject { out, empty: true }
     }
 
-    fn key(&mut self, key: &str) {
+    /// Keys are this file's own field names, which need no escaping: copied as they are.
+    fn key(&mut self, key: &'static str) {
+        debug_assert!(!needs_escape(key.as_bytes()));
         if !self.empty {
             self.out.push(b',');
         }
         self.empty = false;
-        push_json_str(&mut self.out, key);
-        self.out.push(b':');
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
     }
 
-    fn str(&mut self, key: &str, value: &str) {
+    fn str(&mut self, key: &'static str, value: &str) {
         self.key(key);
         push_json_str(&mut self.out, value);
     }
 
-    fn opt_str(&mut self, key: &str, value: Option<&str>) {
+    fn opt_str(&mut self, key: &'static str, value: Option<&str>) {
         match value {
             Some(v) => self.str(key, v),
             None => {
@@ -182,7 +185,7 @@ impl JsonObject {
         }
     }
 
-    fn number(&mut self, key: &str, n: u64) {
+    fn number(&mut self, key: &'static str, n: u64) {
         self.key(key);
         self.out
             .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
