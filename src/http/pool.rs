@@ -474,48 +474,68 @@ mod tests {
         }
     }
 
-    /// A server that answers every request on a connection, after reading it whole, with
-    /// `answer`, on a runtime of its own: nothing of it runs on the client's.
-    fn server(answer: &'static [u8]) -> u16 {
-        use tokio::io::AsyncWriteExt;
+    /// Serves each connection with `handle`, on a runtime of its own thread: nothing of it runs
+    /// on the client's. Returns the port and the count of connections accepted.
+    fn serve<F, Fut>(handle: F) -> (u16, Arc<AtomicUsize>)
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let seen = accepted.clone();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = runtime();
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                while let Ok((mut sock, _)) = listener.accept().await {
-                    tokio::spawn(async move {
-                        while super::super::test_wire::read_request(&mut sock)
-                            .await
-                            .is_some()
-                        {
-                            if sock.write_all(answer).await.is_err() {
-                                return;
-                            }
-                        }
-                    });
+                while let Ok((sock, _)) = listener.accept().await {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(handle(sock));
                 }
             });
         });
-        port
+        (port, accepted)
+    }
+
+    /// A server that answers every request on a connection, after reading it whole, with
+    /// `answer`.
+    fn server(answer: &'static [u8]) -> u16 {
+        serve(move |mut sock| async move {
+            use tokio::io::AsyncWriteExt;
+            while super::super::test_wire::read_request(&mut sock)
+                .await
+                .is_some()
+            {
+                if sock.write_all(answer).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .0
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// A pool of plain connections, as a client makes them (no proxy).
+    fn pool() -> Arc<Pool> {
+        let tls = super::super::connect::tls_config(true, &[]).unwrap();
+        Pool::new(
+            super::super::connect::connector(tls, Duration::from_secs(5), None),
+            4,
+        )
     }
 
     #[test]
     fn a_request_on_a_kept_connection_never_wakes_its_own_task() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let tls = super::super::connect::tls_config(true, &[]).unwrap();
-        let pool = Pool::new(
-            super::super::connect::connector(tls, Duration::from_secs(5), None),
-            4,
-        );
+        let runtime = runtime();
+        let pool = pool();
         for (answer, method, body) in [
             // A JSON answer read to its end (upload-start), then an empty one (a part PUT).
             (
@@ -575,61 +595,37 @@ mod tests {
     /// per connection).
     #[test]
     fn a_kept_connection_sends_each_request_its_own_host() {
-        use tokio::io::AsyncWriteExt;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let seen = accepted.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                while let Ok((mut sock, _)) = listener.accept().await {
-                    seen.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(async move {
-                        use tokio::io::AsyncReadExt;
-                        // Bodiless requests, read as they came (`test_wire` lowercases heads).
-                        let mut buf = Vec::new();
-                        loop {
-                            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                                let mut chunk = [0u8; 4096];
-                                match sock.read(&mut chunk).await {
-                                    Ok(0) | Err(_) => return,
-                                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
-                                }
-                                continue;
-                            };
-                            let head: Vec<u8> = buf.drain(..end + 4).collect();
-                            let host = String::from_utf8_lossy(&head)
-                                .lines()
-                                .find_map(|l| l.strip_prefix("host: "))
-                                .unwrap_or("")
-                                .to_string();
-                            let answer = format!(
-                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{host}",
-                                host.len()
-                            );
-                            if sock.write_all(answer.as_bytes()).await.is_err() {
-                                return;
-                            }
-                        }
-                    });
+        // Answers each bodiless request with its Host header as it came (`test_wire`
+        // lowercases heads).
+        let (port, accepted) = serve(|mut sock| async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut buf = Vec::new();
+            loop {
+                let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    let mut chunk = [0u8; 4096];
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                    continue;
+                };
+                let head: Vec<u8> = buf.drain(..end + 4).collect();
+                let host = String::from_utf8_lossy(&head)
+                    .lines()
+                    .find_map(|l| l.strip_prefix("host: "))
+                    .unwrap_or("")
+                    .to_string();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{host}",
+                    host.len()
+                );
+                if sock.write_all(answer.as_bytes()).await.is_err() {
+                    return;
                 }
-            });
+            }
         });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let tls = super::super::connect::tls_config(true, &[]).unwrap();
-        let pool = Pool::new(
-            super::super::connect::connector(tls, Duration::from_secs(5), None),
-            4,
-        );
+        let runtime = runtime();
+        let pool = pool();
         let host_sent = |authority: String| {
             let req = http::Request::builder()
                 .method("GET")
