@@ -137,20 +137,9 @@ impl RequestBuilder {
     }
 
     /// Adds `Content-Length: n`. `HeaderValue::from(u64)` allocates twice (a buffer, then its
-    /// frozen form); the digits written on the stack and copied once allocate once.
+    /// frozen form); the digits formatted on the stack and copied once allocate once.
     pub fn content_length(mut self, n: u64) -> Self {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = n;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        match HeaderValue::from_bytes(&digits[at..]) {
+        match HeaderValue::from_str(itoa::Buffer::new().format(n)) {
             Ok(v) => {
                 self.headers.insert(CONTENT_LENGTH, v);
             }
