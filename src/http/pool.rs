@@ -53,10 +53,16 @@ struct Origin {
 }
 
 impl Origin {
+    /// The pool's key for `uri`; `None` when it names no host (nothing to connect to, nothing
+    /// for a `Host` header).
     fn of(uri: &Uri) -> Option<Origin> {
+        let authority = uri.authority()?;
+        if host_and_port(authority.as_str()).0.is_empty() {
+            return None;
+        }
         Some(Origin {
             scheme: uri.scheme()?.clone(),
-            authority: uri.authority()?.clone(),
+            authority: authority.clone(),
         })
     }
 }
@@ -187,9 +193,6 @@ impl Pool {
         };
         let origin = Origin::of(&uri).ok_or("the URL names no host")?;
         let mut wants_host = !req.headers().contains_key(http::header::HOST);
-        if wants_host && host_and_port(origin.authority.as_str()).0.is_empty() {
-            return Err("the URL names no host".into());
-        }
         loop {
             let mut conn = match self.take(&origin) {
                 Some(conn) => conn,
