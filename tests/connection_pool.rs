@@ -250,6 +250,36 @@ fn a_connection_close_answer_is_not_reused() {
     assert_eq!(f.conns.load(Ordering::SeqCst), 9);
 }
 
+/// A server that closes each connection just after answering on it, without `Connection: close`,
+/// at once or a moment later. A blocking call that follows the previous one within a millisecond
+/// does not first turn the lane's event loop (`crate::exec::lanes`), so it can take such a
+/// connection before its close is noted; and a close that comes as the next request goes out
+/// fails that request whatever the client does. Either way the request is retried, and every
+/// upload completes, each once.
+#[test]
+fn back_to_back_calls_survive_a_server_that_closes_after_each_answer_silently() {
+    for delay in [Duration::ZERO, Duration::from_micros(200)] {
+        let f = fake(Arc::new(
+            move |req: &Seen, conn: &mut TcpStream, port: u16| {
+                let (status, headers, body) = s3_answer(req, conn, port);
+                answer(conn, status, headers, body.as_bytes());
+                std::thread::sleep(delay);
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+                Then::Hold
+            },
+        ));
+        let c = client(f.port, Duration::from_secs(5), 5);
+        let count = 20;
+        uploads(&c, "q", count, 100);
+        let seen = f.seen.lock().unwrap();
+        let completes = seen
+            .iter()
+            .filter(|s| s.target().contains("upload-complete"))
+            .count();
+        assert_eq!(completes, count, "{delay:?}: each upload completed once");
+    }
+}
+
 /// An HTTP/1.0 answer without keep-alive, from a server that leaves the socket open.
 #[test]
 fn an_http_1_0_answer_is_not_reused() {

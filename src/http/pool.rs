@@ -12,7 +12,8 @@
 //! A connection goes back to its pool when its answer was read to the end; an answer dropped
 //! before its end closes it (HTTP/1 cannot skip the rest). Idle connections are not polled: the
 //! next request that takes one polls it first, which sees a peer's close (the runtime's event loop
-//! has noted it by then: see `crate::exec::lanes`), and a closed one is dropped. A request that a
+//! has noted it by then, unless a blocking call follows the last within a millisecond: see
+//! `crate::exec::lanes`), and a closed one is dropped. A request that a
 //! reused connection could not even start (the peer closed it as the request went out) is sent
 //! again on a new connection, as hyper-util's client did.
 
