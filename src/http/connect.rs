@@ -6,7 +6,7 @@
 //! setup ([`Timed`]).
 
 use super::body::BoxError;
-use super::tcp::{Tcp, TcpDial};
+use super::tcp::{AnswerWait, Tcp, TcpDial};
 use crate::error::{Error, Result};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
@@ -28,15 +28,21 @@ use tower_service::Service;
 pub(crate) type Connector = Timed<hyper_rustls::HttpsConnector<Dial>>;
 
 /// The connector of one peer kind (backend or storage).
+/// With `waits` (a lane's), the connections let the lane's thread wait for answers in `recv`
+/// (see [`AnswerWait`]), each wait at most `connect_timeout` (the client's timeout).
 pub(crate) fn connector(
     tls: rustls::ClientConfig,
     connect_timeout: Duration,
     proxies: Option<Arc<Matcher>>,
+    waits: bool,
 ) -> Connector {
-    let mut tcp = HttpConnector::new();
-    tcp.enforce_http(false);
-    tcp.set_nodelay(true);
-    let tcp = TcpDial(tcp);
+    let mut connector = HttpConnector::new();
+    connector.enforce_http(false);
+    connector.set_nodelay(true);
+    let tcp = TcpDial {
+        connector,
+        waits: waits.then_some(connect_timeout),
+    };
     // Only made when the environment names proxies: any of them may be an https:// one.
     let proxy_tls = proxies.as_ref().map(|_| {
         hyper_rustls::HttpsConnectorBuilder::new()
@@ -304,18 +310,31 @@ enum Io {
 }
 
 impl Io {
-    /// The TCP socket underneath.
-    fn socket(&self) -> &TcpStream {
+    /// The TCP connection underneath.
+    fn tcp(&self) -> &Tcp {
         match self {
-            Io::Tcp(io) => io.socket(),
+            Io::Tcp(io) => io,
             Io::ProxyTls(io) => match &**io {
-                hyper_rustls::MaybeHttpsStream::Http(io) => io.socket(),
-                hyper_rustls::MaybeHttpsStream::Https(tls) => {
-                    tls.inner().get_ref().0.inner().socket()
-                }
+                hyper_rustls::MaybeHttpsStream::Http(io) => io,
+                hyper_rustls::MaybeHttpsStream::Https(tls) => tls.inner().get_ref().0.inner(),
             },
         }
     }
+
+    fn socket(&self) -> &TcpStream {
+        self.tcp().socket()
+    }
+}
+
+/// How to wait for an answer in `recv` on `io` (TLS or not), when it is a lane's connection.
+pub(crate) fn answer_wait(
+    io: &<Connector as Service<http::Uri>>::Response,
+) -> Option<Arc<AnswerWait>> {
+    let stream = match io {
+        hyper_rustls::MaybeHttpsStream::Http(stream) => stream,
+        hyper_rustls::MaybeHttpsStream::Https(tls) => tls.inner().get_ref().0.inner(),
+    };
+    stream.io.tcp().answer_wait().cloned()
 }
 
 impl Connection for Stream {

@@ -18,9 +18,10 @@
 //! again on a new connection, as hyper-util's client did.
 
 use super::body::BoxError;
-use super::connect::Connector;
+use super::connect::{answer_wait, Connector};
 use super::peer::{host_and_port, port_or_default, take_userinfo};
 use super::stall::Watched;
+use super::tcp::{AnswerWait, Wait};
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -83,6 +84,8 @@ struct Conn {
     /// made from: the next request to the same authority (nearly every one) reuses it. Boxed:
     /// a connection is moved with every answer, and inline it made each move 72 bytes longer.
     host: Option<Box<(Authority, HeaderValue)>>,
+    /// On a lane's connection: the thread waits for answers in `recv` (see `tcp.rs`).
+    answer_wait: Option<Arc<AnswerWait>>,
 }
 
 impl Conn {
@@ -212,18 +215,34 @@ impl Pool {
             } else {
                 origin_form(&uri)
             };
+            // On a lane's connection, the request's body tells when it is all out.
+            let clock = conn
+                .answer_wait
+                .is_some()
+                .then(|| req.body().clock().clone());
             let mut sending = std::pin::pin!(conn.sender.try_send_request(req));
             let mut handed = false;
-            let sent = poll_fn(|cx| {
+            let mut may_wait = clock.is_some();
+            let sent = poll_fn(|cx| loop {
                 let request_poll = !std::mem::replace(&mut handed, true);
-                conn.hand_over(cx, request_poll, |conn| {
+                let answer = conn.hand_over(cx, request_poll, |conn| {
                     match sending.as_mut().poll(&mut quiet()) {
                         // hyper hands the request an error before its state machine ends; should
                         // it ever not, the request must not wait for a wake-up that cannot come.
                         Poll::Pending if conn.closed => Poll::Ready(None),
                         answer => answer.map(Some),
                     }
-                })
+                });
+                // Nothing to do but wait for the answer: a lane waits in `recv` (once per
+                // answer at most, should that run out of time).
+                if answer.is_pending() && may_wait && !conn.closed {
+                    let out = clock.as_ref().is_some_and(|c| c.body_taken());
+                    if conn.answer_wait.as_ref().map(|w| w.wait(out)) == Some(Wait::Came) {
+                        continue;
+                    }
+                    may_wait = false;
+                }
+                return answer;
             })
             .await;
             let Some(sent) = sent else {
@@ -279,6 +298,7 @@ impl Pool {
             .map_err(ConnectError)?;
         let io = connector.call(uri.clone()).await.map_err(ConnectError)?;
         let proxied = io.connected().is_proxied();
+        let answer_wait = answer_wait(&io);
         let (sender, io) = http1::Builder::new().handshake(io).await?;
         Ok(Conn {
             origin,
@@ -289,6 +309,7 @@ impl Pool {
             closed: false,
             idle_since: Instant::now(),
             host: None,
+            answer_wait,
         })
     }
 
@@ -529,11 +550,145 @@ mod tests {
 
     /// A pool of plain connections, as a client makes them (no proxy).
     fn pool() -> Arc<Pool> {
+        pool_of(false, Duration::from_secs(5))
+    }
+
+    /// A pool as a client makes them for its I/O threads, or for a lane (`for_lane`: the thread
+    /// waits for answers in `recv`, at most `timeout` each time).
+    fn pool_of(for_lane: bool, timeout: Duration) -> Arc<Pool> {
         let tls = super::super::connect::tls_config(true, &[]).unwrap();
         Pool::new(
-            super::super::connect::connector(tls, Duration::from_secs(5), None),
+            super::super::connect::connector(tls, timeout, None, for_lane),
             4,
         )
+    }
+
+    /// `method` to `url` with `body`, and the whole answer's body (or the error's text).
+    async fn exchange(
+        pool: Arc<Pool>,
+        url: String,
+        body: &'static [u8],
+    ) -> Result<Vec<u8>, String> {
+        let req = http::Request::builder()
+            .method(if body.is_empty() { "GET" } else { "PUT" })
+            .uri(url)
+            .header(http::header::CONTENT_LENGTH, body.len())
+            .body(Watched::wrap(
+                Bytes::from_static(body).into(),
+                super::super::stall::Clock::new(),
+                None,
+            ))
+            .unwrap();
+        let mut resp = pool.send(req).await.map_err(|e| e.to_string())?;
+        let mut got = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+            got.extend_from_slice(&chunk);
+        }
+        Ok(got)
+    }
+
+    /// A future's polls, counted.
+    struct Polls<F> {
+        fut: Pin<Box<F>>,
+        count: usize,
+    }
+
+    impl<F: Future> Future for Polls<F> {
+        type Output = (F::Output, usize);
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            self.count += 1;
+            let count = self.count;
+            self.fut.as_mut().poll(cx).map(|out| (out, count))
+        }
+    }
+
+    /// On a lane's kept connection the answer is waited for in `recv`: the whole exchange (a
+    /// request with a body, then a bodiless one) completes in the first poll of its task, so the
+    /// runtime never waits in its event loop. The I/O threads' connections keep waiting there.
+    #[test]
+    fn a_lane_waits_for_answers_in_recv_and_the_io_threads_do_not() {
+        let port = server(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello");
+        let url = format!("http://127.0.0.1:{port}/x");
+        let runtime = runtime();
+        for for_lane in [true, false] {
+            let pool = pool_of(for_lane, Duration::from_secs(5));
+            // Opens the connection.
+            let first = runtime.block_on(exchange(pool.clone(), url.clone(), b"{}"));
+            assert_eq!(first.unwrap(), b"hello");
+            for body in [&b"{\"a\":1}"[..], &b""[..], &[9u8; 4096][..]] {
+                let (got, polls) = runtime.block_on(Polls {
+                    fut: Box::pin(exchange(pool.clone(), url.clone(), body)),
+                    count: 0,
+                });
+                assert_eq!(got.unwrap(), b"hello", "lane {for_lane}");
+                if for_lane {
+                    assert_eq!(polls, 1, "the lane's exchange waited in its runtime");
+                } else {
+                    assert!(polls > 1, "an I/O thread's exchange blocked its thread");
+                }
+            }
+        }
+    }
+
+    /// What a lane's wait in `recv` reads reaches hyper whole and in order: an answer in
+    /// pieces, one larger than a wait takes, one later than the longest wait (then waited for in
+    /// the runtime), and a close instead of an answer (an error, not a hang).
+    #[test]
+    fn a_lane_reads_answers_in_pieces_large_late_or_missing() {
+        let big: &'static [u8] = Box::leak(
+            (0..100_000u32)
+                .map(|i| (i % 251) as u8)
+                .collect::<Vec<u8>>()
+                .into_boxed_slice(),
+        );
+        let (port, _) = serve(move |mut sock| async move {
+            use tokio::io::AsyncWriteExt;
+            while let Some((head, _)) = super::super::test_wire::read_request(&mut sock).await {
+                let target = head.split(' ').nth(1).unwrap_or("").to_string();
+                let pause = |ms| tokio::time::sleep(Duration::from_millis(ms));
+                let answered = match target.as_str() {
+                    "/pieces" => {
+                        let mut ok = sock.write_all(b"HTTP/1.1 200 OK\r\ncont").await.is_ok();
+                        for piece in [&b"ent-length: 6\r\n"[..], b"\r\nab", b"cdef"] {
+                            pause(30).await;
+                            ok &= sock.write_all(piece).await.is_ok();
+                        }
+                        ok
+                    }
+                    "/big" => {
+                        let head =
+                            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", big.len());
+                        sock.write_all(head.as_bytes()).await.is_ok()
+                            && sock.write_all(big).await.is_ok()
+                    }
+                    "/late" => {
+                        pause(400).await;
+                        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nlate")
+                            .await
+                            .is_ok()
+                    }
+                    _ => return,
+                };
+                if !answered {
+                    return;
+                }
+            }
+        });
+        let runtime = runtime();
+        // Waits in `recv` of at most 150 ms: "/late" outlasts one.
+        let pool = pool_of(true, Duration::from_millis(150));
+        let get = |path: &str| {
+            let url = format!("http://127.0.0.1:{port}{path}");
+            runtime.block_on(exchange(pool.clone(), url, b""))
+        };
+        for _ in 0..2 {
+            assert_eq!(get("/pieces").unwrap(), b"abcdef");
+            assert_eq!(get("/big").unwrap(), big);
+            assert_eq!(get("/late").unwrap(), b"late");
+        }
+        let start = Instant::now();
+        assert!(get("/closes").is_err(), "a close instead of an answer");
+        assert!(start.elapsed() < Duration::from_secs(2));
     }
 
     #[test]

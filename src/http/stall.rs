@@ -79,6 +79,12 @@ impl Clock {
         self.state().done = true;
     }
 
+    /// Whether HTTP has taken the whole body (an empty one from the start).
+    pub fn body_taken(&self) -> bool {
+        let p = self.state();
+        p.done || p.expected.is_some_and(|e| p.bytes >= e)
+    }
+
     /// The moment the request counts as stalled, given `limit` of silence.
     fn deadline(&self, limit: Duration) -> Instant {
         let p = self.state();
@@ -146,6 +152,11 @@ impl Watched {
             pending: Bytes::new(),
             clock,
         }
+    }
+
+    /// The clock this body reports to.
+    pub fn clock(&self) -> &Arc<Clock> {
+        &self.clock
     }
 
     fn piece(&mut self) -> Frame<Bytes> {

@@ -103,10 +103,17 @@ impl HttpSettings {
     /// the backend's origin, so the Opik headers and request bodies never reach another host) and
     /// those to storage (whose redirects are refused). Neither has a whole-request timer: the
     /// stall timers of [`stall`] limit silence instead.
-    fn clients(&self) -> (Arc<Pool>, Arc<Pool>) {
+    /// `for_lane`: the connections let the lane's thread wait for answers in `recv` (see
+    /// `tcp.rs`); the I/O threads' must not block.
+    fn clients(&self, for_lane: bool) -> (Arc<Pool>, Arc<Pool>) {
         let build = || {
             Pool::new(
-                connect::connector(self.tls.clone(), self.timeout, self.proxies.clone()),
+                connect::connector(
+                    self.tls.clone(),
+                    self.timeout,
+                    self.proxies.clone(),
+                    for_lane,
+                ),
                 self.idle_per_host,
             )
         };
@@ -186,7 +193,7 @@ impl Transport {
         // `base_url()` stays what was configured, as it was reported to the backend before.
         let request_base = base.to_string();
         let settings = Arc::new(HttpSettings::of(config)?);
-        let (backend, storage) = settings.clients();
+        let (backend, storage) = settings.clients(false);
         let api_key = match &config.api_key {
             Some(k) => {
                 let mut v = HeaderValue::from_str(k).map_err(|_| {
@@ -220,10 +227,11 @@ impl Transport {
         })
     }
 
-    /// The same transport with HTTP clients (and so connections) of its own: for use on another
-    /// runtime, since a connection belongs to the runtime that opened it.
-    pub fn sibling(&self) -> Result<Transport> {
-        let (backend, storage) = self.settings.clients();
+    /// The same transport with HTTP clients (and so connections) of its own, for a lane: a
+    /// connection belongs to the runtime that opened it, and a lane's thread waits for answers
+    /// in `recv` (see `tcp.rs`).
+    pub fn for_lane(&self) -> Result<Transport> {
+        let (backend, storage) = self.settings.clients(true);
         Ok(Transport {
             backend,
             storage,

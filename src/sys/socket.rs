@@ -26,7 +26,7 @@ pub(crate) fn limit_unsent<S: std::os::fd::AsRawFd>(socket: &S, bytes: u32) {
     let _ = (socket, bytes);
 }
 
-/// Writes `bufs` to `socket` in one `sendmsg` with `MSG_NOSIGNAL`: a peer that has gone away
+/// Writes `bufs` to `socket` in one `sendmsg` with `MSG_NOSIGNAL` (and without waiting): a peer that has gone away
 /// makes it fail with `EPIPE` instead of raising SIGPIPE, whose default action kills the host
 /// program. (A single buffer goes out with `send`, which Rust's standard library already flags
 /// the same way.) Elsewhere than Linux, a plain vectored write.
@@ -43,7 +43,14 @@ pub(crate) fn send_vectored<S: std::os::fd::AsRawFd>(
         msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
         // SAFETY: `socket` is an open socket borrowed for the call, and `msg` points at `bufs`,
         // which outlive it.
-        let sent = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        // `MSG_DONTWAIT`: a lane's sockets block for reads ([`block_reads`]), never for writes.
+        let sent = unsafe {
+            libc::sendmsg(
+                socket.as_raw_fd(),
+                &msg,
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
         if sent < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -60,6 +67,101 @@ pub(crate) fn send_vectored<S: std::os::fd::AsRawFd>(
         let _ = stream.into_raw_fd();
         written
     }
+}
+
+/// Makes `socket`'s reads block, each for at most `limit`, so that a thread can wait for data in
+/// the read itself; writes and the other reads then go with `MSG_DONTWAIT` ([`send`],
+/// [`send_vectored`], [`recv`]). Linux only; `false` elsewhere or when the socket refuses, and
+/// then it is left non-blocking.
+pub(crate) fn block_reads<S: std::os::fd::AsRawFd>(socket: &S, limit: std::time::Duration) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let fd = socket.as_raw_fd();
+        let timeout = libc::timeval {
+            tv_sec: limit.as_secs() as libc::time_t,
+            tv_usec: limit.subsec_micros() as libc::suseconds_t,
+        };
+        // SAFETY: `fd` is an open socket borrowed for the calls; the option value is a timeval
+        // that outlives the call.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            flags >= 0
+                && libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&timeout as *const libc::timeval).cast(),
+                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                ) == 0
+                && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (socket, limit);
+        false
+    }
+}
+
+/// Reads into `buf` from a socket [`block_reads`] made blocking: waiting for data (up to its
+/// limit, then `WouldBlock`) when `wait`, else returning `WouldBlock` at once when none is there.
+#[cfg(target_os = "linux")]
+pub(crate) fn recv<S: std::os::fd::AsRawFd>(
+    socket: &S,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+    wait: bool,
+) -> io::Result<usize> {
+    let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
+    // SAFETY: `socket` is an open socket borrowed for the call; recv writes at most `buf.len()`
+    // bytes into `buf`, which outlives the call (uninitialised bytes may be written).
+    let got = unsafe {
+        libc::recv(
+            socket.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            flags,
+        )
+    };
+    if got < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(got as usize)
+    }
+}
+
+/// Writes `buf` to `socket` without waiting and without SIGPIPE (`MSG_DONTWAIT | MSG_NOSIGNAL`),
+/// whether or not the socket blocks.
+#[cfg(target_os = "linux")]
+pub(crate) fn send<S: std::os::fd::AsRawFd>(socket: &S, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `socket` is an open socket borrowed for the call; send only reads `buf`.
+    let sent = unsafe {
+        libc::send(
+            socket.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if sent < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(sent as usize)
+    }
+}
+
+/// Elsewhere no socket is made blocking ([`block_reads`]), so nothing calls these.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn recv<S: std::os::fd::AsRawFd>(
+    _: &S,
+    _: &mut [std::mem::MaybeUninit<u8>],
+    _: bool,
+) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn send<S: std::os::fd::AsRawFd>(_: &S, _: &[u8]) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 #[cfg(all(test, target_os = "linux"))]
