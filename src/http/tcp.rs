@@ -134,9 +134,11 @@ impl AnswerWait {
         if state.buf.is_empty() {
             state.buf = vec![0; RECV_WAIT_BUFFER];
         }
-        // SAFETY of the borrow: `fd` is open while `socket` is set (cleared before it closes).
+        // SAFETY: `fd` is open while `socket` is set (`Tcp::drop` clears it before the socket
+        // closes), and the borrow ends with this call.
         let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        // `[u8]` as `[MaybeUninit<u8>]`: initialised bytes may always be written over.
+        // SAFETY: `[u8]` viewed as `[MaybeUninit<u8>]` (same layout): recv only writes bytes,
+        // and initialised bytes may always be written over.
         let buf = unsafe {
             std::slice::from_raw_parts_mut(state.buf.as_mut_ptr().cast(), state.buf.len())
         };
@@ -222,7 +224,8 @@ impl hyper::rt::Read for Tcp {
         let socket = self.socket();
         loop {
             ready!(socket.poll_read_ready(cx))?;
-            // SAFETY: recv writes only initialised bytes, and `advance` counts only those.
+            // SAFETY: recv only writes into the unfilled part, and `advance` below counts only
+            // the bytes it wrote.
             let unfilled = unsafe { buf.as_mut() };
             match socket.try_io(Interest::READABLE, || {
                 crate::sys::socket::recv(socket, unfilled, false)
@@ -230,6 +233,7 @@ impl hyper::rt::Read for Tcp {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Poll::Ready(Err(e)),
                 Ok(n) => {
+                    // SAFETY: recv initialised these `n` bytes.
                     unsafe { buf.advance(n) };
                     return Poll::Ready(Ok(()));
                 }
