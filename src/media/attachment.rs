@@ -33,27 +33,33 @@ impl Attachment {
     ) -> Result<Attachment> {
         let path = path.as_ref();
         let shown = path.display();
-        let (mut file, meta) = crate::sys::file_reads::open_regular(path)
-            .map_err(|e| Error::io(format!("cannot use {shown}"), &e))?;
         let file_name = match file_name {
-            Some(name) => validate_file_name(name)?,
-            None => {
-                let base = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
-                    Error::invalid(format!("{shown} has no UTF-8 base name; pass file_name"))
-                })?;
-                validate_file_name(base)?
-            }
+            Some(name) => validate_file_name(name),
+            None => match path.file_name().and_then(|n| n.to_str()) {
+                Some(base) => validate_file_name(base),
+                None => Err(Error::invalid(format!(
+                    "{shown} has no UTF-8 base name; pass file_name"
+                ))),
+            },
         };
-        // Read the head only when the name says nothing about the type.
+        let cannot_use = |e| Error::io(format!("cannot use {shown}"), &e);
+        // Opened only to read the head, when the name says nothing about the type. A file that
+        // cannot be used is reported before a bad name.
         let needs_sniff = content_type.is_none_or(|t| t.trim().is_empty())
-            && mime::from_file_name(&file_name).is_none();
+            && file_name
+                .as_ref()
+                .is_ok_and(|name| mime::from_file_name(name).is_none());
         let mut head = Vec::new();
-        if needs_sniff {
-            (&mut file)
-                .take(mime::SNIFF_LEN as u64)
+        let meta = if needs_sniff {
+            let (file, meta) = crate::sys::file_reads::open_regular(path).map_err(cannot_use)?;
+            file.take(mime::SNIFF_LEN as u64)
                 .read_to_end(&mut head)
                 .map_err(|e| Error::io(format!("cannot read {shown}"), &e))?;
-        }
+            meta
+        } else {
+            crate::sys::file_reads::check_regular(path).map_err(cannot_use)?
+        };
+        let file_name = file_name?;
         Ok(Attachment {
             content_type: mime::infer(content_type, &file_name, &head),
             source: Source::File(path.to_path_buf()),

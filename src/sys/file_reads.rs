@@ -64,12 +64,46 @@ pub(crate) fn open_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)>
     // O_NONBLOCK means nothing to a regular file's reads, so it may stay set.
     let meta = file.metadata()?;
     if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
+        return Err(not_regular());
     }
     Ok((file, meta))
+}
+
+/// Checks, without opening it, that `path` is a regular file the process may read, and returns
+/// its metadata: one `statx` and one `faccessat2` (effective ids, as `open` checks), where
+/// opening, measuring and closing it take three system calls and a file object (about 6 us
+/// against 3 on the benchmark VM). A FIFO or device is refused as [`open_regular`] refuses it.
+/// Elsewhere than Linux, [`open_regular`]'s check.
+pub(crate) fn check_regular(path: &Path) -> io::Result<std::fs::Metadata> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let meta = std::fs::metadata(path)?;
+        if !meta.is_file() {
+            return Err(not_regular());
+        }
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: `c_path` is a NUL-terminated string that outlives the call.
+        let readable = unsafe {
+            libc::faccessat(
+                libc::AT_FDCWD,
+                c_path.as_ptr(),
+                libc::R_OK,
+                libc::AT_EACCESS,
+            )
+        };
+        if readable != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(meta)
+    }
+    #[cfg(not(target_os = "linux"))]
+    open_regular(path).map(|(_, meta)| meta)
+}
+
+fn not_regular() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
 
 /// The whole content of a small regular file (a CA bundle, a config file, an outbox manifest):
@@ -137,7 +171,41 @@ mod tests {
         let err = open_regular(&fifo).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(open_regular(Path::new("/dev/null")).is_err());
+        let err = check_regular(&fifo).unwrap_err();
+        assert_eq!(err.to_string(), "not a regular file");
+        assert!(check_regular(Path::new("/dev/null")).is_err());
+        assert!(check_regular(&dir).is_err());
         assert!(read_small(&fifo, 10).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Checking a file without opening it accepts and refuses what opening it does: missing
+    /// files, directories, FIFOs, devices, and files by their permission bits (which root may
+    /// read all the same, through both).
+    #[cfg(unix)]
+    #[test]
+    fn checking_a_file_agrees_with_opening_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("opik-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut paths = vec![dir.clone(), fifo, dir.join("missing"), "/dev/null".into()];
+        for mode in [0o000, 0o200, 0o400, 0o644] {
+            let file = dir.join(format!("mode-{mode:o}"));
+            std::fs::write(&file, b"x").unwrap();
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+            paths.push(file);
+        }
+        for path in &paths {
+            let opened = open_regular(path);
+            let checked = check_regular(path);
+            assert_eq!(checked.is_ok(), opened.is_ok(), "{}", path.display());
+            if let (Err(c), Err(o)) = (&checked, &opened) {
+                assert_eq!(c.to_string(), o.to_string(), "{}", path.display());
+            }
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
