@@ -280,6 +280,39 @@ fn back_to_back_calls_survive_a_server_that_closes_after_each_answer_silently() 
     }
 }
 
+/// An answer whose head trickles in, a byte every 50 ms, never complete: a blocking call waits
+/// for it in `recv` (`crate::http`'s `tcp.rs`) only for one wait's time in all, then in its event
+/// loop, where the stall timer (the client's 300 ms timeout) ends the call. Waiting in `recv` for
+/// as long as bytes keep coming would hold the call as long as the server likes.
+#[test]
+fn an_answer_head_that_trickles_in_still_times_out() {
+    let f = fake(Arc::new(|req: &Seen, conn: &mut TcpStream, _port: u16| {
+        read_body(req, conn);
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\n");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(8) {
+            if conn.write_all(b"x").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Then::Hold
+    }));
+    let c = client(f.port, Duration::from_millis(300), 1);
+    let a = Attachment::from_bytes(vec![1u8; 100], "t.bin", None).unwrap();
+    let start = Instant::now();
+    let err = c
+        .upload(None, EntityType::Trace, ENTITY, &a)
+        .expect_err("an answer that never ends");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "took {:?}: {:?} {}",
+        start.elapsed(),
+        err.status,
+        err.message
+    );
+}
+
 /// An HTTP/1.0 answer without keep-alive, from a server that leaves the socket open.
 #[test]
 fn an_http_1_0_answer_is_not_reused() {

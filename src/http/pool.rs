@@ -223,6 +223,7 @@ impl Pool {
             let mut sending = std::pin::pin!(conn.sender.try_send_request(req));
             let mut handed = false;
             let mut may_wait = clock.is_some();
+            let mut waiting_since = None;
             let sent = poll_fn(|cx| loop {
                 let request_poll = !std::mem::replace(&mut handed, true);
                 let answer = conn.hand_over(cx, request_poll, |conn| {
@@ -233,11 +234,12 @@ impl Pool {
                         answer => answer.map(Some),
                     }
                 });
-                // Nothing to do but wait for the answer: a lane waits in `recv` (once per
-                // answer at most, should that run out of time).
+                // Nothing to do but wait for the answer: a lane waits in `recv`, for one wait's
+                // time in all (then in the runtime, where the stall timer runs).
                 if answer.is_pending() && may_wait && !conn.closed {
                     let out = clock.as_ref().is_some_and(|c| c.body_taken());
-                    if conn.answer_wait.as_ref().map(|w| w.wait(out)) == Some(Wait::Came) {
+                    let since = *waiting_since.get_or_insert_with(Instant::now);
+                    if conn.answer_wait.as_ref().map(|w| w.wait(out, since)) == Some(Wait::Came) {
                         continue;
                     }
                     may_wait = false;

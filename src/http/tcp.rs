@@ -20,14 +20,15 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tower_service::Service;
 
-/// The longest a lane's thread waits in one `recv` for an answer (or the client's timeout, when
-/// shorter) before it waits in its runtime instead, where timers run: the stall timer's firing
-/// is late by at most that. Answers nearly always come sooner.
+/// The longest a lane's thread waits for an answer in `recv`, in one wait and in all the waits
+/// for one answer (or the client's timeout, when shorter), before it waits in its runtime
+/// instead, where timers run: the stall timer's firing is late by at most twice that. Answers
+/// nearly always come sooner.
 const RECV_WAIT_LIMIT: Duration = Duration::from_secs(1);
 
 /// Bytes one wait in `recv` takes at most (hyper's own read size); the rest stays in the socket
@@ -67,6 +68,8 @@ impl Drop for Tcp {
 /// is kept here and handed to the next read of the connection, so hyper sees the bytes in order.
 pub(crate) struct AnswerWait {
     state: Mutex<Waited>,
+    /// The longest one `recv` waits, and all the waits for one answer together.
+    limit: Duration,
     /// The last write could not go on (the socket's buffer is full): the request is not all out,
     /// and waiting for the answer would hold it up.
     write_blocked: AtomicBool,
@@ -106,6 +109,7 @@ impl AnswerWait {
                     socket: Some(socket.as_raw_fd()),
                     ..Waited::default()
                 }),
+                limit,
                 write_blocked: AtomicBool::new(false),
             })
         })
@@ -116,9 +120,14 @@ impl AnswerWait {
     }
 
     /// Waits in `recv` until the connection has bytes to read, when the request is all out
-    /// (`request_out` and no write blocked).
-    pub fn wait(&self, request_out: bool) -> Wait {
-        if !request_out || self.write_blocked.load(Ordering::Relaxed) {
+    /// (`request_out` and no write blocked) and the waits for this answer began (`since`) less
+    /// than a wait's limit ago: an answer whose bytes trickle in must not keep the thread here
+    /// past the stall timer, which runs in the runtime.
+    pub fn wait(&self, request_out: bool, since: Instant) -> Wait {
+        if !request_out
+            || self.write_blocked.load(Ordering::Relaxed)
+            || since.elapsed() >= self.limit
+        {
             return Wait::Not;
         }
         let mut state = self.state();
