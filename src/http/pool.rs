@@ -568,11 +568,12 @@ mod tests {
     /// `method` to `url` with `body`, and the whole answer's body (or the error's text).
     async fn exchange(
         pool: Arc<Pool>,
+        method: &str,
         url: String,
         body: &'static [u8],
     ) -> Result<Vec<u8>, String> {
         let req = http::Request::builder()
-            .method(if body.is_empty() { "GET" } else { "PUT" })
+            .method(method)
             .uri(url)
             .header(http::header::CONTENT_LENGTH, body.len())
             .body(Watched::wrap(
@@ -615,11 +616,11 @@ mod tests {
         for for_lane in [true, false] {
             let pool = pool_of(for_lane, Duration::from_secs(5));
             // Opens the connection.
-            let first = runtime.block_on(exchange(pool.clone(), url.clone(), b"{}"));
+            let first = runtime.block_on(exchange(pool.clone(), "PUT", url.clone(), b"{}"));
             assert_eq!(first.unwrap(), b"hello");
             for body in [&b"{\"a\":1}"[..], &b""[..], &[9u8; 4096][..]] {
                 let (got, polls) = runtime.block_on(Polls {
-                    fut: Box::pin(exchange(pool.clone(), url.clone(), body)),
+                    fut: Box::pin(exchange(pool.clone(), "PUT", url.clone(), body)),
                     count: 0,
                 });
                 assert_eq!(got.unwrap(), b"hello", "lane {for_lane}");
@@ -681,7 +682,7 @@ mod tests {
         let pool = pool_of(true, Duration::from_millis(150));
         let get = |path: &str| {
             let url = format!("http://127.0.0.1:{port}{path}");
-            runtime.block_on(exchange(pool.clone(), url, b""))
+            runtime.block_on(exchange(pool.clone(), "GET", url, b""))
         };
         for _ in 0..2 {
             assert_eq!(get("/pieces").unwrap(), b"abcdef");
@@ -712,28 +713,9 @@ mod tests {
         ] {
             let port = server(answer);
             let url = format!("http://127.0.0.1:{port}/x");
-            let request = |pool: Arc<Pool>| {
-                let req = http::Request::builder()
-                    .method(method)
-                    .uri(&url)
-                    .header(http::header::CONTENT_LENGTH, body.len())
-                    .body(Watched::wrap(
-                        Bytes::from_static(body).into(),
-                        super::super::stall::Clock::new(),
-                        None,
-                    ))
-                    .unwrap();
-                async move {
-                    let mut resp = pool.send(req).await.unwrap();
-                    let mut got = Vec::new();
-                    while let Some(chunk) = resp.chunk().await.unwrap() {
-                        got.extend_from_slice(&chunk);
-                    }
-                    got
-                }
-            };
+            let request = |pool: Arc<Pool>| exchange(pool, method, url.clone(), body);
             // The first request opens the connection; the next ones take it from the pool.
-            runtime.block_on(request(pool.clone()));
+            runtime.block_on(request(pool.clone())).unwrap();
             for round in 0..3 {
                 let count = Arc::new(AtomicUsize::new(0));
                 let got = runtime.block_on(SelfWakes {
@@ -741,7 +723,7 @@ mod tests {
                     in_poll: Arc::new(AtomicBool::new(false)),
                     count: count.clone(),
                 });
-                assert_eq!(got.len(), if method == "POST" { 13 } else { 0 });
+                assert_eq!(got.unwrap().len(), if method == "POST" { 13 } else { 0 });
                 assert_eq!(
                     count.load(Ordering::SeqCst),
                     0,
