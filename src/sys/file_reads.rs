@@ -160,14 +160,21 @@ fn positioned_read(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
 mod tests {
     use super::*;
 
+    /// A new temporary directory `{prefix}-{pid}` and a FIFO in it.
+    #[cfg(unix)]
+    fn dir_with_fifo(prefix: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        (dir, fifo)
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_fifo_is_refused_at_once() {
-        let dir = std::env::temp_dir().join(format!("opik-fifo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let fifo = dir.join("f");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (dir, fifo) = dir_with_fifo("opik-fifo");
         let err = open_regular(&fifo).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(open_regular(Path::new("/dev/null")).is_err());
@@ -186,11 +193,7 @@ mod tests {
     #[test]
     fn checking_a_file_agrees_with_opening_it() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("opik-check-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let fifo = dir.join("fifo");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (dir, fifo) = dir_with_fifo("opik-check");
         let mut paths = vec![dir.clone(), fifo, dir.join("missing"), "/dev/null".into()];
         for mode in [0o000, 0o200, 0o400, 0o644] {
             let file = dir.join(format!("mode-{mode:o}"));

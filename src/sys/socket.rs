@@ -41,21 +41,16 @@ pub(crate) fn send_vectored<S: std::os::fd::AsRawFd>(
         // IoSlice is ABI-compatible with iovec on Unix; sendmsg only reads the buffers.
         msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
         msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+        // `MSG_DONTWAIT`: a lane's sockets block for reads ([`block_reads`]), never for writes.
         // SAFETY: `socket` is an open socket borrowed for the call, and `msg` points at `bufs`,
         // which outlive it.
-        // `MSG_DONTWAIT`: a lane's sockets block for reads ([`block_reads`]), never for writes.
-        let sent = unsafe {
+        byte_count(unsafe {
             libc::sendmsg(
                 socket.as_raw_fd(),
                 &msg,
                 libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
             )
-        };
-        if sent < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(sent as usize)
-        }
+        })
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -114,19 +109,14 @@ pub(crate) fn recv<S: std::os::fd::AsRawFd>(
     let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
     // SAFETY: `socket` is an open socket borrowed for the call; recv writes at most `buf.len()`
     // bytes into `buf`, which outlives the call (uninitialised bytes may be written).
-    let got = unsafe {
+    byte_count(unsafe {
         libc::recv(
             socket.as_raw_fd(),
             buf.as_mut_ptr().cast(),
             buf.len(),
             flags,
         )
-    };
-    if got < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(got as usize)
-    }
+    })
 }
 
 /// Writes `buf` to `socket` without waiting and without SIGPIPE (`MSG_DONTWAIT | MSG_NOSIGNAL`),
@@ -134,19 +124,20 @@ pub(crate) fn recv<S: std::os::fd::AsRawFd>(
 #[cfg(target_os = "linux")]
 pub(crate) fn send<S: std::os::fd::AsRawFd>(socket: &S, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `socket` is an open socket borrowed for the call; send only reads `buf`.
-    let sent = unsafe {
+    byte_count(unsafe {
         libc::send(
             socket.as_raw_fd(),
             buf.as_ptr().cast(),
             buf.len(),
             libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
         )
-    };
-    if sent < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(sent as usize)
-    }
+    })
+}
+
+/// A send or receive call's result: the bytes it moved, or the error `errno` names.
+#[cfg(target_os = "linux")]
+fn byte_count(returned: isize) -> io::Result<usize> {
+    usize::try_from(returned).map_err(|_| io::Error::last_os_error())
 }
 
 /// Elsewhere no socket is made blocking ([`block_reads`]), so nothing calls these.
