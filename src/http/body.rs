@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 /// Any error a body or the HTTP stack raises.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A request body: bytes in memory (which a redirect may send again) or a stream.
+/// A request body: bytes in memory or a stream.
 pub struct Body {
     kind: Kind,
 }
@@ -38,16 +38,6 @@ impl Body {
         let frames = stream.map_ok(Frame::data).map_err(Into::into);
         Body {
             kind: Kind::Stream(UnsyncBoxBody::new(StreamBody::new(frames))),
-        }
-    }
-
-    /// The same body again, when it is in memory (what a 307/308 redirect may resend).
-    pub(crate) fn try_clone(&self) -> Option<Body> {
-        match &self.kind {
-            Kind::Full(b) => Some(Body {
-                kind: Kind::Full(b.clone()),
-            }),
-            Kind::Stream(_) => None,
         }
     }
 }

@@ -113,6 +113,10 @@ pub fn error_from_transport(step: &str, url: &str, e: &(dyn std::error::Error + 
         if let Some(read) = read {
             return Error::new(Status::Io, format!("{step}: {read}"));
         }
+        // A redirect hop's request that could not be made (its body's file gone): its own error.
+        if let Some(made) = s.downcast_ref::<Error>() {
+            return made.clone();
+        }
         if let Some(refused) = s.downcast_ref::<RedirectRefused>() {
             return Error::protocol(format!("{step}: {refused} ({})", display_url(url)));
         }

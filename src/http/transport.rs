@@ -29,7 +29,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-const WORKSPACE_HEADER: &str = "Comet-Workspace";
+const WORKSPACE_HEADER: HeaderName = HeaderName::from_static("comet-workspace");
 const USER_AGENT: &str = concat!("opik-attachments-native/", env!("CARGO_PKG_VERSION"));
 /// JSON bodies at least this long are gzipped (upload-complete of about 900 parts or more). The
 /// Python SDK gzips from 256 bytes, the TypeScript SDK never: below this size the compressor's
@@ -171,14 +171,6 @@ impl RequestBuilder {
         *req.headers_mut() = self.headers;
         Some(req)
     }
-}
-
-/// What a redirected request needs again: its method, headers and (in memory) body.
-struct Resend {
-    method: Method,
-    headers: HeaderMap,
-    /// `None`: no body; `Some(None)`: a streamed body, which cannot be sent twice.
-    body: Option<Option<Body>>,
 }
 
 impl Transport {
@@ -344,7 +336,7 @@ impl Transport {
         step: &str,
         method: Method,
         url: &str,
-        build: impl FnMut(RequestBuilder) -> Result<RequestBuilder>,
+        build: impl FnMut(RequestBuilder) -> Result<RequestBuilder> + Send,
     ) -> Result<Response> {
         self.send_unredacted(step, method, url, build)
             .await
@@ -356,13 +348,13 @@ impl Transport {
         step: &str,
         method: Method,
         url: &str,
-        mut build: impl FnMut(RequestBuilder) -> Result<RequestBuilder>,
+        mut build: impl FnMut(RequestBuilder) -> Result<RequestBuilder> + Send,
     ) -> Result<Response> {
         let parsed = check_requestable(step, url)?;
-        let mut retry = 0;
-        loop {
-            let last = retry + 1 >= self.retry.attempts;
-            let fresh = self.request_to(method.clone(), parsed.clone());
+        // Each attempt, and each redirect hop, gets its request made anew: nothing is kept
+        // (cloned) for a redirect that most requests never get.
+        let mut make = |method: Method, uri: Uri| -> Result<(Peer, http::Request<Body>)> {
+            let fresh = self.request_to(method, uri);
             let peer = fresh.peer;
             let request = build(fresh)?.build().ok_or_else(|| {
                 Error::protocol(format!(
@@ -370,10 +362,16 @@ impl Transport {
                     display_url(url)
                 ))
             })?;
+            Ok((peer, request))
+        };
+        let mut retry = 0;
+        loop {
+            let last = retry + 1 >= self.retry.attempts;
+            let (peer, request) = make(method.clone(), parsed.clone())?;
             let clock = stall::Clock::new();
             // Boxed: inline, its state made every caller's future (up to the lane's `block_on`,
             // which moves it) kilobytes larger, copied at every call.
-            let exchange = Box::pin(self.execute(peer, request, &clock));
+            let exchange = Box::pin(self.execute(peer, request, &clock, &mut make));
             let outcome = stall::watch(&clock, self.timeout, exchange).await;
             let wait = match outcome {
                 Some(Ok(resp)) if resp.status().is_success() => return Ok(resp),
@@ -411,35 +409,28 @@ impl Transport {
     }
 
     /// Sends one request on the peer's client. The backend's redirects are followed within its
-    /// origin (at most [`MAX_REDIRECTS`] hops, never in a loop); any other 3xx comes back as the
-    /// answer, for [`Transport::send`] to refuse.
+    /// origin (at most [`MAX_REDIRECTS`] hops, never in a loop), each hop's request made anew by
+    /// `make` (as for a retry: the peer's headers, the caller's headers and body); any other 3xx
+    /// comes back as the answer, for [`Transport::send`] to refuse.
     async fn execute(
         &self,
         peer: Peer,
         request: http::Request<Body>,
         clock: &Arc<stall::Clock>,
+        make: &mut (dyn FnMut(Method, Uri) -> Result<(Peer, http::Request<Body>)> + Send),
     ) -> std::result::Result<Response, super::body::BoxError> {
-        let (parts, body) = request.into_parts();
-        let watched = |parts: http::request::Parts, body: Body| {
-            let length = declared_length(&parts.headers);
-            http::Request::from_parts(parts, stall::Watched::wrap(body, clock.clone(), length))
+        let watched = |request: http::Request<Body>| {
+            let length = declared_length(request.headers());
+            request.map(|body| stall::Watched::wrap(body, clock.clone(), length))
         };
         if peer == Peer::Storage {
-            return self.storage.send(watched(parts, body)).await;
+            return self.storage.send(watched(request)).await;
         }
+        let mut method = request.method().clone();
         // Filled on the first redirect: most requests have none.
         let mut visited: Vec<Uri> = Vec::new();
-        let mut resend = Resend {
-            method: parts.method.clone(),
-            headers: parts.headers.clone(),
-            body: if http_body::Body::is_end_stream(&body) {
-                None
-            } else {
-                Some(body.try_clone())
-            },
-        };
-        let mut current = parts.uri.clone();
-        let mut resp = self.backend.send(watched(parts, body)).await?;
+        let mut current = request.uri().clone();
+        let mut resp = self.backend.send(watched(request)).await?;
         loop {
             let status = resp.status();
             if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
@@ -452,32 +443,6 @@ impl Transport {
                 .and_then(|l| resolve(&current, l))
             else {
                 return Ok(resp);
-            };
-            let body = match status {
-                StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {
-                    match &resend.body {
-                        None => None,
-                        Some(Some(b)) => Some(b.try_clone().expect("an in-memory body")),
-                        // A streamed body cannot be sent again: the 3xx is the answer.
-                        Some(None) => return Ok(resp),
-                    }
-                }
-                _ => {
-                    // 301/302/303: the next request is a GET without the body (reqwest's rules).
-                    resend.body = None;
-                    for h in [
-                        TRANSFER_ENCODING,
-                        CONTENT_ENCODING,
-                        CONTENT_TYPE,
-                        CONTENT_LENGTH,
-                    ] {
-                        resend.headers.remove(h);
-                    }
-                    if !matches!(resend.method, Method::GET | Method::HEAD) {
-                        resend.method = Method::GET;
-                    }
-                    None
-                }
             };
             if visited.is_empty() {
                 visited.push(current.clone());
@@ -493,27 +458,36 @@ impl Transport {
                 return Ok(resp);
             }
             visited.push(next.clone());
-            let mut req = http::Request::new(stall::Watched::wrap(
-                body.unwrap_or_else(Body::empty),
-                clock.clone(),
-                declared_length(&resend.headers),
-            ));
-            *req.method_mut() = resend.method.clone();
-            *req.headers_mut() = resend.headers.clone();
-            // The rule of `peer_of` holds on every hop: a presigned URL on the backend's own
-            // origin gets no Opik header either.
-            if self.peer_of_parsed(&next) == Peer::Storage {
-                req.headers_mut().remove(AUTHORIZATION);
-                req.headers_mut().remove(WORKSPACE_HEADER);
+            // 307/308 repeat the method and body; 301/302/303 make the next request a GET
+            // without the body or its headers (reqwest's rules).
+            let see_other = !matches!(
+                status,
+                StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+            );
+            if see_other && !matches!(method, Method::GET | Method::HEAD) {
+                method = Method::GET;
+            }
+            // The peer's rule holds on every hop: a presigned URL on the backend's own origin
+            // gets no Opik header either.
+            let (_, mut req) = make(method.clone(), next.clone())?;
+            if see_other {
+                *req.body_mut() = Body::empty();
+                for h in [
+                    TRANSFER_ENCODING,
+                    CONTENT_ENCODING,
+                    CONTENT_TYPE,
+                    CONTENT_LENGTH,
+                ] {
+                    req.headers_mut().remove(h);
+                }
             }
             if let Ok(referer) = HeaderValue::try_from(display_referer(&current)) {
                 req.headers_mut().insert(REFERER, referer);
             }
-            *req.uri_mut() = next.clone();
             current = next;
             // The 3xx is done with: its connection (an empty body) goes back for the next hop.
             drop(resp);
-            resp = self.backend.send(req).await?;
+            resp = self.backend.send(watched(req)).await?;
         }
     }
 
@@ -671,11 +645,11 @@ impl Transport {
         let payload = bytes::Bytes::from(payload);
         self.send(step, Method::POST, url, |rb| {
             let mut rb = rb
-                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                 .content_length(payload.len() as u64)
                 .body(payload.clone());
             if gzipped {
-                rb = rb.header(CONTENT_ENCODING, "gzip");
+                rb = rb.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             }
             Ok(rb)
         })
@@ -1198,21 +1172,37 @@ mod tests {
             let seen = take();
             assert!(seen[1].0.starts_with("get /v1/final "), "{}", seen[1].0);
 
-            // 307 of a streamed body: not resent; the 3xx is refused.
+            // 307 of a streamed body: the body is made again, as for a retry, and sent again.
             let url = format!("http://127.0.0.1:{port}/v1/temp");
+            t.send("put", Method::PUT, &url, |rb| {
+                let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(
+                    Bytes::from_static(b"abc"),
+                )]);
+                Ok(rb
+                    .header(CONTENT_LENGTH, 3u64)
+                    .body(Body::wrap_stream(chunks)))
+            })
+            .await
+            .unwrap();
+            let seen = take();
+            assert_eq!(seen.len(), 2);
+            assert!(seen[1].0.starts_with("put /v1/final "), "{}", seen[1].0);
+            assert_eq!(seen[1].1, "abc");
+
+            // A hop whose request cannot be made again fails with why, not as a redirect.
+            let mut made = 0;
             let e = t
                 .send("put", Method::PUT, &url, |rb| {
-                    let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(
-                        Bytes::from_static(b"abc"),
-                    )]);
-                    Ok(rb
-                        .header(CONTENT_LENGTH, 3u64)
-                        .body(Body::wrap_stream(chunks)))
+                    made += 1;
+                    if made > 1 {
+                        return Err(Error::new(Status::Io, "cannot read f: gone"));
+                    }
+                    Ok(rb.body(Bytes::from_static(b"abc")))
                 })
                 .await
                 .unwrap_err();
-            assert_eq!(e.status, Status::Protocol, "{}", e.message);
-            assert_eq!(e.http_status, 307);
+            assert_eq!(e.status, Status::Io, "{}", e.message);
+            assert_eq!(e.message, "cannot read f: gone");
             assert_eq!(take().len(), 1);
 
             // A loop, and a redirect to another origin: PROTOCOL, nothing sent elsewhere.
