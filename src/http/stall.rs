@@ -74,6 +74,16 @@ impl Clock {
         }
     }
 
+    /// A new body starts: nothing of it taken yet, and this counts as progress.
+    fn begin_body(&self, expected: Option<u64>) {
+        let now = self.start.elapsed();
+        *self.state() = Progress {
+            last: now,
+            expected,
+            ..Progress::default()
+        };
+    }
+
     fn finish(&self) {
         self.touch(0);
         self.state().done = true;
@@ -145,8 +155,10 @@ impl Watched {
     /// `inner` watched by `clock`. `length` is the request's `Content-Length`: HTTP stops
     /// polling a body after that many bytes, so a body that does not know its own size (a
     /// streamed file) would never be seen to end, and its buffered tail would get no time.
+    /// Each body wrapped starts the clock's count of body bytes again: a redirect's second body
+    /// is not taken before its first piece goes.
     pub fn wrap(inner: Body, clock: Arc<Clock>, length: Option<u64>) -> Watched {
-        clock.state().expected = inner.size_hint().exact().or(length);
+        clock.begin_body(inner.size_hint().exact().or(length));
         Watched {
             inner,
             pending: Bytes::new(),

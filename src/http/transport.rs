@@ -19,7 +19,7 @@ use crate::settings::{Config, RetryPolicy};
 use bytes::Bytes;
 use http::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH,
-    CONTENT_TYPE, LOCATION, PROXY_AUTHORIZATION, REFERER, TRANSFER_ENCODING, USER_AGENT as UA,
+    CONTENT_TYPE, LOCATION, PROXY_AUTHORIZATION, REFERER, USER_AGENT as UA,
 };
 use http::{Method, StatusCode, Uri};
 use hyper_util::client::proxy::matcher::Matcher;
@@ -371,7 +371,7 @@ impl Transport {
             let clock = stall::Clock::new();
             // Boxed: inline, its state made every caller's future (up to the lane's `block_on`,
             // which moves it) kilobytes larger, copied at every call.
-            let exchange = Box::pin(self.execute(peer, request, &clock, &mut make));
+            let exchange = Box::pin(self.execute(peer, request, &parsed, &clock, &mut make));
             let outcome = stall::watch(&clock, self.timeout, exchange).await;
             let wait = match outcome {
                 Some(Ok(resp)) if resp.status().is_success() => return Ok(resp),
@@ -409,13 +409,18 @@ impl Transport {
     }
 
     /// Sends one request on the peer's client. The backend's redirects are followed within its
-    /// origin (at most [`MAX_REDIRECTS`] hops, never in a loop), each hop's request made anew by
-    /// `make` (as for a retry: the peer's headers, the caller's headers and body); any other 3xx
-    /// comes back as the answer, for [`Transport::send`] to refuse.
+    /// origin (at most [`MAX_REDIRECTS`] hops, never in a loop), each hop's request made anew:
+    /// by `make` while the method and body are repeated (as for a retry: the peer's headers, the
+    /// caller's headers and body), with the peer's headers only once a 301/302/303 has dropped the
+    /// body (the caller's closure, which may read a file and reset progress, is not run for a
+    /// body that is not sent). `asked` is the URL as given: its `user:password@` stays the Basic
+    /// authorization of every hop on the backend, as the request's other headers do. Any other
+    /// 3xx comes back as the answer, for [`Transport::send`] to refuse.
     async fn execute(
         &self,
         peer: Peer,
         request: http::Request<Body>,
+        asked: &Uri,
         clock: &Arc<stall::Clock>,
         make: &mut (dyn FnMut(Method, Uri) -> Result<(Peer, http::Request<Body>)> + Send),
     ) -> std::result::Result<Response, super::body::BoxError> {
@@ -427,6 +432,8 @@ impl Transport {
             return self.storage.send(watched(request)).await;
         }
         let mut method = request.method().clone();
+        // Once a 301/302/303 has dropped the body, no later hop (a 307 after it) brings it back.
+        let mut bodiless = false;
         // Filled on the first redirect: most requests have none.
         let mut visited: Vec<Uri> = Vec::new();
         let mut current = request.uri().clone();
@@ -467,18 +474,22 @@ impl Transport {
             if see_other && !matches!(method, Method::GET | Method::HEAD) {
                 method = Method::GET;
             }
+            bodiless |= see_other;
             // The peer's rule holds on every hop: a presigned URL on the backend's own origin
             // gets no Opik header either.
-            let (_, mut req) = make(method.clone(), next.clone())?;
-            if see_other {
-                *req.body_mut() = Body::empty();
-                for h in [
-                    TRANSFER_ENCODING,
-                    CONTENT_ENCODING,
-                    CONTENT_TYPE,
-                    CONTENT_LENGTH,
-                ] {
-                    req.headers_mut().remove(h);
+            let (hop_peer, mut req) = if bodiless {
+                let fresh = self.request_to(method.clone(), next.clone());
+                let hop_peer = fresh.peer;
+                let req = fresh
+                    .build()
+                    .ok_or(RedirectRefused("the redirect's request cannot be made"))?;
+                (hop_peer, req)
+            } else {
+                make(method.clone(), next.clone())?
+            };
+            if hop_peer == Peer::Backend && !req.headers().contains_key(AUTHORIZATION) {
+                if let Some((_, basic)) = take_userinfo(asked) {
+                    req.headers_mut().insert(AUTHORIZATION, basic);
                 }
             }
             if let Ok(referer) = HeaderValue::try_from(display_referer(&current)) {
@@ -1127,6 +1138,7 @@ mod tests {
             tokio::spawn(scripted(listener, |path| match path {
                 "/v1/temp" => (307, "Location: /v1/final\r\n".into(), String::new()),
                 "/v1/found" => (302, "Location: final\r\n".into(), String::new()),
+                "/v1/see" => (303, "Location: /v1/temp\r\n".into(), String::new()),
                 "/v1/loop" => (302, "Location: /v1/loop\r\n".into(), String::new()),
                 "/v1/up" => (
                     303,
@@ -1165,6 +1177,56 @@ mod tests {
             assert!(!seen[1].0.contains("content-type"), "{}", seen[1].0);
             assert!(!seen[1].0.contains("content-length"), "{}", seen[1].0);
             assert_eq!(seen[1].1, "");
+
+            // A 303, then a 307: the GET the 303 made stays a GET without a body. The caller's
+            // closure runs once: a body that is not sent is not made (no file read again).
+            let mut made = 0;
+            let url = format!("http://127.0.0.1:{port}/v1/see");
+            t.send("put", Method::PUT, &url, |rb| {
+                made += 1;
+                Ok(rb
+                    .header(CONTENT_TYPE, HeaderValue::from_static("text/plain"))
+                    .content_length(3)
+                    .body(Bytes::from_static(b"abc")))
+            })
+            .await
+            .unwrap();
+            assert_eq!(made, 1);
+            let seen = take();
+            assert_eq!(seen.len(), 3);
+            assert!(seen[0].0.starts_with("put /v1/see "), "{}", seen[0].0);
+            for hop in &seen[1..] {
+                assert!(hop.0.starts_with("get /v1/"), "{}", hop.0);
+                assert!(!hop.0.contains("content-type"), "{}", hop.0);
+                assert!(!hop.0.contains("content-length"), "{}", hop.0);
+                assert_eq!(hop.1, "");
+            }
+            assert!(seen[2].0.starts_with("get /v1/final "), "{}", seen[2].0);
+
+            // Without an API key, the URL's user information is the Basic authorization of
+            // every hop on the backend.
+            let keyless = Transport::new(
+                &Config::resolve_with(
+                    &crate::settings::Options {
+                        url: Some(format!("http://127.0.0.1:{port}/")),
+                        ..Default::default()
+                    },
+                    &NoEnv,
+                )
+                .unwrap(),
+                Observer::quiet(),
+            )
+            .unwrap();
+            let url = format!("http://u:p@127.0.0.1:{port}/v1/temp");
+            let got: serde_json::Value = keyless.get_json("s", &url).await.unwrap();
+            assert_eq!(got["ok"], 1);
+            let seen = take();
+            assert_eq!(seen.len(), 2);
+            for hop in &seen {
+                // base64("u:p"); the recorded head is lowercased
+                assert!(hop.0.contains("authorization: basic dtpw"), "{}", hop.0);
+            }
+            assert!(seen[1].0.starts_with("get /v1/final "), "{}", seen[1].0);
 
             // A relative Location with dot segments: followed to the path they name.
             let got: serde_json::Value = t.get_json("s", &t.endpoint("v1/up")).await.unwrap();
