@@ -324,4 +324,25 @@ mod tests {
         assert_eq!(clock.state().bytes, data.len() as u64);
         assert!(clock.state().done);
     }
+
+    #[tokio::test]
+    async fn a_second_body_on_a_clock_is_not_taken_before_it_goes() {
+        // A redirect sends its request's body again on the same clock.
+        let clock = Clock::new();
+        for round in 0..2 {
+            let data = Bytes::from(vec![7u8; 1024]);
+            let mut body = Watched::wrap(Body::from(data), clock.clone(), None);
+            assert!(
+                !clock.body_taken(),
+                "round {round}: taken before any piece went"
+            );
+            while let Some(frame) =
+                std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+            {
+                frame.unwrap();
+            }
+            assert!(clock.body_taken(), "round {round}");
+            assert_eq!(clock.state().bytes, 1024, "round {round}");
+        }
+    }
 }
