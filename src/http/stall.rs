@@ -74,14 +74,17 @@ impl Clock {
         }
     }
 
-    /// A new body starts: nothing of it taken yet, and this counts as progress.
+    /// A new body starts: nothing of it taken yet, and this counts as progress. A clock's first
+    /// body (nearly always its only one) finds it fresh: no clock read.
     fn begin_body(&self, expected: Option<u64>) {
-        let now = self.start.elapsed();
-        *self.state() = Progress {
-            last: now,
-            expected,
-            ..Progress::default()
-        };
+        let mut p = self.state();
+        if p.bytes > 0 || p.done {
+            *p = Progress {
+                last: self.start.elapsed(),
+                ..Progress::default()
+            };
+        }
+        p.expected = expected;
     }
 
     fn finish(&self) {
