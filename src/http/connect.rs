@@ -314,10 +314,7 @@ impl Io {
     fn tcp(&self) -> &Tcp {
         match self {
             Io::Tcp(io) => io,
-            Io::ProxyTls(io) => match &**io {
-                hyper_rustls::MaybeHttpsStream::Http(io) => io,
-                hyper_rustls::MaybeHttpsStream::Https(tls) => tls.inner().get_ref().0.inner(),
-            },
+            Io::ProxyTls(io) => under_tls(io),
         }
     }
 
@@ -330,11 +327,15 @@ impl Io {
 pub(crate) fn answer_wait(
     io: &<Connector as Service<http::Uri>>::Response,
 ) -> Option<Arc<AnswerWait>> {
-    let stream = match io {
-        hyper_rustls::MaybeHttpsStream::Http(stream) => stream,
+    under_tls(io).io.tcp().answer_wait().cloned()
+}
+
+/// The stream a connection's TLS (if any) runs over.
+fn under_tls<T>(stream: &hyper_rustls::MaybeHttpsStream<T>) -> &T {
+    match stream {
+        hyper_rustls::MaybeHttpsStream::Http(plain) => plain,
         hyper_rustls::MaybeHttpsStream::Https(tls) => tls.inner().get_ref().0.inner(),
-    };
-    stream.io.tcp().answer_wait().cloned()
+    }
 }
 
 impl Connection for Stream {
