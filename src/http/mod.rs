@@ -5,6 +5,7 @@
 pub(crate) mod body;
 mod connect;
 pub(crate) mod errors;
+mod h1;
 pub(crate) mod peer;
 mod pool;
 mod retry;

@@ -1,6 +1,8 @@
 //! Connections kept between requests, and the answers read on them.
 //!
-//! A connection is hyper's HTTP/1 pair: the handle that sends a request on it and the state
+//! A lane's connections speak HTTP/1.1 by hand ([`h1`]): a lane sends one request at a time and
+//! waits for its answer, and needs none of what the rest of this describes. On the I/O threads a
+//! connection is hyper's HTTP/1 pair: the handle that sends a request on it and the state
 //! machine that does its I/O. No task is spawned for the state machine: whoever is using the
 //! connection polls it, inside the same `poll` as its own request or body read, and without the
 //! task's waker unless it must wait for the socket ([`Conn::hand_over`]). A request's response
@@ -19,6 +21,7 @@
 
 use super::body::BoxError;
 use super::connect::{answer_wait, Connector};
+use super::h1;
 use super::peer::{host_and_port, port_or_default, take_userinfo};
 use super::stall::Watched;
 use super::tcp::{AnswerWait, Wait};
@@ -45,6 +48,8 @@ pub(crate) struct Pool {
     idle: Mutex<Vec<Conn>>,
     /// Idle connections kept per origin.
     keep: usize,
+    /// The connections speak HTTP/1.1 by hand ([`h1`]): a lane's.
+    by_hand: bool,
 }
 
 /// Where a connection goes: a request may use it when both match.
@@ -71,8 +76,7 @@ impl Origin {
 
 struct Conn {
     origin: Origin,
-    sender: http1::SendRequest<Watched>,
-    io: Pin<Box<http1::Connection<Io, Watched>>>,
+    link: Link,
     /// Requests go out in absolute form (the connection is to an http proxy).
     proxied: bool,
     /// Taken from the pool (it carried an earlier request).
@@ -86,6 +90,18 @@ struct Conn {
     host: Option<Box<(Authority, HeaderValue)>>,
     /// On a lane's connection: the thread waits for answers in `recv` (see `tcp.rs`).
     answer_wait: Option<Arc<AnswerWait>>,
+}
+
+/// How a connection speaks HTTP/1.1.
+enum Link {
+    /// hyper's pair: the handle that sends requests and the state machine doing the I/O.
+    Hyper {
+        sender: http1::SendRequest<Watched>,
+        io: Pin<Box<http1::Connection<Io, Watched>>>,
+    },
+    /// By hand, one request at a time (a lane's connections). Boxed: its buffers would make
+    /// every move of a connection longer.
+    ByHand(Box<h1::Link<Io>>),
 }
 
 impl Conn {
@@ -107,8 +123,21 @@ impl Conn {
     fn drive(&mut self, cx: &mut Context<'_>) {
         // The state machine's own error also reaches the request it was serving, if any, which
         // is where it is reported.
-        if !self.closed && self.io.as_mut().poll(cx).is_ready() {
-            self.closed = true;
+        if let Link::Hyper { io, .. } = &mut self.link {
+            if !self.closed && io.as_mut().poll(cx).is_ready() {
+                self.closed = true;
+            }
+        }
+    }
+
+    /// Whether the connection can take a request now: open, and its last answer done with.
+    fn ready(&mut self) -> bool {
+        self.drive(&mut quiet());
+        match &mut self.link {
+            Link::Hyper { sender, .. } => {
+                !self.closed && matches!(sender.poll_ready(&mut quiet()), Poll::Ready(Ok(())))
+            }
+            Link::ByHand(link) => link.reusable() && link.still_open(&mut quiet()),
         }
     }
 
@@ -170,11 +199,14 @@ impl std::error::Error for ConnectError {
 }
 
 impl Pool {
-    pub(crate) fn new(connector: Connector, keep: usize) -> Arc<Pool> {
+    /// `by_hand`: the connections speak HTTP/1.1 by hand ([`h1`]), for a lane, whose requests
+    /// go one at a time.
+    pub(crate) fn new(connector: Connector, keep: usize, by_hand: bool) -> Arc<Pool> {
         Arc::new(Pool {
             connector,
             idle: Mutex::new(Vec::new()),
             keep,
+            by_hand,
         })
     }
 
@@ -197,6 +229,9 @@ impl Pool {
         };
         let origin = Origin::of(&uri).ok_or("the URL names no host")?;
         let mut wants_host = !req.headers().contains_key(http::header::HOST);
+        if self.by_hand {
+            return self.send_by_hand(req, &uri, origin, wants_host).await;
+        }
         loop {
             let mut conn = match self.take(&origin) {
                 Some(conn) => conn,
@@ -220,7 +255,10 @@ impl Pool {
                 .answer_wait
                 .is_some()
                 .then(|| req.body().clock().clone());
-            let mut sending = std::pin::pin!(conn.sender.try_send_request(req));
+            let Link::Hyper { sender, .. } = &mut conn.link else {
+                unreachable!("a pool's connections all speak as it does")
+            };
+            let mut sending = std::pin::pin!(sender.try_send_request(req));
             let mut handed = false;
             let mut may_wait = clock.is_some();
             let mut waiting_since = None;
@@ -252,19 +290,106 @@ impl Pool {
             };
             match sent {
                 Ok(head) => {
+                    let (head, body) = head.into_parts();
                     return Ok(Response {
-                        inner: head,
+                        status: head.status,
+                        headers: head.headers,
+                        body: Incoming::Hyper(body),
                         lease: Some(Lease {
                             conn,
                             pool: self.clone(),
                         }),
-                    })
+                    });
                 }
                 Err(mut e) => match e.take_message() {
                     // Never written: the peer had closed the reused connection.
                     Some(unsent) if conn.reused => req = unsent,
                     _ => return Err(e.into_error().into()),
                 },
+            }
+        }
+    }
+
+    /// [`Pool::send`] on connections spoken by hand ([`h1`]): the request's head written into
+    /// one buffer and sent with its body's first piece in one write, the answer's head parsed
+    /// from what the first read brought. On a lane's connection the thread waits for the answer
+    /// in `recv` once the request is all out, as on hyper's.
+    async fn send_by_hand(
+        self: &Arc<Pool>,
+        req: http::Request<Watched>,
+        uri: &Uri,
+        origin: Origin,
+        mut wants_host: bool,
+    ) -> Result<Response, BoxError> {
+        let (mut parts, body) = req.into_parts();
+        let (mut out, framing) = h1::Outgoing::new(parts.method, &parts.headers, body);
+        loop {
+            let mut conn = match self.take(&origin) {
+                Some(conn) => conn,
+                None => Box::pin(self.open(origin.clone(), uri)).await?,
+            };
+            if wants_host {
+                parts
+                    .headers
+                    .insert(http::header::HOST, conn.host_for(uri)?);
+                wants_host = false;
+            }
+            let Conn {
+                link: Link::ByHand(link),
+                answer_wait,
+                proxied,
+                reused,
+                ..
+            } = &mut conn
+            else {
+                unreachable!("a pool's connections all speak as it does")
+            };
+            let query = uri.query();
+            let absolute = [
+                uri.scheme_str().unwrap_or("http"),
+                "://",
+                origin.authority.as_str(),
+            ];
+            let target = [
+                uri.path(),
+                if query.is_some() { "?" } else { "" },
+                query.unwrap_or(""),
+            ];
+            let prefix: &[&str] = if *proxied { &absolute } else { &[] };
+            link.start(&out, prefix, &target, &parts.headers, framing.as_ref());
+            let mut may_wait = answer_wait.is_some();
+            let mut waiting_since = None;
+            let answer = poll_fn(|cx| loop {
+                let answer = link.poll_exchange(cx, &mut out);
+                // Nothing to do but wait for the answer: a lane waits in `recv`, for one wait's
+                // time in all (then in the runtime, where the stall timer runs).
+                if answer.is_pending() && may_wait && link.sent() {
+                    let since = *waiting_since.get_or_insert_with(Instant::now);
+                    if answer_wait.as_ref().map(|w| w.wait(true, since)) == Some(Wait::Came) {
+                        continue;
+                    }
+                    may_wait = false;
+                }
+                return answer;
+            })
+            .await;
+            match answer {
+                Ok(head) => {
+                    return Ok(Response {
+                        status: head.status,
+                        headers: head.headers,
+                        body: Incoming::ByHand {
+                            length: head.content_length,
+                        },
+                        lease: Some(Lease {
+                            conn,
+                            pool: self.clone(),
+                        }),
+                    })
+                }
+                // Never written: the peer had closed the reused connection.
+                Err(h1::Failure::Unsent(_)) if *reused => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -282,11 +407,9 @@ impl Pool {
             // after a finished answer, becomes ready for the next request. Without the task's
             // waker: the state machine would register it for its next request, and handing it
             // the request would then wake the task that hands it over (an `epoll_wait` and a
-            // second poll of the whole call). The request's own poll registers the waker.
-            conn.drive(&mut quiet());
-            let ready = conn.sender.poll_ready(&mut quiet());
-            let ready = !conn.closed && matches!(ready, Poll::Ready(Ok(())));
-            if ready {
+            // second poll of the whole call). The request's own poll registers the waker. A
+            // connection spoken by hand tries one read, which sees a close.
+            if conn.ready() {
                 conn.reused = true;
                 return Some(conn);
             }
@@ -301,11 +424,18 @@ impl Pool {
         let io = connector.call(uri.clone()).await.map_err(ConnectError)?;
         let proxied = io.connected().is_proxied();
         let answer_wait = answer_wait(&io);
-        let (sender, io) = http1::Builder::new().handshake(io).await?;
+        let link = if self.by_hand {
+            Link::ByHand(Box::new(h1::Link::new(io)))
+        } else {
+            let (sender, io) = http1::Builder::new().handshake(io).await?;
+            Link::Hyper {
+                sender,
+                io: Box::pin(io),
+            }
+        };
         Ok(Conn {
             origin,
-            sender,
-            io: Box::pin(io),
+            link,
             proxied,
             reused: false,
             closed: false,
@@ -321,7 +451,11 @@ impl Pool {
         // One poll lets the state machine finish the answer and wait for the next request. No
         // waker is needed: whoever takes the connection polls it again, with its own.
         conn.drive(&mut quiet());
-        if conn.closed || !conn.sender.is_ready() {
+        let ready = match &conn.link {
+            Link::Hyper { sender, .. } => !conn.closed && sender.is_ready(),
+            Link::ByHand(link) => link.reusable(),
+        };
+        if !ready {
             return;
         }
         conn.idle_since = Instant::now();
@@ -370,36 +504,51 @@ struct Lease {
 /// An answer: status, headers and a body read chunk by chunk. Reading it does the connection's
 /// I/O; read to its end, it gives the connection back to its pool.
 pub struct Response {
-    inner: http::Response<hyper::body::Incoming>,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Incoming,
     lease: Option<Lease>,
+}
+
+/// How an answer's body is read.
+enum Incoming {
+    /// From hyper's body channel.
+    Hyper(hyper::body::Incoming),
+    /// From the connection, by hand; `length` when the answer announced it.
+    ByHand { length: Option<u64> },
 }
 
 impl std::fmt::Debug for Response {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Response")
-            .field("status", &self.inner.status())
+            .field("status", &self.status)
             .finish()
     }
 }
 
 impl Response {
     pub fn status(&self) -> StatusCode {
-        self.inner.status()
+        self.status
     }
 
     pub fn headers(&self) -> &HeaderMap {
-        self.inner.headers()
+        &self.headers
     }
 
     /// The body's length when the answer announced it.
     pub fn content_length(&self) -> Option<u64> {
-        http_body::Body::size_hint(self.inner.body()).exact()
+        match &self.body {
+            Incoming::Hyper(body) => http_body::Body::size_hint(body).exact(),
+            Incoming::ByHand { length } => *length,
+        }
     }
 
     /// The next piece of the body; `None` at its end (trailers are skipped).
-    pub async fn chunk(&mut self) -> Result<Option<Bytes>, hyper::Error> {
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, BoxError> {
+        let Incoming::Hyper(body) = &mut self.body else {
+            return self.chunk_by_hand().await;
+        };
         loop {
-            let body = self.inner.body_mut();
             let frame = poll_fn(|cx| {
                 if let Some(lease) = &mut self.lease {
                     // hyper reads a body only once its reader has asked for it: the first take
@@ -428,11 +577,38 @@ impl Response {
                         return Ok(Some(data));
                     }
                 }
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => return Err(e.into()),
                 None => {
                     self.release();
                     return Ok(None);
                 }
+            }
+        }
+    }
+
+    /// [`Response::chunk`] on a connection spoken by hand.
+    async fn chunk_by_hand(&mut self) -> Result<Option<Bytes>, BoxError> {
+        let Some(Lease {
+            conn: Conn {
+                link: Link::ByHand(link),
+                ..
+            },
+            ..
+        }) = &mut self.lease
+        else {
+            // Given back: the body was read to its end.
+            return Ok(None);
+        };
+        match poll_fn(|cx| link.poll_body(cx)).await {
+            Some(Ok(piece)) => Ok(Some(piece)),
+            Some(Err(e)) => {
+                // Closes the connection.
+                self.lease = None;
+                Err(e.into())
+            }
+            None => {
+                self.release();
+                Ok(None)
             }
         }
     }
@@ -449,7 +625,22 @@ impl Drop for Response {
     fn drop(&mut self) {
         // An answer without a body (204, a PUT's empty 200) is complete as it is: its
         // connection is reusable though nobody reads the body. Any other unread rest closes it.
-        if http_body::Body::is_end_stream(self.inner.body()) {
+        let complete = match (&self.body, &self.lease) {
+            (Incoming::Hyper(body), _) => http_body::Body::is_end_stream(body),
+            (
+                Incoming::ByHand { .. },
+                Some(Lease {
+                    conn:
+                        Conn {
+                            link: Link::ByHand(link),
+                            ..
+                        },
+                    ..
+                }),
+            ) => link.body_done(),
+            _ => false,
+        };
+        if complete {
             self.release();
         }
     }
@@ -562,6 +753,7 @@ mod tests {
         Pool::new(
             super::super::connect::connector(tls, timeout, None, for_lane),
             4,
+            for_lane,
         )
     }
 

@@ -115,6 +115,7 @@ impl HttpSettings {
                     for_lane,
                 ),
                 self.idle_per_host,
+                for_lane,
             )
         };
         (build(), build())
@@ -548,7 +549,7 @@ impl Transport {
     ) -> Result<Option<Bytes>> {
         match stall::read_within(self.timeout, resp.chunk()).await {
             Some(Ok(chunk)) => Ok(chunk),
-            Some(Err(e)) => Err(self.redact(error_from_transport(step, url, &e))),
+            Some(Err(e)) => Err(self.redact(error_from_transport(step, url, &*e))),
             None => Err(self.redact(self.stalled(step, url))),
         }
     }
