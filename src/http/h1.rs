@@ -380,14 +380,11 @@ impl<T: Read + Write + Unpin> Link<T> {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
-                    // An early answer, if one came; the request's rest is never sent.
-                    return match self.poll_head(cx) {
-                        Poll::Ready(Ok(head)) => {
-                            self.keep_alive = false;
-                            Poll::Ready(Ok(head))
-                        }
-                        _ => Poll::Pending,
-                    };
+                    // An early answer, if one came (the request's rest is never sent), or a
+                    // broken one: the connection is done either way.
+                    let early = ready!(self.poll_head(cx));
+                    self.keep_alive = false;
+                    return Poll::Ready(early);
                 }
             }
         }
