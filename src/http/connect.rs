@@ -330,6 +330,15 @@ pub(crate) fn answer_wait(
     under_tls(io).io.tcp().answer_wait().cloned()
 }
 
+/// Whether `io`'s writes go to its TCP socket as they are (no TLS, to the target or to a
+/// proxy): a write that failed then wrote nothing. A TLS stream may have taken some of the bytes.
+pub(crate) fn writes_directly(io: &<Connector as Service<http::Uri>>::Response) -> bool {
+    matches!(
+        io,
+        hyper_rustls::MaybeHttpsStream::Http(Stream { io: Io::Tcp(_), .. })
+    )
+}
+
 /// The stream a connection's TLS (if any) runs over.
 fn under_tls<T>(stream: &hyper_rustls::MaybeHttpsStream<T>) -> &T {
     match stream {

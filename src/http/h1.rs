@@ -228,6 +228,9 @@ pub(crate) struct Link<T> {
     body: Remaining,
     /// Something of the current request reached the socket.
     touched: bool,
+    /// A write that fails has written nothing (plain TCP; a TLS stream may have taken some of
+    /// the bytes before its socket failed).
+    writes_directly: bool,
     /// The request is all out (and flushed).
     sent: bool,
     /// The connection may carry another request once this answer is read.
@@ -263,9 +266,11 @@ enum Chunk {
 }
 
 impl<T: Read + Write + Unpin> Link<T> {
-    pub fn new(io: T) -> Link<T> {
+    /// `writes_directly`: see the field.
+    pub fn new(io: T, writes_directly: bool) -> Link<T> {
         Link {
             io,
+            writes_directly,
             read: BytesMut::new(),
             head: Vec::new(),
             body: Remaining::Done,
@@ -338,6 +343,11 @@ impl<T: Read + Write + Unpin> Link<T> {
             let total = self.head.len() + out.framed.len() + out.piece.len();
             if total == 0 {
                 if body.is_pending() {
+                    // What went is not held back (in a TLS stream's buffer) while the body waits.
+                    if self.touched {
+                        ready!(Pin::new(&mut self.io).poll_flush(cx))
+                            .map_err(|e| self.write_failed(e))?;
+                    }
                     return Poll::Pending;
                 }
                 ready!(Pin::new(&mut self.io).poll_flush(cx)).map_err(|e| self.write_failed(e))?;
@@ -361,7 +371,7 @@ impl<T: Read + Write + Unpin> Link<T> {
     /// Moves the write error into a failure: [`Failure::Unsent`] when nothing of the request
     /// reached the socket.
     fn write_failed(&self, e: io::Error) -> Failure {
-        if self.touched {
+        if self.touched || !self.writes_directly {
             Failure::Io(e)
         } else {
             Failure::Unsent(e)
@@ -492,13 +502,13 @@ impl<T: Read + Write + Unpin> Link<T> {
                 .map_err(|_| malformed(format!("the value of {name}")))?;
             headers.append(name, value);
         }
-        let content_length = content_length(&headers)?;
         self.keep_alive = self.keep_alive && keeps_alive(version, &headers);
+        // RFC 9112 §6.3, in its order: what has no body, then Transfer-Encoding (a length
+        // beside it is not read, and the connection not trusted again), then Content-Length.
         self.body = if self.head_request || code == 204 || code == 304 {
             Remaining::Done
         } else if let Some(te) = last_token(&headers, TRANSFER_ENCODING) {
-            // A length beside it is ignored (RFC 9112 §6.3), and the connection not reused.
-            if content_length.is_some() {
+            if headers.contains_key(CONTENT_LENGTH) {
                 self.keep_alive = false;
             }
             if te.eq_ignore_ascii_case(b"chunked") {
@@ -507,7 +517,7 @@ impl<T: Read + Write + Unpin> Link<T> {
                 Remaining::UntilClose
             }
         } else {
-            match content_length {
+            match content_length(&headers)? {
                 Some(0) => Remaining::Done,
                 Some(n) => Remaining::Length(n),
                 None => Remaining::UntilClose,
@@ -665,18 +675,24 @@ fn find_crlf(bytes: &[u8]) -> Option<usize> {
     bytes.windows(2).position(|w| w == b"\r\n")
 }
 
-/// A chunk-size line's size (hex digits, then extensions that are ignored).
+/// A chunk-size line's size (hex digits, any number of them, then extensions that are
+/// ignored).
 fn chunk_size(line: &[u8]) -> Result<u64, Failure> {
+    let not_a_size = || malformed("a chunk-size line is not a size");
     let digits = line
         .iter()
         .position(|b| !b.is_ascii_hexdigit())
         .unwrap_or(line.len());
     let rest = &line[digits..];
-    if digits == 0 || digits > 15 || !(rest.is_empty() || matches!(rest[0], b';' | b' ' | b'\t')) {
-        return Err(malformed("a chunk-size line is not a size"));
+    if digits == 0 || !(rest.is_empty() || matches!(rest[0], b';' | b' ' | b'\t')) {
+        return Err(not_a_size());
     }
-    let text = std::str::from_utf8(&line[..digits]).unwrap_or("");
-    u64::from_str_radix(text, 16).map_err(|_| malformed("a chunk-size line is not a size"))
+    line[..digits].iter().try_fold(0u64, |size, &d| {
+        let digit = (d as char).to_digit(16).ok_or_else(not_a_size)?;
+        size.checked_mul(16)
+            .and_then(|s| s.checked_add(u64::from(digit)))
+            .ok_or_else(|| malformed("a chunk is larger than any body can be"))
+    })
 }
 
 /// The answer's `Content-Length`: every value (lists included) the same decimal number.
@@ -685,7 +701,8 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Failure> {
     for value in headers.get_all(CONTENT_LENGTH) {
         for item in value.as_bytes().split(|&b| b == b',') {
             let item = item.trim_ascii();
-            let n = (!item.is_empty() && item.len() <= 19 && item.iter().all(u8::is_ascii_digit))
+            // Any number of digits (leading zeros too); `parse` refuses what overflows.
+            let n = (!item.is_empty() && item.iter().all(u8::is_ascii_digit))
                 .then(|| std::str::from_utf8(item).ok()?.parse::<u64>().ok())
                 .flatten()
                 .ok_or_else(|| malformed("its Content-Length is not a number"))?;
@@ -754,7 +771,7 @@ mod tests {
 
     fn pair() -> (Link<Duplex>, DuplexStream) {
         let (client, server) = tokio::io::duplex(1 << 20);
-        (Link::new(TokioIo::new(client)), server)
+        (Link::new(TokioIo::new(client), true), server)
     }
 
     /// Sends `method` with `headers` and `body` on `link`, the server having written `answer`
@@ -943,6 +960,37 @@ mod tests {
     }
 
     #[test]
+    fn lengths_are_read_as_rfc_9112_reads_them() {
+        // What has no body is not asked for its length.
+        let got = get(b"HTTP/1.1 204 No Content\r\nContent-Length: abc\r\n\r\n");
+        assert_eq!(got.head.unwrap().status, 204);
+        assert!(got.reusable);
+        let got = exchange(
+            Method::HEAD,
+            &[],
+            Body::empty(),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n",
+            false,
+        );
+        assert_eq!(got.head.unwrap().status, 200);
+        // Chunked wins over a length, even a broken one.
+        let got = get(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+        assert_eq!(got.body.unwrap(), b"ok");
+        assert!(!got.reusable);
+        // Leading zeros, in sizes and lengths; lists of one length.
+        let got = get(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000005\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(got.body.unwrap(), b"hello");
+        let got = get(b"HTTP/1.1 200 OK\r\nContent-Length: 000000000000000000005\r\n\r\nhello");
+        assert_eq!(got.body.unwrap(), b"hello");
+        let got = get(b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\nhello");
+        assert_eq!(got.body.unwrap(), b"hello");
+        // Sizes past 64 bits are refused, not wrapped.
+        let got =
+            get(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n");
+        assert!(got.body.unwrap_err().contains("larger than any body"));
+    }
+
+    #[test]
     fn only_answers_that_allow_it_keep_the_connection() {
         for (answer, keeps) in [
             (&b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"[..], true),
@@ -1076,7 +1124,7 @@ mod tests {
         runtime().block_on(async {
             // A small pipe: the body cannot all go before the server reads.
             let (client, mut server) = tokio::io::duplex(1024);
-            let mut link = Link::new(TokioIo::new(client));
+            let mut link = Link::new(TokioIo::new(client), true);
             let mut map = HeaderMap::new();
             map.insert(CONTENT_LENGTH, HeaderValue::from(100_000u64));
             let body = Watched::wrap(Body::from(vec![b'x'; 100_000]), Clock::new(), Some(100_000));

@@ -20,7 +20,7 @@
 //! again on a new connection, as hyper-util's client did.
 
 use super::body::BoxError;
-use super::connect::{answer_wait, Connector};
+use super::connect::{answer_wait, writes_directly, Connector};
 use super::h1;
 use super::peer::{host_and_port, port_or_default, take_userinfo};
 use super::stall::Watched;
@@ -425,7 +425,8 @@ impl Pool {
         let proxied = io.connected().is_proxied();
         let answer_wait = answer_wait(&io);
         let link = if self.by_hand {
-            Link::ByHand(Box::new(h1::Link::new(io)))
+            let direct = writes_directly(&io);
+            Link::ByHand(Box::new(h1::Link::new(io, direct)))
         } else {
             let (sender, io) = http1::Builder::new().handshake(io).await?;
             Link::Hyper {
