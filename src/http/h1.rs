@@ -34,8 +34,10 @@ const HEAD_LIMIT: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 /// What one read asks for while the head is read.
 const HEAD_READ: usize = 8 * 1024;
-/// The most one read of a body asks for (a download's pieces).
-const BODY_READ: usize = 256 * 1024;
+/// The most one read of a body asks for (a download's pieces). Measured on 1 GiB loopback
+/// downloads against hyper's reads, alternating runs: 128 and 256 KiB took 0.26 s against
+/// 0.22 s; 16 KiB took the same time for 20% more CPU.
+const BODY_READ: usize = 32 * 1024;
 /// The longest chunk-size line, extensions included.
 const CHUNK_LINE_LIMIT: usize = 4 * 1024;
 
