@@ -1,8 +1,8 @@
 //! Connections kept between requests, and the answers read on them.
 //!
 //! A lane's connections speak HTTP/1.1 by hand ([`h1`]): a lane sends one request at a time and
-//! waits for its answer, and needs none of what the rest of this describes. On the I/O threads a
-//! connection is hyper's HTTP/1 pair: the handle that sends a request on it and the state
+//! waits for its answer, and needs none of the state-machine handling described next. On the I/O
+//! threads a connection is hyper's HTTP/1 pair: the handle that sends a request on it and the state
 //! machine that does its I/O. No task is spawned for the state machine: whoever is using the
 //! connection polls it, inside the same `poll` as its own request or body read, and without the
 //! task's waker unless it must wait for the socket ([`Conn::hand_over`]). A request's response
@@ -250,39 +250,21 @@ impl Pool {
             } else {
                 origin_form(&uri)
             };
-            // On a lane's connection, the request's body tells when it is all out.
-            let clock = conn
-                .answer_wait
-                .is_some()
-                .then(|| req.body().clock().clone());
             let Link::Hyper { sender, .. } = &mut conn.link else {
                 unreachable!("a pool's connections all speak as it does")
             };
             let mut sending = std::pin::pin!(sender.try_send_request(req));
             let mut handed = false;
-            let mut may_wait = clock.is_some();
-            let mut waiting_since = None;
-            let sent = poll_fn(|cx| loop {
+            let sent = poll_fn(|cx| {
                 let request_poll = !std::mem::replace(&mut handed, true);
-                let answer = conn.hand_over(cx, request_poll, |conn| {
+                conn.hand_over(cx, request_poll, |conn| {
                     match sending.as_mut().poll(&mut quiet()) {
                         // hyper hands the request an error before its state machine ends; should
                         // it ever not, the request must not wait for a wake-up that cannot come.
                         Poll::Pending if conn.closed => Poll::Ready(None),
                         answer => answer.map(Some),
                     }
-                });
-                // Nothing to do but wait for the answer: a lane waits in `recv`, for one wait's
-                // time in all (then in the runtime, where the stall timer runs).
-                if answer.is_pending() && may_wait && !conn.closed {
-                    let out = clock.as_ref().is_some_and(|c| c.body_taken());
-                    let since = *waiting_since.get_or_insert_with(Instant::now);
-                    if conn.answer_wait.as_ref().map(|w| w.wait(out, since)) == Some(Wait::Came) {
-                        continue;
-                    }
-                    may_wait = false;
-                }
-                return answer;
+                })
             })
             .await;
             let Some(sent) = sent else {
@@ -313,7 +295,7 @@ impl Pool {
     /// [`Pool::send`] on connections spoken by hand ([`h1`]): the request's head written into
     /// one buffer and sent with its body's first piece in one write, the answer's head parsed
     /// from what the first read brought. On a lane's connection the thread waits for the answer
-    /// in `recv` once the request is all out, as on hyper's.
+    /// in `recv` once the request is all out (see `tcp.rs`).
     async fn send_by_hand(
         self: &Arc<Pool>,
         req: http::Request<Watched>,

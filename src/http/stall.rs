@@ -93,7 +93,8 @@ impl Clock {
     }
 
     /// Whether HTTP has taken the whole body (an empty one from the start).
-    pub fn body_taken(&self) -> bool {
+    #[cfg(test)]
+    fn body_taken(&self) -> bool {
         let p = self.state();
         p.done || p.expected.is_some_and(|e| p.bytes >= e)
     }
@@ -167,11 +168,6 @@ impl Watched {
             pending: Bytes::new(),
             clock,
         }
-    }
-
-    /// The clock this body reports to.
-    pub fn clock(&self) -> &Arc<Clock> {
-        &self.clock
     }
 
     fn piece(&mut self) -> Frame<Bytes> {

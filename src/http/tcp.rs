@@ -31,8 +31,8 @@ use tower_service::Service;
 /// nearly always come sooner.
 const RECV_WAIT_LIMIT: Duration = Duration::from_secs(1);
 
-/// Bytes one wait in `recv` takes at most (hyper's own read size); the rest stays in the socket
-/// for hyper's reads.
+/// Bytes one wait in `recv` takes at most (what a read of an answer's head asks for); the rest
+/// stays in the socket for the connection's own reads.
 const RECV_WAIT_BUFFER: usize = 8 * 1024;
 
 /// A TCP connection (see the module).
@@ -65,7 +65,7 @@ impl Drop for Tcp {
 /// Lets a lane's thread wait for an answer in the `recv` that reads it (see the module). The
 /// connection's socket blocks for reads, each at most [`RECV_WAIT_LIMIT`]; every other read and
 /// every write on it goes with `MSG_DONTWAIT`, as on any other connection. What the wait reads
-/// is kept here and handed to the next read of the connection, so hyper sees the bytes in order.
+/// is kept here and handed to the next read of the connection, so its reader sees the bytes in order.
 pub(crate) struct AnswerWait {
     state: Mutex<Waited>,
     /// The longest one `recv` waits, and all the waits for one answer together.
@@ -136,8 +136,8 @@ impl AnswerWait {
             return Wait::Not;
         };
         if state.start < state.end || state.ended.is_some() {
-            // hyper has not read what the last wait took, so it is not waiting to read: what it
-            // waits for will wake the task.
+            // The connection has not read what the last wait took, so it is not waiting to read:
+            // what it waits for will wake the task.
             return Wait::Not;
         }
         if state.buf.is_empty() {

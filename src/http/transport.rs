@@ -103,8 +103,8 @@ impl HttpSettings {
     /// the backend's origin, so the Opik headers and request bodies never reach another host) and
     /// those to storage (whose redirects are refused). Neither has a whole-request timer: the
     /// stall timers of [`stall`] limit silence instead.
-    /// `for_lane`: the connections let the lane's thread wait for answers in `recv` (see
-    /// `tcp.rs`); the I/O threads' must not block.
+    /// `for_lane`: the connections speak HTTP/1.1 by hand (`h1.rs`) and let the lane's thread
+    /// wait for answers in `recv` (see `tcp.rs`); the I/O threads' must not block.
     fn clients(&self, for_lane: bool) -> (Arc<Pool>, Arc<Pool>) {
         let build = || {
             Pool::new(
