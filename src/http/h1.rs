@@ -1044,50 +1044,58 @@ mod tests {
                 Ok(_) => got.body.unwrap_err(),
             }
         };
-        for (answer, says) in [
+        // (answer, whether the peer closes after it, what the failure says)
+        for (answer, close, says) in [
             (
                 &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"[..],
+                false,
                 "two different",
             ),
             (
                 b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+                false,
                 "not a number",
             ),
             (
                 b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+                false,
                 "not a number",
             ),
             (
                 b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+                false,
                 "switched protocols",
             ),
-            (b"SSH-2.0-OpenSSH\r\n\r\n", "not valid HTTP/1.1"),
+            (b"SSH-2.0-OpenSSH\r\n\r\n", false, "not valid HTTP/1.1"),
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                false,
                 "not a size",
             ),
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n",
+                false,
                 "CRLF",
             ),
-        ] {
-            let e = failure(answer, false);
-            assert!(e.contains(says), "{}: {e}", text(answer));
-        }
-        // The peer closes early: before the answer, in its head, in its body.
-        for (answer, says) in [
-            (&b""[..], "before the answer came"),
-            (b"HTTP/1.1 200 OK\r\nContent-", "before the answer came"),
+            // The peer closes early: before the answer, in its head, in its body.
+            (b"", true, "before the answer came"),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-",
+                true,
+                "before the answer came",
+            ),
             (
                 b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+                true,
                 "before the answer's body was complete",
             ),
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+                true,
                 "before the answer's body was complete",
             ),
         ] {
-            let e = failure(answer, true);
+            let e = failure(answer, close);
             assert!(e.contains(says), "{}: {e}", text(answer));
         }
     }
