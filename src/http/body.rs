@@ -11,6 +11,17 @@ use std::task::{Context, Poll};
 /// Any error a body or the HTTP stack raises.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A request's `Content-Length`: a streamed body (a file) does not know its own length, and the
+/// stall timer and the HTTP/1.1 framing need it to see the body's end.
+pub(crate) fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// A request body: bytes in memory or a stream.
 pub struct Body {
     kind: Kind,

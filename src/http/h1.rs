@@ -15,7 +15,7 @@
 //! trailers read and dropped. Every limit a hostile server could push is bounded: the answer's
 //! head at [`HEAD_LIMIT`], a chunk's size line and the trailers likewise.
 
-use super::body::BoxError;
+use super::body::{declared_length, BoxError};
 use super::stall::Watched;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
@@ -113,11 +113,7 @@ impl Outgoing {
     /// length, chunked when neither says (never for GET and HEAD, which send none), as hyper frames
     /// requests. Returns the header to add, if any.
     pub fn new(method: Method, headers: &HeaderMap, body: Watched) -> (Outgoing, Option<Framing>) {
-        let declared = headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let (framing, add) = match declared {
+        let (framing, add) = match declared_length(headers) {
             Some(n) => (Sending::Length(n), None),
             None if body.is_end_stream() => (Sending::Length(0), None),
             None => match body.size_hint().exact() {

@@ -2,7 +2,7 @@
 //! storage URLs, requests with the right headers for their peer, sending with retries and stall
 //! timers, capped reads of answers, and redaction of the API key from every error it makes.
 
-use super::body::Body;
+use super::body::{declared_length, Body};
 use super::connect;
 use super::errors::{
     check_requestable, error_for_status, error_from_transport, redirect_refused, RedirectRefused,
@@ -723,12 +723,6 @@ impl Transport {
 /// Where a `Location` points, taken relative to `base` as RFC 3986 §5.2 resolves a reference
 /// (absolute URL, `//host/...`, `/path`, `?query`, or a path relative to the base's directory),
 /// without `.` and `..` segments, as `url::Url::join` (what reqwest followed) gave it.
-/// A request's `Content-Length`: a streamed body (a file) does not know its own length, and the
-/// stall timer needs it to see the body's end.
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
 fn resolve(base: &Uri, location: &str) -> Option<Uri> {
     let location = location.trim();
     // A fragment is not sent; `#s` alone (or nothing) is the base itself.
